@@ -1,0 +1,144 @@
+// Package config reads the functions' configuration from the environment and
+// validates it, so that a bad value fails a function's init with a message that
+// names the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
+)
+
+// Environment variable names (SPEC.md, "Configuration").
+const (
+	EnvSecretID       = "NXCLOUD_SECRET_ID"
+	EnvBaseURL        = "NXCLOUD_BASE_URL"
+	EnvBusinessPhone  = "NXCLOUD_BUSINESS_PHONE"
+	EnvSecretTTL      = "NXCLOUD_SECRET_TTL"
+	EnvSignAlgorithm  = "NXCLOUD_SIGN_ALGORITHM"
+	EnvTimeout        = "NXCLOUD_TIMEOUT"
+	EnvMaxUploadBytes = "MAX_UPLOAD_BYTES"
+	EnvUploadPrefix   = "UPLOAD_PREFIX"
+)
+
+// Defaults (SPEC.md, "Configuration").
+const (
+	DefaultSecretTTL      = 5 * time.Minute
+	DefaultTimeout        = 10 * time.Second
+	DefaultMaxUploadBytes = 104857600
+	DefaultUploadPrefix   = "templates/"
+)
+
+// Config is the validated configuration shared by the three functions.
+type Config struct {
+	SecretID       string
+	BaseURL        string
+	BusinessPhone  string // default merchant phone; may be empty
+	SecretTTL      time.Duration
+	SignAlgorithm  nxcloud.Algorithm
+	Timeout        time.Duration
+	MaxUploadBytes int64
+	UploadPrefix   string
+}
+
+var phoneRE = regexp.MustCompile(`^[0-9]{5,20}$`)
+
+// ValidPhone reports whether s is a merchant phone: 5 to 20 digits.
+func ValidPhone(s string) bool { return phoneRE.MatchString(s) }
+
+// FromEnv reads and validates every variable. getenv is os.Getenv in the
+// functions and a map lookup in tests. Every problem found is reported, each
+// naming its variable.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		SecretTTL:      DefaultSecretTTL,
+		Timeout:        DefaultTimeout,
+		MaxUploadBytes: DefaultMaxUploadBytes,
+		UploadPrefix:   DefaultUploadPrefix,
+		BaseURL:        nxcloud.DefaultBaseURL,
+		SignAlgorithm:  nxcloud.MD5,
+	}
+	var errs []error
+	bad := func(name, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, a...)))
+	}
+
+	c.SecretID = strings.TrimSpace(getenv(EnvSecretID))
+	if c.SecretID == "" {
+		bad(EnvSecretID, "is required: set it to the name or ARN of the Secrets Manager secret holding {\"accessKey\",\"accessSecret\"}")
+	}
+
+	if v := strings.TrimSpace(getenv(EnvBaseURL)); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(EnvBaseURL, "%q is not an http(s) URL such as %s", v, nxcloud.DefaultBaseURL)
+		} else {
+			c.BaseURL = strings.TrimRight(v, "/")
+		}
+	}
+
+	if v := strings.TrimSpace(getenv(EnvBusinessPhone)); v != "" {
+		if !ValidPhone(v) {
+			bad(EnvBusinessPhone, "%q is not a phone number of 5 to 20 digits with country code (e.g. 8615812341795)", v)
+		} else {
+			c.BusinessPhone = v
+		}
+	}
+
+	duration := func(name string, def time.Duration, dst *time.Duration) {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			*dst = def
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad(name, "%q is not a positive Go duration such as %s", v, def)
+			return
+		}
+		*dst = d
+	}
+	duration(EnvSecretTTL, DefaultSecretTTL, &c.SecretTTL)
+	duration(EnvTimeout, DefaultTimeout, &c.Timeout)
+
+	if v := getenv(EnvSignAlgorithm); v != "" {
+		a, err := nxcloud.ParseAlgorithm(v)
+		if err != nil {
+			bad(EnvSignAlgorithm, "%q is not md5 or sha256", v)
+		} else {
+			c.SignAlgorithm = a
+		}
+	}
+
+	if v := strings.TrimSpace(getenv(EnvMaxUploadBytes)); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			bad(EnvMaxUploadBytes, "%q is not a positive number of bytes such as %d", v, DefaultMaxUploadBytes)
+		} else {
+			c.MaxUploadBytes = n
+		}
+	}
+
+	if v := getenv(EnvUploadPrefix); v != "" {
+		switch {
+		case strings.HasPrefix(v, "/"):
+			bad(EnvUploadPrefix, "%q must not start with /: S3 keys have no leading slash (e.g. templates/)", v)
+		case !strings.HasSuffix(v, "/"):
+			bad(EnvUploadPrefix, "%q must end with / (e.g. templates/)", v)
+		default:
+			c.UploadPrefix = v
+		}
+	}
+
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+

@@ -1,0 +1,68 @@
+package nxcloud
+
+import (
+	"errors"
+	"fmt"
+)
+
+// APIError is an answer of NXCloud with a code other than 0.
+type APIError struct {
+	Action     string // the NXCloud action, e.g. getMedia
+	Code       int    // NXCloud result code
+	Message    string // NXCloud message, as answered
+	HTTPStatus int    // HTTP status of the answer
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("nxcloud %s: code %d: %s", e.Action, e.Code, e.Message)
+}
+
+// IsAuth reports an authentication failure (codes 1000 to 1099).
+func (e *APIError) IsAuth() bool { return e.Code >= 1000 && e.Code <= 1099 }
+
+// IsParameter reports a parameter exception (9000).
+func (e *APIError) IsParameter() bool { return e.Code == 9000 }
+
+// IsMerchant reports a merchant phone problem: not a WhatsApp number (9002) or
+// not bound to an application (9006).
+func (e *APIError) IsMerchant() bool { return e.Code == 9002 || e.Code == 9006 }
+
+// IsFailure reports a generic failure on NXCloud's side (-1, 9001).
+func (e *APIError) IsFailure() bool { return e.Code == -1 || e.Code == 9001 }
+
+// IsPermanent reports a rejection that repeating the same request cannot fix
+// (9000, 9002, 9006).
+func (e *APIError) IsPermanent() bool { return e.IsParameter() || e.IsMerchant() }
+
+// ResponseError is an answer that is not the documented JSON: a non-2xx HTTP
+// status or a body that does not parse. Excerpt holds at most a bounded prefix
+// of the body.
+type ResponseError struct {
+	Action     string
+	HTTPStatus int
+	Excerpt    string
+	Reason     string // e.g. "unexpected HTTP status", "body is not the documented JSON"
+}
+
+func (e *ResponseError) Error() string {
+	return fmt.Sprintf("nxcloud %s: %s (HTTP %d): %q", e.Action, e.Reason, e.HTTPStatus, e.Excerpt)
+}
+
+// Temporary reports whether the answer is worth retrying (HTTP 429 or 5xx).
+func (e *ResponseError) Temporary() bool {
+	return e.HTTPStatus == 429 || e.HTTPStatus >= 500
+}
+
+// CredentialsError wraps a failure of the CredentialsProvider: the call never
+// reached NXCloud.
+type CredentialsError struct{ Err error }
+
+func (e *CredentialsError) Error() string { return "nxcloud credentials: " + e.Err.Error() }
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// AsAPIError returns the *APIError in err's chain, if any.
+func AsAPIError(err error) (*APIError, bool) {
+	var e *APIError
+	ok := errors.As(err, &e)
+	return e, ok
+}
