@@ -141,4 +141,3 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	return c, nil
 }
-
