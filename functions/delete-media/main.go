@@ -1,0 +1,34 @@
+// Command delete-media is DeleteMediaFunction: API Gateway HTTP API
+// `DELETE /media/{mediaId}` answered through NXCloud's deleteMedia.
+//
+// It only wires things together: configuration, credentials and the NXCloud
+// client come from pkg/app, the HTTP handler from pkg/mediaapi, and
+// aws-lambda-go-api-proxy adapts the payload format 2.0 event to it. Everything
+// is built once per container, at init.
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/app"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
+)
+
+func main() {
+	logger := app.NewLogger(os.Getenv)
+	a, err := app.New(context.Background(), os.Getenv, logger)
+	if err != nil {
+		app.InitFailed(logger, os.Getenv, err)
+	}
+	h := mediaapi.NewHandler(a.NXCloud, mediaapi.Options{
+		DefaultBusinessPhone: a.Config.BusinessPhone,
+		Logger:               logger,
+		Methods:              []string{http.MethodDelete},
+	})
+	lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
+}
