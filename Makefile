@@ -1,0 +1,105 @@
+# nxcloud-media-lambda — build, test and deploy.
+#
+# `sam build` calls the build-<LogicalId> targets (BuildMethod: makefile) with ARTIFACTS_DIR set;
+# everything else is for people. `make help` lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO ?= go
+# Lambda runs the functions on Graviton (Architectures: [arm64] in template.yaml). Override for a
+# host binary, e.g. `make build-GetMediaFunction GOARCH=amd64 ARTIFACTS_DIR=/tmp/get`.
+GOARCH ?= arm64
+GO_BUILD_FLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags='-s -w'
+
+# SAM logical id -> folder under functions/ (each a main package).
+FUNCTIONS := GetMediaFunction DeleteMediaFunction UploadTemplateFileFunction
+FUNCTION_DIR_GetMediaFunction := get-media
+FUNCTION_DIR_DeleteMediaFunction := delete-media
+FUNCTION_DIR_UploadTemplateFileFunction := upload-template-file
+
+# Where `make build` puts the three bootstraps (bin/<LogicalId>/bootstrap).
+BIN_DIR ?= bin
+
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+# Pinned MinIO for the local S3 endpoint (tests and `make local`).
+MINIO_VERSION ?= v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO_BIN_DIR ?= $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin
+export PATH := $(MINIO_BIN_DIR):$(PATH)
+
+# The race detector needs cgo and a C compiler; without them the tests run without -race.
+RACE ?= $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
+TEST_FLAGS ?= $(RACE) -count=1
+BENCH_FLAGS ?= -run '^$$' -bench . -benchmem
+
+SAM ?= sam
+LOCAL_ARGS ?=
+DEMO_ARGS ?= -demo
+
+.PHONY: help build $(addprefix build-,$(FUNCTIONS)) test lint fmt-check vet golangci-lint bench \
+	local demo minio sam-build deploy validate clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-32s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@for fn in $(FUNCTIONS); do printf "  %-32s %s\n" "build-$$fn" "Build $$fn into \$$ARTIFACTS_DIR/bootstrap (sam build)"; done
+
+# build-<LogicalId>: the SAM makefile contract. Writes $(ARTIFACTS_DIR)/bootstrap, a static,
+# stripped linux/$(GOARCH) binary; ARTIFACTS_DIR defaults to .aws-sam/build/<LogicalId>.
+define build_function
+build-$(1):
+	@test -d ./functions/$(FUNCTION_DIR_$(1)) || { echo "functions/$(FUNCTION_DIR_$(1)) does not exist: $(1) has no code yet" >&2; exit 1; }
+	mkdir -p "$$(or $$(ARTIFACTS_DIR),.aws-sam/build/$(1))"
+	CGO_ENABLED=0 GOOS=linux GOARCH=$$(GOARCH) $$(GO) build $$(GO_BUILD_FLAGS) -o "$$(or $$(ARTIFACTS_DIR),.aws-sam/build/$(1))/bootstrap" ./functions/$(FUNCTION_DIR_$(1))
+endef
+$(foreach fn,$(FUNCTIONS),$(eval $(call build_function,$(fn))))
+
+build: ## Build all three functions into bin/<LogicalId>/bootstrap
+	@for fn in $(FUNCTIONS); do \
+		$(MAKE) --no-print-directory build-$$fn ARTIFACTS_DIR="$(BIN_DIR)/$$fn" || exit 1; \
+	done
+
+test: ## Run the whole test suite (the README's test command)
+	$(GO) test $(TEST_FLAGS) ./...
+
+lint: fmt-check vet golangci-lint ## gofmt check, go vet and golangci-lint
+
+fmt-check:
+	@out="$$(find . -name '*.go' -not -path './.git/*' -not -path './.aws-sam/*' -exec gofmt -l {} +)"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:" >&2; echo "$$out" >&2; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+golangci-lint:
+	$(GOLANGCI_LINT) run ./...
+
+bench: ## Run the benchmarks
+	$(GO) test $(BENCH_FLAGS) ./...
+
+local: ## Run the whole bundle locally (local NXCloud, S3 and Secrets Manager)
+	$(GO) run ./cmd/local $(LOCAL_ARGS)
+
+demo: ## Run the bundle locally and drive a scripted get/delete/upload through it
+	$(GO) run ./cmd/local $(DEMO_ARGS)
+
+minio: ## Install the pinned MinIO into $$GOPATH/bin unless it is there
+	@if [ -x "$(MINIO_BIN_DIR)/minio" ]; then \
+		echo "minio: $(MINIO_BIN_DIR)/minio is installed"; \
+	else \
+		echo "minio: installing github.com/minio/minio@$(MINIO_VERSION) into $(MINIO_BIN_DIR) (takes a few minutes)"; \
+		GOBIN="$(MINIO_BIN_DIR)" $(GO) install github.com/minio/minio@$(MINIO_VERSION); \
+	fi
+
+validate: ## sam validate --lint
+	$(SAM) validate --lint
+
+sam-build: ## sam build (calls the build-<LogicalId> targets)
+	$(SAM) build
+
+deploy: sam-build ## sam build && sam deploy (add SAM_DEPLOY_ARGS=--guided the first time)
+	$(SAM) deploy $(SAM_DEPLOY_ARGS)
+
+clean: ## Remove build output
+	rm -rf "$(BIN_DIR)" .aws-sam
