@@ -84,7 +84,7 @@ local: ## Run the whole bundle locally (local NXCloud, S3 and Secrets Manager)
 demo: ## Run the bundle locally and drive a scripted get/delete/upload through it
 	$(GO) run ./cmd/local $(DEMO_ARGS)
 
-minio: ## Install the pinned MinIO into $$GOPATH/bin unless it is there
+minio: ## Install the pinned MinIO into GOPATH/bin unless it is there
 	@if [ -x "$(MINIO_BIN_DIR)/minio" ]; then \
 		echo "minio: $(MINIO_BIN_DIR)/minio is installed"; \
 	else \
