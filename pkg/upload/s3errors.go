@@ -1,0 +1,49 @@
+package upload
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// s3Status returns the HTTP status of an S3 error answer, 0 when there was
+// no answer.
+func s3Status(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+// s3Code returns the S3 error code (NoSuchKey, PreconditionFailed, ...).
+func s3Code(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// isNotFound reports an object, version or bucket that does not exist (HEAD
+// answers a bare 404 NotFound, GET a NoSuchKey or NoSuchVersion).
+func isNotFound(err error) bool {
+	switch s3Code(err) {
+	case "NoSuchKey", "NotFound", "NoSuchVersion", "NoSuchBucket":
+		return true
+	}
+	return s3Status(err) == http.StatusNotFound
+}
+
+// isPreconditionFailed reports a failed If-Match or If-None-Match (412).
+func isPreconditionFailed(err error) bool {
+	return s3Code(err) == "PreconditionFailed" || s3Status(err) == http.StatusPreconditionFailed
+}
+
+// isConflict reports a conditional write that raced another one (409
+// ConditionalRequestConflict): try again.
+func isConflict(err error) bool {
+	return s3Code(err) == "ConditionalRequestConflict" || s3Status(err) == http.StatusConflict
+}
