@@ -3,6 +3,7 @@ package nxcloud
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // APIError is an answer of NXCloud with a code other than 0.
@@ -66,3 +67,37 @@ func AsAPIError(err error) (*APIError, bool) {
 	ok := errors.As(err, &e)
 	return e, ok
 }
+
+// ErrTimeout is in the chain of the error a call returns when NXCloud did not
+// answer within the call's budget: the context's deadline, the client's
+// WithTimeout budget, or a network timeout. Check it with errors.Is; the
+// context's error (context.DeadlineExceeded) is in the chain too when the
+// deadline was the cause.
+var ErrTimeout = errors.New("nxcloud did not answer in time")
+
+// ErrInvalidInput is in the chain of the error a call returns when its
+// arguments are unusable (an empty merchant phone or media id, an upload
+// without a body, ...): the call never reached NXCloud.
+var ErrInvalidInput = errors.New("invalid nxcloud call input")
+
+// timeoutError reports a call that ran out of time. It unwraps to ErrTimeout,
+// the last error seen and, when the deadline was the cause, the context's
+// error.
+type timeoutError struct {
+	action string
+	errs   []error // ErrTimeout first, then the causes
+}
+
+func (e *timeoutError) Error() string {
+	msg := "nxcloud " + e.action
+	if len(e.errs) > 1 {
+		if cause := e.errs[1].Error(); strings.HasPrefix(cause, msg) {
+			msg = cause
+		} else {
+			msg += ": " + cause
+		}
+	}
+	return msg + ": no answer in time: raise the timeout or check the network path to NXCloud"
+}
+
+func (e *timeoutError) Unwrap() []error { return e.errs }
