@@ -1,0 +1,110 @@
+// Package app builds what every function of the bundle shares from the
+// environment: the validated configuration, the AWS configuration, the cached
+// Secrets Manager credentials, the signed NXCloud client and the JSON logger.
+// A function's main calls New once per container (at init), then hands the
+// parts to its handler and to lambda.Start.
+//
+// It deliberately links no S3 client: the get and delete functions stay small.
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/secret"
+)
+
+// App holds the dependencies built once per container.
+type App struct {
+	Config  config.Config
+	AWS     aws.Config
+	Secrets *secret.Provider
+	NXCloud *nxcloud.Client
+	Logger  *slog.Logger
+}
+
+// New reads and validates the environment and builds the shared dependencies.
+// Its errors name the variable at fault; nothing here calls the network.
+func New(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*App, error) {
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws configuration (AWS_REGION, AWS_ENDPOINT_URL*, AWS_* credentials): %w", err)
+	}
+	if awsCfg.Region == "" {
+		return nil, fmt.Errorf("AWS_REGION: is not set: set it to the region of the secret (Lambda sets it for you)")
+	}
+	secrets := secret.NewProvider(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID,
+		secret.WithTTL(cfg.SecretTTL), secret.WithLogger(logger))
+	client, err := nxcloud.NewClient(
+		nxcloud.WithBaseURL(cfg.BaseURL),
+		nxcloud.WithCredentials(secrets),
+		nxcloud.WithAlgorithm(cfg.SignAlgorithm),
+		nxcloud.WithTimeout(cfg.Timeout),
+		nxcloud.WithLogger(logger),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("nxcloud client: %w", err)
+	}
+	return &App{Config: cfg, AWS: awsCfg, Secrets: secrets, NXCloud: client, Logger: logger}, nil
+}
+
+// NewLogger returns the JSON logger the functions write to stdout, at the level
+// Lambda's ApplicationLogLevel sets in AWS_LAMBDA_LOG_LEVEL (default INFO).
+func NewLogger(getenv func(string) string) *slog.Logger {
+	level := slog.LevelInfo
+	switch strings.ToUpper(getenv("AWS_LAMBDA_LOG_LEVEL")) {
+	case "TRACE", "DEBUG":
+		level = slog.LevelDebug
+	case "WARN":
+		level = slog.LevelWarn
+	case "ERROR", "FATAL":
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{}
+	if fn := getenv("AWS_LAMBDA_FUNCTION_NAME"); fn != "" {
+		attrs = append(attrs, slog.String("function", fn))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}).WithAttrs(attrs))
+}
+
+// InitFailed reports an init failure the way Lambda expects: it logs the error,
+// posts it to the Runtime API's /runtime/init/error (when AWS_LAMBDA_RUNTIME_API
+// is set) so the invocation fails with a message naming the problem, and exits
+// with status 1. It never returns.
+func InitFailed(logger *slog.Logger, getenv func(string) string, err error) {
+	logger.Error("init failed", slog.String("error", err.Error()))
+	if api := getenv("AWS_LAMBDA_RUNTIME_API"); api != "" {
+		body, _ := json.Marshal(map[string]any{
+			"errorMessage": err.Error(),
+			"errorType":    "InvalidConfiguration",
+		})
+		req, rerr := http.NewRequest(http.MethodPost, "http://"+api+"/2018-06-01/runtime/init/error", bytes.NewReader(body))
+		if rerr == nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Lambda-Runtime-Function-Error-Type", "Runtime.InvalidConfiguration")
+			c := &http.Client{Timeout: 2 * time.Second}
+			if resp, perr := c.Do(req); perr == nil {
+				_ = resp.Body.Close()
+			}
+		}
+	}
+	fmt.Fprintln(os.Stderr, "init failed:", err)
+	os.Exit(1)
+}
