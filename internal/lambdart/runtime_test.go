@@ -391,21 +391,28 @@ func TestRuntimeAPIErrors(t *testing.T) {
 	base := "http://" + rt.Addr()
 	tests := []struct {
 		name, method, path, body string
+		header                   http.Header
 		wantStatus               int
 		wantType                 string
 	}{
-		{"response for unknown id", http.MethodPost, "/2018-06-01/runtime/invocation/not-an-id/response", `{}`, http.StatusBadRequest, "InvalidRequestID"},
-		{"error for unknown id", http.MethodPost, "/2018-06-01/runtime/invocation/not-an-id/error", `{}`, http.StatusBadRequest, "InvalidRequestID"},
-		{"init error after init", http.MethodPost, "/2018-06-01/runtime/init/error", `{"errorType":"X","errorMessage":"late"}`, http.StatusForbidden, "InvalidStateTransition"},
-		{"extension register after init", http.MethodPost, "/2020-01-01/extension/register", `{}`, http.StatusBadRequest, "InvalidRequest"},
-		{"unknown path", http.MethodGet, "/2018-06-01/runtime/nope", "", http.StatusNotFound, ""},
-		{"wrong method", http.MethodGet, "/2018-06-01/runtime/invocation/x/response", "", http.StatusMethodNotAllowed, ""},
+		{"response for unknown id", http.MethodPost, "/2018-06-01/runtime/invocation/not-an-id/response", `{}`, nil, http.StatusBadRequest, "InvalidRequestID"},
+		{"error for unknown id", http.MethodPost, "/2018-06-01/runtime/invocation/not-an-id/error", `{}`, nil, http.StatusBadRequest, "InvalidRequestID"},
+		{"init error after init", http.MethodPost, "/2018-06-01/runtime/init/error", `{"errorType":"X","errorMessage":"late"}`, nil, http.StatusForbidden, "InvalidStateTransition"},
+		{"extension register without name", http.MethodPost, "/2020-01-01/extension/register", `{}`, nil, http.StatusBadRequest, "InvalidRequest"},
+		{"extension register after init", http.MethodPost, "/2020-01-01/extension/register", `{}`, http.Header{"Lambda-Extension-Name": {"late"}}, http.StatusForbidden, "InvalidStateTransition"},
+		{"extension register for invoke events", http.MethodPost, "/2020-01-01/extension/register", `{"events":["INVOKE"]}`, http.Header{"Lambda-Extension-Name": {"x"}}, http.StatusBadRequest, "InvalidEventType"},
+		{"extension next with unknown id", http.MethodGet, "/2020-01-01/extension/event/next", "", http.Header{"Lambda-Extension-Identifier": {"nope"}}, http.StatusForbidden, "Extension.InvalidExtensionIdentifier"},
+		{"unknown path", http.MethodGet, "/2018-06-01/runtime/nope", "", nil, http.StatusNotFound, ""},
+		{"wrong method", http.MethodGet, "/2018-06-01/runtime/invocation/x/response", "", nil, http.StatusMethodNotAllowed, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := http.NewRequestWithContext(t.Context(), tc.method, base+tc.path, strings.NewReader(tc.body))
 			if err != nil {
 				t.Fatal(err)
+			}
+			for k, v := range tc.header {
+				req.Header[k] = v
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -466,5 +473,47 @@ func TestStartValidation(t *testing.T) {
 				t.Errorf("Start error = %q, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestHandWrittenRuntime(t *testing.T) {
+	t.Parallel()
+	rt := lambdarttest.Start(t, lambdart.Function{Path: lambdarttest.Bootstrap(t, "./testdata/raw")})
+	tests := []struct {
+		event       string
+		wantPayload string
+		wantCT      string
+		wantType    string
+		wantMessage string
+	}{
+		{event: "hello", wantPayload: "raw: hello", wantCT: "text/plain"},
+		{event: "plain-error", wantType: "Runtime.Custom", wantMessage: "something broke"},
+		{event: "header-type", wantType: "Function.FromHeader", wantMessage: "typed by header"},
+		{event: "no-type", wantType: lambdart.ErrorTypeUnhandled, wantMessage: "untyped"},
+		{event: "double", wantPayload: `"first"`, wantCT: "application/json"},
+		{event: "status", wantPayload: "double: 202 400", wantCT: "text/plain"},
+		{event: "skip", wantType: lambdart.ErrorTypeNoResponse, wantMessage: "without answering"},
+		{event: "after skip", wantPayload: "raw: after skip", wantCT: "text/plain"},
+	}
+	// Sequential: each case runs on the same process, in order.
+	for _, tc := range tests {
+		t.Run(tc.event, func(t *testing.T) {
+			res := invoke(t, rt, tc.event)
+			if tc.wantType == "" {
+				if res.Error != nil || string(res.Payload) != tc.wantPayload || res.ContentType != tc.wantCT {
+					t.Errorf("Result = %q (%s), error %v; want %q (%s)", res.Payload, res.ContentType, res.Error, tc.wantPayload, tc.wantCT)
+				}
+				return
+			}
+			if res.Error == nil || res.Error.Type != tc.wantType || !strings.Contains(res.Error.Message, tc.wantMessage) {
+				t.Errorf("Result.Error = %v, want type %q with message %q", res.Error, tc.wantType, tc.wantMessage)
+			}
+			if !json.Valid(res.Payload) {
+				t.Errorf("error payload %q is not a json document", res.Payload)
+			}
+		})
+	}
+	if rt.ColdStarts() != 1 {
+		t.Errorf("ColdStarts = %d, want 1", rt.ColdStarts())
 	}
 }
