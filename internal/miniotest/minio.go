@@ -47,6 +47,9 @@ type Options struct {
 	// Output receives the server's stdout and stderr; nil keeps the last
 	// lines only, to explain a failed start.
 	Output io.Writer
+	// Env is added to the server's environment, e.g. MINIO_NOTIFY_WEBHOOK_*
+	// to send bucket notifications to a webhook.
+	Env []string
 	// StartTimeout bounds the wait for the server to answer; zero means 30s.
 	StartTimeout time.Duration
 }
@@ -209,6 +212,7 @@ func run(ctx context.Context, bin string, opts Options) (*Server, error) {
 		"MINIO_UPDATE=off",
 		"MINIO_CI_CD=on",
 	)
+	cmd.Env = append(cmd.Env, opts.Env...)
 	var out io.Writer = s.out
 	if opts.Output != nil {
 		out = io.MultiWriter(s.out, opts.Output)
