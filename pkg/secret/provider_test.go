@@ -139,6 +139,11 @@ func TestDefaultTTL(t *testing.T) {
 	if p.ttl != config.DefaultSecretTTL || p.now == nil || p.log == nil {
 		t.Errorf("invalid options were not ignored: ttl %v", p.ttl)
 	}
+	for ttl, want := range map[time.Duration]time.Duration{time.Minute: 6 * time.Second, 5 * time.Minute: 30 * time.Second, time.Hour: 30 * time.Second} {
+		if got := NewProvider(&fakeSM{}, testSecretID, WithTTL(ttl)).staleRetryInterval(); got != want {
+			t.Errorf("stale retry interval for ttl %v = %v, want %v", ttl, got, want)
+		}
+	}
 }
 
 func TestRetrieveCachesForTTL(t *testing.T) {
