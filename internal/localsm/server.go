@@ -228,8 +228,8 @@ func (s *Server) FailNext(n int, errType string, httpStatus int) {
 
 // Calls returns how many requests named the operation target, given as
 // "GetSecretValue" or "secretsmanager.GetSecretValue". Every request that
-// reaches the operation dispatch counts, failed or not (also injected
-// failures).
+// passes the authentication check counts, whatever its outcome (injected
+// failures and SDK retries included); unsigned requests do not.
 func (s *Server) Calls(target string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
