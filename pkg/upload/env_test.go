@@ -1,0 +1,322 @@
+package upload_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
+)
+
+// One MinIO serves every test of the package; each test has its own bucket.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	miniotest.StopShared()
+	os.Exit(code)
+}
+
+// env is one test's world: a versioned bucket on the shared MinIO, a local
+// NXCloud, the real nxcloud client and S3 client, and the handler under test
+// with its log captured.
+type env struct {
+	t      *testing.T
+	minio  *miniotest.Server
+	s3     *s3.Client
+	bucket string
+	nx     *nxcloudtest.Server
+	client *nxcloud.Client
+	h      *upload.Handler
+	cfg    upload.Config
+	logs   *syncBuffer
+}
+
+type envOptions struct {
+	cfg       upload.Config
+	wrapS3    func(upload.S3API) upload.S3API
+	nxOpts    []nxcloudtest.Option
+	creds     nxcloud.CredentialsProvider
+	versioned *bool
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	mc := miniotest.Shared(t)
+	e := &env{t: t, minio: mc, logs: &syncBuffer{}}
+	e.s3 = mc.Client(upload.S3Options(true))
+	versioned := o.versioned == nil || *o.versioned
+	e.bucket = miniotest.BucketName(t.Name())
+	if err := mc.CreateBucket(context.Background(), e.bucket, versioned); err != nil {
+		t.Fatal(err)
+	}
+	e.nx = nxcloudtest.NewTestServer(t, o.nxOpts...)
+	creds := o.creds
+	if creds == nil {
+		creds = nxcloud.StaticCredentials(e.nx.Credentials())
+	}
+	client, err := nxcloud.NewClient(nxcloud.WithBaseURL(e.nx.URL()), nxcloud.WithCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.client = client
+	if o.cfg.Prefix == "" {
+		o.cfg.Prefix = "templates/"
+	}
+	e.cfg = o.cfg
+	var api upload.S3API = e.s3
+	if o.wrapS3 != nil {
+		api = o.wrapS3(api)
+	}
+	e.h = upload.NewHandler(o.cfg, api, client, newTestLogger(e.logs))
+	return e
+}
+
+// object is a stored object version.
+type object struct {
+	key, version, etag string
+	size               int64
+	sha256             string
+}
+
+type putOpt func(*s3.PutObjectInput)
+
+func withType(ct string) putOpt { return func(in *s3.PutObjectInput) { in.ContentType = aws.String(ct) } }
+func withPhone(p string) putOpt {
+	return func(in *s3.PutObjectInput) { in.Metadata = map[string]string{"business-phone": p} }
+}
+func withTags(q string) putOpt { return func(in *s3.PutObjectInput) { in.Tagging = aws.String(q) } }
+
+// put stores body under key and returns the version S3 created.
+func (e *env) put(key string, body []byte, opts ...putOpt) object {
+	e.t.Helper()
+	in := &s3.PutObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(key), Body: bytes.NewReader(body)}
+	for _, o := range opts {
+		o(in)
+	}
+	out, err := e.s3.PutObject(context.Background(), in)
+	if err != nil {
+		e.t.Fatalf("put %s: %v", key, err)
+	}
+	sum := sha256.Sum256(body)
+	return object{key: key, version: aws.ToString(out.VersionId), etag: strings.Trim(aws.ToString(out.ETag), `"`),
+		size: int64(len(body)), sha256: hex.EncodeToString(sum[:])}
+}
+
+// s3EscapeKey encodes a key as S3 event notifications do: URL form
+// encoding (a space is '+'), slashes kept.
+func s3EscapeKey(key string) string {
+	return strings.ReplaceAll(url.QueryEscape(key), "%2F", "/")
+}
+
+// record is one record of an S3 event notification.
+type record struct {
+	name    string // default ObjectCreated:Put
+	bucket  string
+	rawKey  string // default s3EscapeKey(obj.key)
+	obj     object
+	noIdent bool // omit versionId and eTag
+}
+
+// event builds the JSON S3 sends to Lambda and decodes it the way the Lambda
+// runtime does, so the handler sees exactly what it gets in production.
+func (e *env) event(recs ...record) events.S3Event {
+	e.t.Helper()
+	var parts []string
+	for _, r := range recs {
+		if r.name == "" {
+			r.name = "ObjectCreated:Put"
+		}
+		if r.bucket == "" {
+			r.bucket = e.bucket
+		}
+		if r.rawKey == "" {
+			r.rawKey = s3EscapeKey(r.obj.key)
+		}
+		obj := map[string]any{"key": r.rawKey, "size": r.obj.size, "sequencer": "0055AED6DCD90281E5"}
+		if !r.noIdent {
+			obj["eTag"] = r.obj.etag
+			if r.obj.version != "" {
+				obj["versionId"] = r.obj.version
+			}
+		}
+		rec := map[string]any{
+			"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+			"eventTime": "2026-01-02T03:04:05.000Z", "eventName": r.name,
+			"userIdentity":      map[string]any{"principalId": "EXAMPLE"},
+			"requestParameters": map[string]any{"sourceIPAddress": "127.0.0.1"},
+			"responseElements":  map[string]any{"x-amz-request-id": "EXAMPLE123456789"},
+			"s3": map[string]any{
+				"s3SchemaVersion": "1.0", "configurationId": "UploadTemplateFile",
+				"bucket": map[string]any{"name": r.bucket, "ownerIdentity": map[string]any{"principalId": "EXAMPLE"}, "arn": "arn:aws:s3:::" + r.bucket},
+				"object": obj,
+			},
+		}
+		b, _ := json.Marshal(rec)
+		parts = append(parts, string(b))
+	}
+	return decodeEvent(e.t, `{"Records":[`+strings.Join(parts, ",")+`]}`)
+}
+
+func decodeEvent(t *testing.T, raw string) events.S3Event {
+	t.Helper()
+	var ev events.S3Event
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		t.Fatalf("decode event: %v", err)
+	}
+	return ev
+}
+
+// tags returns the tags of one version as a map.
+func (e *env) tags(o object) map[string]string {
+	e.t.Helper()
+	in := &s3.GetObjectTaggingInput{Bucket: aws.String(e.bucket), Key: aws.String(o.key)}
+	if o.version != "" {
+		in.VersionId = aws.String(o.version)
+	}
+	out, err := e.s3.GetObjectTagging(context.Background(), in)
+	if err != nil {
+		e.t.Fatalf("get tags of %s: %v", o.key, err)
+	}
+	m := map[string]string{}
+	for _, tg := range out.TagSet {
+		m[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+	}
+	return m
+}
+
+// claims lists the claim objects left in the bucket.
+func (e *env) claims() []string {
+	e.t.Helper()
+	out, err := e.s3.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{
+		Bucket: aws.String(e.bucket), Prefix: aws.String(upload.DefaultClaimPrefix),
+	})
+	if err != nil {
+		e.t.Fatalf("list claims: %v", err)
+	}
+	var keys []string
+	for _, v := range out.Versions {
+		keys = append(keys, aws.ToString(v.Key)+"@"+aws.ToString(v.VersionId))
+	}
+	for _, m := range out.DeleteMarkers {
+		keys = append(keys, aws.ToString(m.Key)+"@delete-marker")
+	}
+	return keys
+}
+
+// uploadCalls is the number of uploadTemplateFile calls NXCloud received.
+func (e *env) uploadCalls() int { return len(e.nx.Calls(nxcloud.ActionUploadTemplateFile)) }
+
+// line returns the last per-record log line about key.
+func (e *env) line(key string) map[string]any {
+	e.t.Helper()
+	var last map[string]any
+	for _, l := range e.logs.lines() {
+		if l["msg"] == "upload template file" && l["key"] == key {
+			last = l
+		}
+	}
+	if last == nil {
+		e.t.Fatalf("no log line for key %q in:\n%s", key, e.logs.String())
+	}
+	return last
+}
+
+// wantOutcome checks the last log line of key.
+func (e *env) wantOutcome(key, outcome string) map[string]any {
+	e.t.Helper()
+	l := e.line(key)
+	if l["outcome"] != outcome {
+		e.t.Fatalf("outcome of %q = %v (reason %v, error %v); want %s", key, l["outcome"], l["reason"], l["error"], outcome)
+	}
+	return l
+}
+
+// handle runs the handler on ev and fails the test on an error.
+func (e *env) handle(ev events.S3Event) {
+	e.t.Helper()
+	if err := e.h.Handle(context.Background(), ev); err != nil {
+		e.t.Fatalf("Handle: %v", err)
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) lines() []map[string]any {
+	var out []map[string]any
+	for _, s := range strings.Split(b.String(), "\n") {
+		if s == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(s), &m); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// faultyS3 wraps the real client and fails chosen calls.
+type faultyS3 struct {
+	upload.S3API
+	mu              sync.Mutex
+	failPutTagging  int // fail this many PutObjectTagging calls
+	putTaggingCalls int
+}
+
+func (f *faultyS3) PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, optFns ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
+	f.mu.Lock()
+	f.putTaggingCalls++
+	fail := f.failPutTagging > 0
+	if fail {
+		f.failPutTagging--
+	}
+	f.mu.Unlock()
+	if fail {
+		return nil, fmt.Errorf("injected: put object tagging unavailable")
+	}
+	return f.S3API.PutObjectTagging(ctx, in, optFns...)
+}
+
+// readAll reads one version's bytes.
+func (e *env) readAll(key, version string) []byte {
+	e.t.Helper()
+	out, err := e.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(key), VersionId: aws.String(version)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer out.Body.Close()
+	b, _ := io.ReadAll(out.Body)
+	return b
+}
+

@@ -1,0 +1,642 @@
+package upload_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
+)
+
+const phone = "8615812341795"
+
+func newTestLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+var pdf = []byte("%PDF-1.4\n% a tiny test file\n%%EOF\n")
+
+// TestUploadKeys streams objects whose keys need URL-decoding and checks
+// what NXCloud received, the tags, the log line and that no claim is left.
+func TestUploadKeys(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{
+		"templates/menu.pdf",
+		"templates/summer menu 2026.pdf",
+		"templates/a+b=c.pdf",
+		"templates/菜单 été.pdf",
+		"templates/deep/er/report (final).pdf",
+	} {
+		t.Run(key, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+			o := e.put(key, pdf, withType("application/pdf"))
+			e.handle(e.event(record{obj: o}))
+
+			ups := e.nx.Uploads()
+			if len(ups) != 1 {
+				t.Fatalf("NXCloud got %d uploads; want 1", len(ups))
+			}
+			m := ups[0]
+			base := key[strings.LastIndex(key, "/")+1:]
+			if m.FileName != base || m.MimeType != "application/pdf" || m.BusinessPhone != phone || m.Size != o.size || m.SHA256 != o.sha256 {
+				t.Errorf("NXCloud got %+v; want file %q, application/pdf, %s, %d bytes, sha256 %s", m, base, phone, o.size, o.sha256)
+			}
+			call := e.nx.Calls(nxcloud.ActionUploadTemplateFile)[0]
+			if call.ContentLength <= o.size || len(call.TransferEncoding) != 0 || call.Fields["messaging_product"] != "whatsapp" {
+				t.Errorf("upload call: Content-Length %d, Transfer-Encoding %v, fields %v; want exact length, no chunking, messaging_product=whatsapp",
+					call.ContentLength, call.TransferEncoding, call.Fields)
+			}
+			tags := e.tags(o)
+			if tags[upload.TagMediaID] != m.ID || tags[upload.TagStatus] != upload.StatusDone {
+				t.Errorf("tags = %v; want %s=%s, %s=uploaded", tags, upload.TagMediaID, m.ID, upload.TagStatus)
+			}
+			l := e.wantOutcome(key, upload.OutcomeUploaded)
+			for field, want := range map[string]any{
+				"bucket": e.bucket, "version": o.version, "phone": phone, "type": "application/pdf",
+				"size": float64(o.size), "media_id": m.ID,
+			} {
+				if l[field] != want {
+					t.Errorf("log %s = %v; want %v", field, l[field], want)
+				}
+			}
+			for _, field := range []string{"duration_ms", "bytes_per_sec"} {
+				if _, ok := l[field]; !ok {
+					t.Errorf("log line has no %s: %v", field, l)
+				}
+			}
+			if c := e.claims(); len(c) != 0 {
+				t.Errorf("claims left after success: %v", c)
+			}
+		})
+	}
+}
+
+// TestKeyEncodings feeds the same key encoded as S3 does and with every
+// character escaped; both must reach the object.
+func TestKeyEncodings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+	o := e.put("templates/a b+c.pdf", pdf)
+	e.handle(e.event(record{obj: o, rawKey: "templates%2Fa+b%2Bc.pdf"}))
+	if n := len(e.nx.Uploads()); n != 1 {
+		t.Fatalf("uploads = %d; want 1", n)
+	}
+	e.wantOutcome("templates/a b+c.pdf", upload.OutcomeUploaded)
+}
+
+func TestPhoneRules(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, key, def string
+		opts           []putOpt
+		want           string // phone sent, or "" for a rejection
+	}{
+		{name: "metadata", key: "templates/4915112345678/a.pdf", def: "11111", opts: []putOpt{withPhone(phone)}, want: phone},
+		{name: "path segment", key: "templates/4915112345678/a.pdf", def: "11111", want: "4915112345678"},
+		{name: "default", key: "templates/menus/a.pdf", def: "33612345678", want: "33612345678"},
+		{name: "none", key: "templates/menus/a.pdf"},
+		{name: "bad metadata", key: "templates/a.pdf", def: "11111", opts: []putOpt{withPhone("12-34")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: tc.def}})
+			o := e.put(tc.key, pdf, append(tc.opts, withType("application/pdf"))...)
+			e.handle(e.event(record{obj: o}))
+			tags := e.tags(o)
+			if tc.want == "" {
+				if e.uploadCalls() != 0 {
+					t.Fatalf("NXCloud was called for an object without a valid phone")
+				}
+				if tags[upload.TagStatus] != upload.StatusError || tags[upload.TagError] == "" {
+					t.Fatalf("tags = %v; want rejected with a reason", tags)
+				}
+				checkTagValue(t, tags[upload.TagError])
+				e.wantOutcome(tc.key, upload.OutcomeRejected)
+				return
+			}
+			ups := e.nx.Uploads()
+			if len(ups) != 1 || ups[0].BusinessPhone != tc.want {
+				t.Fatalf("uploads = %+v; want one with phone %s", ups, tc.want)
+			}
+			if tags[upload.TagStatus] != upload.StatusDone {
+				t.Fatalf("tags = %v; want uploaded", tags)
+			}
+		})
+	}
+}
+
+func TestTypeRules(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, key, ct, want string
+	}{
+		{name: "content type accepted", key: "templates/photo.bin", ct: "image/png", want: "image/png"},
+		{name: "content type with params", key: "templates/doc", ct: "Application/PDF; qs=0.9", want: "application/pdf"},
+		{name: "image/jpg as is", key: "templates/p.png", ct: "image/jpg", want: "image/jpg"},
+		{name: "octet-stream from extension", key: "templates/photo.JPG", ct: "application/octet-stream", want: "image/jpeg"},
+		{name: "jpeg extension", key: "templates/photo.jpeg", ct: "binary/octet-stream", want: "image/jpeg"},
+		{name: "mp4 extension", key: "templates/clip.mp4", ct: "application/octet-stream", want: "video/mp4"},
+		{name: "unknown", key: "templates/notes.txt", ct: "text/plain"},
+		{name: "gif", key: "templates/anim.gif", ct: "image/gif"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+			o := e.put(tc.key, []byte("content of "+tc.key), withType(tc.ct))
+			e.handle(e.event(record{obj: o}))
+			tags := e.tags(o)
+			if tc.want == "" {
+				if e.uploadCalls() != 0 {
+					t.Fatal("NXCloud was called for an unsupported type")
+				}
+				if tags[upload.TagStatus] != upload.StatusError || !strings.Contains(tags[upload.TagError], "unsupported type") {
+					t.Fatalf("tags = %v; want rejected: unsupported type", tags)
+				}
+				checkTagValue(t, tags[upload.TagError])
+				return
+			}
+			ups := e.nx.Uploads()
+			if len(ups) != 1 || ups[0].MimeType != tc.want {
+				t.Fatalf("uploads = %+v; want one of type %s", ups, tc.want)
+			}
+		})
+	}
+}
+
+// checkTagValue holds a tag value to S3's rules.
+func checkTagValue(t *testing.T, v string) {
+	t.Helper()
+	if len(v) > 256 {
+		t.Errorf("tag value longer than 256: %q", v)
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(" +-=._:/@", r)) {
+			t.Errorf("tag value %q has the character %q S3 refuses", v, r)
+		}
+	}
+}
+
+func TestOversizeRejectedBeforeSending(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, MaxUploadBytes: 100}})
+	ok := e.put("templates/small.pdf", bytes.Repeat([]byte("x"), 100))
+	big := e.put("templates/big.pdf", bytes.Repeat([]byte("x"), 101))
+	e.handle(e.event(record{obj: big}, record{obj: ok}))
+	calls := e.nx.Calls(nxcloud.ActionUploadTemplateFile)
+	if len(calls) != 1 || calls[0].FileSize != 100 {
+		t.Fatalf("NXCloud calls = %d; want only the 100-byte file", len(calls))
+	}
+	tags := e.tags(big)
+	if tags[upload.TagStatus] != upload.StatusError || !strings.Contains(tags[upload.TagError], "MAX_UPLOAD_BYTES") {
+		t.Fatalf("tags = %v; want rejected over MAX_UPLOAD_BYTES", tags)
+	}
+	e.wantOutcome(big.key, upload.OutcomeRejected)
+}
+
+func TestSkippedRecords(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+	folder := e.put("templates/folder/", nil)
+	empty := e.put("templates/empty.pdf", nil)
+	outside := e.put("other/menu.pdf", pdf)
+	removed := e.put("templates/removed.pdf", pdf)
+	claimLike := e.put("nxcloud-claims/templates/x.pdf/v", pdf)
+	created := e.put("templates/copied.pdf", pdf)
+	if _, err := e.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(removed.key)}); err != nil {
+		t.Fatal(err)
+	}
+	e.handle(e.event(
+		record{obj: folder},
+		record{obj: empty},
+		record{obj: outside},
+		record{obj: removed},
+		record{obj: claimLike},
+		record{obj: created, name: "ObjectRemoved:Delete"},
+		record{obj: created, name: "s3:ObjectCreated:Copy"},
+	))
+	if n := e.uploadCalls(); n != 1 {
+		t.Fatalf("NXCloud calls = %d; want 1 (the copied object only)", n)
+	}
+	for key, reason := range map[string]string{
+		folder.key:  "folder",
+		empty.key:   "zero-byte",
+		outside.key: "outside prefix",
+		removed.key: "no longer exists",
+	} {
+		if l := e.wantOutcome(key, upload.OutcomeSkipped); !strings.Contains(l["reason"].(string), reason) {
+			t.Errorf("%s: reason %q; want it to mention %q", key, l["reason"], reason)
+		}
+	}
+	for _, o := range []object{folder, empty, outside} {
+		if tags := e.tags(o); len(tags) != 0 {
+			t.Errorf("%s was tagged: %v", o.key, tags)
+		}
+	}
+	e.wantOutcome(created.key, upload.OutcomeUploaded)
+}
+
+func TestTestEventAndEmptyEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	for name, raw := range map[string]string{
+		"s3:TestEvent": `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-01-02T03:04:05.000Z","Bucket":"` + e.bucket + `","RequestId":"5582815E1AEA5ADF","HostId":"8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"}`,
+		"empty records": `{"Records":[]}`,
+		"no records":    `{}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := e.h.Handle(context.Background(), decodeEvent(t, raw)); err != nil {
+				t.Fatalf("Handle(%s) = %v; want nil", name, err)
+			}
+		})
+	}
+	if e.uploadCalls() != 0 {
+		t.Fatal("NXCloud was called")
+	}
+}
+
+func TestDuplicateDeliverySequential(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+	o := e.put("templates/menu.pdf", pdf)
+	ev := e.event(record{obj: o})
+	e.handle(ev)
+	id := e.tags(o)[upload.TagMediaID]
+	e.handle(ev)
+	if n := e.uploadCalls(); n != 1 {
+		t.Fatalf("NXCloud calls = %d; want 1", n)
+	}
+	l := e.wantOutcome(o.key, upload.OutcomeSkipped)
+	if l["media_id"] != id || !strings.Contains(l["reason"].(string), "already uploaded") {
+		t.Errorf("second delivery logged %v; want skipped, already uploaded, media id %s", l, id)
+	}
+}
+
+func TestDuplicateDeliveryConcurrent(t *testing.T) {
+	t.Parallel()
+	// A slow NXCloud keeps the first upload in flight while the duplicate
+	// arrives.
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+	o := e.put("templates/menu.pdf", pdf)
+	ev := e.event(record{obj: o})
+	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: 300 * time.Millisecond, Times: 4})
+
+	const n = 4
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = e.h.Handle(context.Background(), ev)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("delivery %d: %v", i, err)
+		}
+	}
+	if got := len(e.nx.Uploads()); got != 1 {
+		t.Fatalf("NXCloud uploads = %d; want 1", got)
+	}
+	if c := e.claims(); len(c) != 0 {
+		t.Errorf("claims left: %v", c)
+	}
+	if e.tags(o)[upload.TagStatus] != upload.StatusDone {
+		t.Error("object not tagged uploaded")
+	}
+}
+
+func TestSuperseded(t *testing.T) {
+	t.Parallel()
+	t.Run("versioned", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+		old := e.put("templates/menu.pdf", pdf)
+		cur := e.put("templates/menu.pdf", []byte("%PDF new"))
+		e.handle(e.event(record{obj: old}))
+		if e.uploadCalls() != 0 {
+			t.Fatal("the old version was sent")
+		}
+		e.wantOutcome(old.key, upload.OutcomeSuperseded)
+		if len(e.tags(old)) != 0 || len(e.tags(cur)) != 0 {
+			t.Error("a superseded object was tagged")
+		}
+		// The new version's own event uploads it.
+		e.handle(e.event(record{obj: cur}))
+		if ups := e.nx.Uploads(); len(ups) != 1 || ups[0].SHA256 != cur.sha256 {
+			t.Fatalf("uploads = %+v; want the current version", ups)
+		}
+	})
+	t.Run("unversioned etag", func(t *testing.T) {
+		t.Parallel()
+		no := false
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, versioned: &no})
+		old := e.put("templates/menu.pdf", pdf)
+		cur := e.put("templates/menu.pdf", []byte("%PDF new"))
+		e.handle(e.event(record{obj: old}))
+		if e.uploadCalls() != 0 {
+			t.Fatal("an overwritten object was sent under the old event")
+		}
+		e.wantOutcome(old.key, upload.OutcomeSuperseded)
+		e.handle(e.event(record{obj: cur}))
+		if ups := e.nx.Uploads(); len(ups) != 1 || ups[0].SHA256 != cur.sha256 {
+			t.Fatalf("uploads = %+v; want the current content", ups)
+		}
+		if c := e.claims(); len(c) != 0 {
+			t.Errorf("claims left: %v", c)
+		}
+	})
+	t.Run("event without version or etag pins the current one", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+		o := e.put("templates/menu.pdf", pdf)
+		e.handle(e.event(record{obj: o, noIdent: true}))
+		if ups := e.nx.Uploads(); len(ups) != 1 || e.tags(o)[upload.TagMediaID] != ups[0].ID {
+			t.Fatalf("uploads = %+v, tags %v", ups, e.tags(o))
+		}
+	})
+}
+
+func TestNXCloudRejects(t *testing.T) {
+	t.Parallel()
+	for _, code := range []int{9000, 9002, 9006} {
+		t.Run(nxcloudtest.Message(code), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+			o := e.put("templates/menu.pdf", pdf, withTags("owner=ops"))
+			e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Code: code})
+			e.handle(e.event(record{obj: o}))
+			tags := e.tags(o)
+			if tags[upload.TagStatus] != upload.StatusError || !strings.Contains(tags[upload.TagError], "9") || tags["owner"] != "ops" {
+				t.Fatalf("tags = %v; want rejected with the code, owner kept", tags)
+			}
+			checkTagValue(t, tags[upload.TagError])
+			e.wantOutcome(o.key, upload.OutcomeRejected)
+			if c := e.claims(); len(c) != 0 {
+				t.Errorf("claims left: %v", c)
+			}
+		})
+	}
+	t.Run("phone not on WhatsApp", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, nxOpts: []nxcloudtest.Option{nxcloudtest.WithNotWhatsAppPhones(phone)}})
+		o := e.put("templates/menu.pdf", pdf)
+		e.handle(e.event(record{obj: o}))
+		if tags := e.tags(o); tags[upload.TagStatus] != upload.StatusError || !strings.Contains(tags[upload.TagError], "9002") {
+			t.Fatalf("tags = %v; want rejected 9002", tags)
+		}
+	})
+}
+
+func TestTransientFailures(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		fault nxcloudtest.Fault
+	}{
+		{name: "HTTP 500", fault: nxcloudtest.Fault{HTTPStatus: 500}},
+		{name: "HTTP 429", fault: nxcloudtest.Fault{HTTPStatus: 429}},
+		{name: "code -1", fault: nxcloudtest.Fault{Code: -1}},
+		{name: "code 9001", fault: nxcloudtest.Fault{Code: 9001}},
+		{name: "connection dropped", fault: nxcloudtest.Fault{DropConnection: true}},
+		{name: "not JSON", fault: nxcloudtest.Fault{HTTPStatus: 502, Body: "<html>bad gateway</html>"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+			o := e.put("templates/menu.pdf", pdf)
+			ev := e.event(record{obj: o})
+			e.nx.Inject(nxcloud.ActionUploadTemplateFile, tc.fault)
+			if err := e.h.Handle(context.Background(), ev); err == nil {
+				t.Fatal("Handle = nil; want an error so Lambda retries")
+			}
+			if tags := e.tags(o); len(tags) != 0 {
+				t.Fatalf("tags after a transient failure: %v", tags)
+			}
+			if c := e.claims(); len(c) != 0 {
+				t.Fatalf("claim not released: %v", c)
+			}
+			e.wantOutcome(o.key, upload.OutcomeFailed)
+			// Lambda's retry.
+			e.handle(ev)
+			ups := e.nx.Uploads()
+			if len(ups) != 1 || e.tags(o)[upload.TagMediaID] != ups[0].ID {
+				t.Fatalf("retry: uploads %+v, tags %v", ups, e.tags(o))
+			}
+		})
+	}
+}
+
+// failingCreds is a Secrets Manager outage.
+type failingCreds struct{}
+
+func (failingCreds) Retrieve(context.Context) (nxcloud.Credentials, error) {
+	return nxcloud.Credentials{}, errors.New("secrets manager: service unavailable")
+}
+func (c failingCreds) Refresh(ctx context.Context) (nxcloud.Credentials, error) { return c.Retrieve(ctx) }
+
+func TestCredentialsFailureIsTransient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, creds: failingCreds{}})
+	o := e.put("templates/menu.pdf", pdf)
+	err := e.h.Handle(context.Background(), e.event(record{obj: o}))
+	var ce *nxcloud.CredentialsError
+	if !errors.As(err, &ce) {
+		t.Fatalf("Handle = %v; want a *nxcloud.CredentialsError", err)
+	}
+	if e.uploadCalls() != 0 || len(e.tags(o)) != 0 || len(e.claims()) != 0 {
+		t.Fatalf("calls %d, tags %v, claims %v; want none", e.uploadCalls(), e.tags(o), e.claims())
+	}
+}
+
+func TestDeadlineAbortsAndReleases(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, SafetyMargin: 500 * time.Millisecond}})
+	o := e.put("templates/menu.pdf", pdf)
+	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: 10 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := e.h.Handle(ctx, e.event(record{obj: o}))
+	if err == nil || !errors.Is(err, nxcloud.ErrTimeout) {
+		t.Fatalf("Handle = %v; want nxcloud.ErrTimeout", err)
+	}
+	if took := time.Since(start); took > 2700*time.Millisecond {
+		t.Errorf("Handle returned after %v: it must stop before the Lambda deadline minus the margin", took)
+	}
+	if ctx.Err() != nil {
+		t.Error("Handle returned after the Lambda deadline")
+	}
+	if c := e.claims(); len(c) != 0 {
+		t.Errorf("claim not released: %v", c)
+	}
+}
+
+func TestTagsMerged(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+	o := e.put("templates/menu.pdf", pdf, withTags("owner=ops&project=spring%20menu&nxcloud-error=stale"))
+	e.handle(e.event(record{obj: o}))
+	tags := e.tags(o)
+	id := e.nx.Uploads()[0].ID
+	want := map[string]string{"owner": "ops", "project": "spring menu", upload.TagMediaID: id, upload.TagStatus: upload.StatusDone}
+	if len(tags) != len(want) {
+		t.Fatalf("tags = %v; want %v", tags, want)
+	}
+	for k, v := range want {
+		if tags[k] != v {
+			t.Errorf("tag %s = %q; want %q", k, tags[k], v)
+		}
+	}
+}
+
+func TestMultiRecordRetrySkipsSuccesses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+	a := e.put("templates/a.pdf", []byte("%PDF a"))
+	b := e.put("templates/b.pdf", []byte("%PDF b"))
+	c := e.put("templates/c.pdf", []byte("%PDF c"))
+	ev := e.event(record{obj: a}, record{obj: b}, record{obj: c})
+	// The second call (record b) fails.
+	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: time.Millisecond})
+	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{HTTPStatus: 503})
+	err := e.h.Handle(context.Background(), ev)
+	if err == nil || !strings.Contains(err.Error(), "b.pdf") || strings.Contains(err.Error(), "a.pdf") {
+		t.Fatalf("Handle = %v; want an error about b.pdf only", err)
+	}
+	if e.tags(a)[upload.TagStatus] != upload.StatusDone || e.tags(c)[upload.TagStatus] != upload.StatusDone || len(e.tags(b)) != 0 {
+		t.Fatalf("tags a=%v b=%v c=%v; want a and c uploaded, b untouched", e.tags(a), e.tags(b), e.tags(c))
+	}
+	e.handle(ev)
+	ups := e.nx.Uploads()
+	if len(ups) != 3 || e.uploadCalls() != 4 {
+		t.Fatalf("uploads %d, calls %d; want 3 uploads in 4 calls (no resend of a or c)", len(ups), e.uploadCalls())
+	}
+	e.wantOutcome(a.key, upload.OutcomeSkipped)
+	e.wantOutcome(b.key, upload.OutcomeUploaded)
+}
+
+// TestTaggingFailureKeepsMediaID: NXCloud answered an id but tagging fails;
+// the retry must tag with that id instead of uploading again.
+func TestTaggingFailureKeepsMediaID(t *testing.T) {
+	t.Parallel()
+	f := &faultyS3{failPutTagging: 100}
+	e := newEnv(t, envOptions{
+		cfg:    upload.Config{DefaultBusinessPhone: phone, TagAttempts: 2},
+		wrapS3: func(api upload.S3API) upload.S3API { f.S3API = api; return f },
+	})
+	o := e.put("templates/menu.pdf", pdf)
+	ev := e.event(record{obj: o})
+	err := e.h.Handle(context.Background(), ev)
+	if err == nil {
+		t.Fatal("Handle = nil; want an error while the object is not tagged")
+	}
+	ups := e.nx.Uploads()
+	if len(ups) != 1 || !strings.Contains(err.Error(), ups[0].ID) {
+		t.Fatalf("Handle = %v, uploads %+v; want one upload and its id in the error", err, ups)
+	}
+	if c := e.claims(); len(c) != 1 {
+		t.Fatalf("claims = %v; want the claim kept with the media id", c)
+	}
+
+	f.mu.Lock()
+	f.failPutTagging = 0
+	f.mu.Unlock()
+	e.handle(ev)
+	if n := e.uploadCalls(); n != 1 {
+		t.Fatalf("NXCloud calls = %d after the retry; want still 1", n)
+	}
+	if tags := e.tags(o); tags[upload.TagMediaID] != ups[0].ID || tags[upload.TagStatus] != upload.StatusDone {
+		t.Fatalf("tags = %v; want the first upload's id", tags)
+	}
+	if c := e.claims(); len(c) != 0 {
+		t.Fatalf("claims left: %v", c)
+	}
+	e.wantOutcome(o.key, upload.OutcomeUploaded)
+}
+
+// putClaim writes a claim as another invocation would.
+func (e *env) putClaim(o object, expires time.Time) {
+	e.t.Helper()
+	body := `{"bucket":"` + e.bucket + `","key":"` + o.key + `","version":"` + o.version + `","etag":"` + o.etag +
+		`","expires":"` + expires.UTC().Format(time.RFC3339Nano) + `","owner":"other"}`
+	_, err := e.s3.PutObject(context.Background(), &s3.PutObjectInput{
+		Bucket: aws.String(e.bucket), Key: aws.String(upload.DefaultClaimPrefix + o.key + "/" + o.version),
+		Body: strings.NewReader(body),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestClaims(t *testing.T) {
+	t.Parallel()
+	t.Run("stale claim is taken over", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+		o := e.put("templates/menu.pdf", pdf)
+		e.putClaim(o, time.Now().Add(-time.Minute))
+		e.handle(e.event(record{obj: o}))
+		if len(e.nx.Uploads()) != 1 || len(e.claims()) != 0 {
+			t.Fatalf("uploads %d, claims %v; want 1 upload and no claim", len(e.nx.Uploads()), e.claims())
+		}
+	})
+	t.Run("live claim elsewhere is retried later", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, ClaimWait: 300 * time.Millisecond}})
+		o := e.put("templates/menu.pdf", pdf)
+		e.putClaim(o, time.Now().Add(time.Hour))
+		err := e.h.Handle(context.Background(), e.event(record{obj: o}))
+		if err == nil || e.uploadCalls() != 0 {
+			t.Fatalf("Handle = %v with %d calls; want a transient error and nothing sent", err, e.uploadCalls())
+		}
+		if c := e.claims(); len(c) != 1 {
+			t.Fatalf("claims = %v; the other holder's claim must stay", c)
+		}
+	})
+	t.Run("claim released while waiting", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+		o := e.put("templates/menu.pdf", pdf)
+		e.putClaim(o, time.Now().Add(time.Hour))
+		go func() {
+			time.Sleep(400 * time.Millisecond)
+			_, _ = e.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{
+				Bucket: aws.String(e.bucket), Key: aws.String(upload.DefaultClaimPrefix + o.key + "/" + o.version)})
+		}()
+		e.handle(e.event(record{obj: o}))
+		if len(e.nx.Uploads()) != 1 {
+			t.Fatalf("uploads = %d; want 1 once the other holder released", len(e.nx.Uploads()))
+		}
+	})
+}
+
+// TestBytesMatch sends a binary object of a few MiB and compares hashes.
+func TestBytesMatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+	body := make([]byte, 5<<20+123)
+	for i := range body {
+		body[i] = byte(i*7 + i>>9)
+	}
+	o := e.put("templates/video.mp4", body, withType("video/mp4"))
+	e.handle(e.event(record{obj: o}))
+	ups := e.nx.Uploads()
+	if len(ups) != 1 || ups[0].SHA256 != o.sha256 || ups[0].Size != int64(len(body)) {
+		t.Fatalf("NXCloud got %+v; want %d bytes with sha256 %s", ups, len(body), o.sha256)
+	}
+}
