@@ -95,7 +95,9 @@ type object struct {
 
 type putOpt func(*s3.PutObjectInput)
 
-func withType(ct string) putOpt { return func(in *s3.PutObjectInput) { in.ContentType = aws.String(ct) } }
+func withType(ct string) putOpt {
+	return func(in *s3.PutObjectInput) { in.ContentType = aws.String(ct) }
+}
 func withPhone(p string) putOpt {
 	return func(in *s3.PutObjectInput) { in.Metadata = map[string]string{"business-phone": p} }
 }
@@ -319,4 +321,3 @@ func (e *env) readAll(key, version string) []byte {
 	b, _ := io.ReadAll(out.Body)
 	return b
 }
-

@@ -251,7 +251,7 @@ func TestTestEventAndEmptyEvents(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	for name, raw := range map[string]string{
-		"s3:TestEvent": `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-01-02T03:04:05.000Z","Bucket":"` + e.bucket + `","RequestId":"5582815E1AEA5ADF","HostId":"8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"}`,
+		"s3:TestEvent":  `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-01-02T03:04:05.000Z","Bucket":"` + e.bucket + `","RequestId":"5582815E1AEA5ADF","HostId":"8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"}`,
 		"empty records": `{"Records":[]}`,
 		"no records":    `{}`,
 	} {
@@ -447,7 +447,9 @@ type failingCreds struct{}
 func (failingCreds) Retrieve(context.Context) (nxcloud.Credentials, error) {
 	return nxcloud.Credentials{}, errors.New("secrets manager: service unavailable")
 }
-func (c failingCreds) Refresh(ctx context.Context) (nxcloud.Credentials, error) { return c.Retrieve(ctx) }
+func (c failingCreds) Refresh(ctx context.Context) (nxcloud.Credentials, error) {
+	return c.Retrieve(ctx)
+}
 
 func TestCredentialsFailureIsTransient(t *testing.T) {
 	t.Parallel()
