@@ -24,7 +24,8 @@ const (
 	// ErrorTypeResponseTooLarge is the error type of a response larger than MaxResponseBytes.
 	ErrorTypeResponseTooLarge = "Function.ResponseSizeTooLarge"
 	// ErrorTypeNoResponse is the error type of an invocation whose runtime asked
-	// for the next event without answering it.
+	// for the next event without answering it (lambdart's name; aws-lambda-go
+	// never does this).
 	ErrorTypeNoResponse = "Runtime.NoResponse"
 	// ErrorTypeUnhandled is used when an error body carries no type at all.
 	ErrorTypeUnhandled = "Unhandled"

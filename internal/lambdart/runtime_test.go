@@ -83,9 +83,29 @@ func echo(t *testing.T, rt *lambdart.Runtime, msg string) (*lambdart.Result, rep
 	return res, r
 }
 
-// processGone reports whether pid (and its process group) no longer exist.
+// processGone reports whether pid and its process group have stopped
+// running. Killed orphans are reaped asynchronously by init, so it polls
+// for a while and counts a zombie (state Z) as gone.
 func processGone(pid int) bool {
-	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) && errors.Is(syscall.Kill(-pid, 0), syscall.ESRCH)
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if !running(pid) && errors.Is(syscall.Kill(-pid, 0), syscall.ESRCH) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 func TestEchoRoundTrip(t *testing.T) {
@@ -515,5 +535,36 @@ func TestHandWrittenRuntime(t *testing.T) {
 	}
 	if rt.ColdStarts() != 1 {
 		t.Errorf("ColdStarts = %d, want 1", rt.ColdStarts())
+	}
+}
+
+func TestCloseKillsStubbornProcessAndChildren(t *testing.T) {
+	t.Parallel()
+	var stdout lockedBuffer
+	rt, err := lambdart.Start(t.Context(), lambdart.Function{
+		Path:   lambdarttest.Bootstrap(t, "./testdata/raw"),
+		Env:    []string{"RAW_STUBBORN=1"},
+		Stdout: &stdout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := rt.PID()
+	var child int
+	if _, err := fmt.Sscanf(strings.TrimSpace(stdout.String()), "raw: child pid %d", &child); err != nil {
+		_ = rt.Close()
+		t.Fatalf("no child pid in stdout %q: %v", stdout.String(), err)
+	}
+	start := time.Now()
+	if err := rt.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if took := time.Since(start); took < lambdart.ShutdownGrace {
+		t.Errorf("Close took %v; a process ignoring SIGTERM should get the %v grace", took, lambdart.ShutdownGrace)
+	}
+	for _, p := range []int{pid, child} {
+		if !processGone(p) {
+			t.Errorf("process %d still runs after Close", p)
+		}
 	}
 }

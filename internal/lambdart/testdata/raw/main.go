@@ -8,7 +8,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"os/signal"
 	"strings"
+	"syscall"
 )
 
 var base = "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/invocation/"
@@ -33,6 +36,17 @@ func post(url, contentType, errorType, body string) int {
 }
 
 func main() {
+	// RAW_STUBBORN makes the process ignore SIGTERM and leave a child
+	// behind, to check that Close still leaves nothing running.
+	if os.Getenv("RAW_STUBBORN") != "" {
+		signal.Ignore(syscall.SIGTERM)
+		child := exec.Command("sleep", "300")
+		if err := child.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "raw: start child:", err)
+			os.Exit(2)
+		}
+		fmt.Println("raw: child pid", child.Process.Pid)
+	}
 	last := "none"
 	for {
 		resp, err := http.Get(base + "next")
