@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -308,16 +307,4 @@ func (f *faultyS3) PutObjectTagging(ctx context.Context, in *s3.PutObjectTagging
 		return nil, fmt.Errorf("injected: put object tagging unavailable")
 	}
 	return f.S3API.PutObjectTagging(ctx, in, optFns...)
-}
-
-// readAll reads one version's bytes.
-func (e *env) readAll(key, version string) []byte {
-	e.t.Helper()
-	out, err := e.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(key), VersionId: aws.String(version)})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer out.Body.Close()
-	b, _ := io.ReadAll(out.Body)
-	return b
 }
