@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 )
 
@@ -74,6 +75,12 @@ func (c Credentials) String() string {
 
 // GoString redacts the secret so credentials never leak through %#v.
 func (c Credentials) GoString() string { return c.String() }
+
+// LogValue redacts the credentials in log/slog output.
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// MarshalJSON redacts the credentials so they never leak through encoding/json.
+func (c Credentials) MarshalJSON() ([]byte, error) { return json.Marshal(c.String()) }
 
 // CredentialsProvider supplies credentials to the client. Retrieve may serve a
 // cached value; Refresh must fetch anew (the client calls it once after NXCloud
