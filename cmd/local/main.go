@@ -1,0 +1,142 @@
+// Command local runs the whole bundle on this machine, with no AWS account and
+// no Docker: the local NXCloud (or the real one), a local Secrets Manager,
+// MinIO with the media bucket, and the three real function binaries driven
+// through the Lambda Runtime API, behind a local HTTP API and S3 events.
+//
+//	go run ./cmd/local                 # run until Ctrl-C (make local)
+//	go run ./cmd/local demo            # walk through upload, get, delete (make demo)
+//	go run ./cmd/local invoke GetMediaFunction events/get-media.json
+//
+// Point it at the real NXCloud with NXCLOUD_BASE_URL, NXCLOUD_ACCESS_KEY and
+// NXCLOUD_ACCESS_SECRET.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "local:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:3000", "address of the local HTTP API")
+	quiet := fs.Bool("quiet", false, "hide the functions' and servers' log lines")
+	phone := fs.String("business-phone", os.Getenv("NXCLOUD_BUSINESS_PHONE"), "default merchant phone (NXCLOUD_BUSINESS_PHONE)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: local [flags] [run | demo | invoke <LogicalId> <event.json>]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cmd := "run"
+	if fs.NArg() > 0 {
+		cmd = fs.Arg(0)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var logw io.Writer = os.Stderr
+	if *quiet {
+		logw = io.Discard
+	}
+	opts := localstack.Options{
+		Addr:           *addr,
+		NXCloudBaseURL: os.Getenv("NXCLOUD_BASE_URL"),
+		AccessKey:      os.Getenv("NXCLOUD_ACCESS_KEY"),
+		AccessSecret:   os.Getenv("NXCLOUD_ACCESS_SECRET"),
+		BusinessPhone:  *phone,
+		Log:            logw,
+	}
+	if cmd != "run" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	fmt.Fprintln(os.Stderr, "local: building the functions and starting the stack (the first run also builds MinIO: about 4 minutes)")
+	if err := localstack.EnsureMinIO(ctx, os.Stderr); err != nil {
+		return err
+	}
+	start := time.Now()
+	st, err := localstack.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintf(os.Stderr, "local: ready in %s\n", time.Since(start).Round(time.Millisecond))
+
+	switch cmd {
+	case "run":
+		printUsage(os.Stdout, st)
+		<-ctx.Done()
+		fmt.Fprintln(os.Stderr, "local: shutting down")
+		return nil
+	case "demo":
+		return localstack.Demo(ctx, st, os.Stdout, *phone)
+	case "invoke":
+		if fs.NArg() != 3 {
+			return errors.New("usage: local invoke <LogicalId> <event.json>, e.g. local invoke GetMediaFunction events/get-media.json")
+		}
+		return invoke(ctx, st, fs.Arg(1), fs.Arg(2))
+	default:
+		fs.Usage()
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func invoke(ctx context.Context, st *localstack.Stack, id, file string) error {
+	payload, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	res, err := st.Invoke(ctx, id, payload)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "REPORT RequestId: %s\n", res.RequestID)
+	fmt.Println(string(res.Payload))
+	if res.Error != nil {
+		return fmt.Errorf("%s: %s", res.Error.Type, res.Error.Message)
+	}
+	return nil
+}
+
+func printUsage(w io.Writer, st *localstack.Stack) {
+	fmt.Fprintf(w, `
+The bundle runs locally. Try it from another terminal:
+
+  # S3 (MinIO): credentials for the aws CLI
+  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=us-east-1
+  aws --endpoint-url %s s3 cp menu.pdf s3://%s/%s%s/menu.pdf
+  aws --endpoint-url %s s3api get-object-tagging --bucket %s --key %s%s/menu.pdf
+
+  # HTTP API
+  curl -s '%s/media/<nxcloud-media-id>?business_phone=%s'
+  curl -s -X DELETE '%s/media/<nxcloud-media-id>?business_phone=%s'
+
+  # Secrets Manager (rotate the credentials the functions use)
+  aws --endpoint-url %s secretsmanager get-secret-value --secret-id %s
+
+Ctrl-C stops everything.
+`,
+		st.MinIO.AccessKey, st.MinIO.SecretKey,
+		st.S3Endpoint, st.Bucket, st.Prefix, localstack.DefaultPhone,
+		st.S3Endpoint, st.Bucket, st.Prefix, localstack.DefaultPhone,
+		st.APIURL, localstack.DefaultPhone,
+		st.APIURL, localstack.DefaultPhone,
+		st.SecretsEndpoint, st.SecretID)
+}

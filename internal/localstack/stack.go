@@ -1,0 +1,624 @@
+package localstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localsm"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
+)
+
+// Logical ids of the functions, as in template.yaml.
+const (
+	GetMediaFunction           = "GetMediaFunction"
+	DeleteMediaFunction        = "DeleteMediaFunction"
+	UploadTemplateFileFunction = "UploadTemplateFileFunction"
+)
+
+// Functions lists the logical ids with the package each is built from.
+var Functions = map[string]string{
+	GetMediaFunction:           "./functions/get-media",
+	DeleteMediaFunction:        "./functions/delete-media",
+	UploadTemplateFileFunction: "./functions/upload-template-file",
+}
+
+// Embedded defaults of the local run.
+const (
+	DefaultBucket       = "nxcloud-media-local"
+	DefaultSecretID     = "nxcloud/local"
+	DefaultAccessKey    = "local-access-key"
+	DefaultAccessSecret = "local-access-secret"
+	DefaultPhone        = "8615812341795"
+	// SampleMediaID is known to the local NXCloud from the start, so that the
+	// files in events/ answer 200 (it is the id the NXCloud docs use).
+	SampleMediaID = "fd81acff-eea8-4d9d-acc9-6c62904d6615"
+)
+
+// Options configure a local stack. The zero value runs everything locally on
+// free loopback ports with the embedded defaults.
+type Options struct {
+	// RepoRoot is the module root the functions are built from; empty means
+	// found from the working directory.
+	RepoRoot string
+	// BinDir receives the built bootstrap binaries; empty means a temporary
+	// directory.
+	BinDir string
+	// SkipBuild uses the binaries already in BinDir/<LogicalId>/bootstrap.
+	SkipBuild bool
+	// Addr is the HTTP front's address (API Gateway); empty means 127.0.0.1:0.
+	Addr string
+	// NXCloudBaseURL points the functions at a real NXCloud; empty starts the
+	// local NXCloud. AccessKey and AccessSecret are then the real credentials.
+	NXCloudBaseURL string
+	AccessKey      string
+	AccessSecret   string
+	// Bucket, Prefix and BusinessPhone default to DefaultBucket, templates/
+	// and "" (no default phone).
+	Bucket        string
+	Prefix        string
+	BusinessPhone string
+	// Env is added to every function's environment and wins over the
+	// defaults, e.g. NXCLOUD_SIGN_ALGORITHM=sha256 or a bad value to see init
+	// fail.
+	Env []string
+	// HTTPTimeout and UploadTimeout are the functions' timeouts, as in
+	// template.yaml; zero means 15s and 300s.
+	HTTPTimeout   time.Duration
+	UploadTimeout time.Duration
+	// UploadConcurrency is how many execution environments the upload
+	// function may use at once (Lambda scales out per event); zero means 2.
+	UploadConcurrency int
+	// MaxRetryAttempts and RetryDelays mirror the asynchronous invocation
+	// retries of EventInvokeConfig; zero values mean 2 retries, 1s apart
+	// (Lambda waits about a minute, then two).
+	MaxRetryAttempts int
+	RetryDelay       time.Duration
+	// MinIOBinary is the MinIO server executable; empty means found as
+	// miniotest.FindBinary does.
+	MinIOBinary string
+	// Log receives progress lines and the functions' log lines; nil discards.
+	Log io.Writer
+}
+
+// FailedEvent is an S3 event whose invocations all failed: what the stack's
+// SQS on-failure destination receives in AWS.
+type FailedEvent struct {
+	Event     json.RawMessage
+	Error     string
+	ErrorType string
+	Attempts  int
+}
+
+// Stack is a running local bundle: the local NXCloud (unless a real one is
+// used), the local Secrets Manager, MinIO with the media bucket, the three
+// functions under the Lambda Runtime API, the HTTP front and the S3 event
+// delivery.
+type Stack struct {
+	// APIURL is the HTTP API's base URL, e.g. http://127.0.0.1:3000.
+	APIURL string
+	// S3Endpoint, SecretsEndpoint and NXCloudURL are the local endpoints.
+	S3Endpoint      string
+	SecretsEndpoint string
+	NXCloudURL      string
+	Bucket          string
+	Prefix          string
+	SecretID        string
+
+	// NXCloud is the local NXCloud, nil when a real one is used.
+	NXCloud *nxcloudtest.Server
+	// Secrets is the local Secrets Manager.
+	Secrets *localsm.Server
+	// MinIO is the local S3.
+	MinIO *miniotest.Server
+
+	opts     Options
+	log      io.Writer
+	bins     map[string]string
+	env      []string
+	front    *http.Server
+	webhook  *http.Server
+	routes   []frontRoute
+	runtimes map[string]*pool
+
+	events   chan json.RawMessage
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	failed   []FailedEvent
+	inflight sync.WaitGroup
+	closing  chan struct{}
+}
+
+type frontRoute struct {
+	route Route
+	fn    string
+}
+
+// Start builds the functions for this host, starts every part and waits until
+// each is ready. Close stops them all.
+func Start(ctx context.Context, opts Options) (st *Stack, err error) {
+	if opts.Bucket == "" {
+		opts.Bucket = DefaultBucket
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "templates/"
+	}
+	if opts.HTTPTimeout == 0 {
+		opts.HTTPTimeout = 15 * time.Second
+	}
+	if opts.UploadTimeout == 0 {
+		opts.UploadTimeout = 300 * time.Second
+	}
+	if opts.UploadConcurrency == 0 {
+		opts.UploadConcurrency = 2
+	}
+	if opts.MaxRetryAttempts == 0 {
+		opts.MaxRetryAttempts = 2
+	}
+	if opts.RetryDelay == 0 {
+		opts.RetryDelay = time.Second
+	}
+	logw := opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	s := &Stack{
+		opts:     opts,
+		log:      &syncWriter{w: logw},
+		Bucket:   opts.Bucket,
+		Prefix:   opts.Prefix,
+		SecretID: DefaultSecretID,
+		runtimes: map[string]*pool{},
+		events:   make(chan json.RawMessage, 1024),
+		closing:  make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	if err := s.build(ctx); err != nil {
+		return nil, err
+	}
+
+	// NXCloud: local unless a real one is named.
+	ak, secret := opts.AccessKey, opts.AccessSecret
+	if opts.NXCloudBaseURL != "" {
+		if ak == "" || secret == "" {
+			return nil, errors.New("a real NXCloud needs its credentials: set NXCLOUD_ACCESS_KEY and NXCLOUD_ACCESS_SECRET")
+		}
+		s.NXCloudURL = strings.TrimRight(opts.NXCloudBaseURL, "/")
+		s.progress("using the real NXCloud at %s", s.NXCloudURL)
+	} else {
+		if ak == "" {
+			ak, secret = DefaultAccessKey, DefaultAccessSecret
+		}
+		s.NXCloud = nxcloudtest.NewServer(nxcloudtest.WithCredentials(ak, secret),
+			nxcloudtest.WithLogger(slog.New(slog.NewJSONHandler(s.prefixed("nxcloud"), nil))))
+		s.NXCloud.AddMedia(nxcloudtest.Media{ID: SampleMediaID, MimeType: "application/pdf", FileName: "menu card.pdf"})
+		if s.NXCloudURL, err = s.NXCloud.Start("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("local nxcloud: %w", err)
+		}
+		s.progress("local NXCloud (signature enforced) at %s", s.NXCloudURL)
+	}
+
+	// Secrets Manager.
+	s.Secrets = localsm.New()
+	secretJSON, _ := json.Marshal(map[string]string{"accessKey": ak, "accessSecret": secret})
+	s.Secrets.Put(s.SecretID, string(secretJSON))
+	if s.SecretsEndpoint, err = s.Secrets.Start("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("local secrets manager: %w", err)
+	}
+	s.progress("local Secrets Manager at %s (secret %q)", s.SecretsEndpoint, s.SecretID)
+
+	// The S3 event webhook listens before MinIO starts, so MinIO finds its
+	// notification target online.
+	hookLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.webhook = &http.Server{Handler: http.HandlerFunc(s.serveWebhook), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.webhook.Serve(hookLn) }()
+
+	s.progress("starting MinIO")
+	s.MinIO, err = miniotest.Run(ctx, miniotest.Options{
+		Binary: opts.MinIOBinary,
+		Output: s.prefixed("minio"),
+		Env: []string{
+			"MINIO_NOTIFY_WEBHOOK_ENABLE_LOCAL=on",
+			"MINIO_NOTIFY_WEBHOOK_ENDPOINT_LOCAL=http://" + hookLn.Addr().String() + "/s3-events",
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("minio: %w", err)
+	}
+	s.S3Endpoint = s.MinIO.Endpoint
+	if err := s.setupBucket(ctx); err != nil {
+		return nil, err
+	}
+	s.progress("MinIO at %s, bucket %q (versioned, events under %q to the upload function)", s.S3Endpoint, s.Bucket, s.Prefix)
+
+	// Functions.
+	s.env = []string{
+		"NXCLOUD_SECRET_ID=" + s.SecretID,
+		"NXCLOUD_BASE_URL=" + s.NXCloudURL,
+		"UPLOAD_PREFIX=" + s.Prefix,
+		"AWS_REGION=" + miniotest.Region,
+		"AWS_ACCESS_KEY_ID=" + s.MinIO.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + s.MinIO.SecretKey,
+		"AWS_ENDPOINT_URL_S3=" + s.S3Endpoint,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.SecretsEndpoint,
+		"AWS_EC2_METADATA_DISABLED=true",
+	}
+	if opts.BusinessPhone != "" {
+		s.env = append(s.env, "NXCLOUD_BUSINESS_PHONE="+opts.BusinessPhone)
+	}
+	s.env = append(s.env, opts.Env...)
+	for id := range Functions {
+		timeout, size := opts.HTTPTimeout, 1
+		if id == UploadTemplateFileFunction {
+			timeout, size = opts.UploadTimeout, opts.UploadConcurrency
+		}
+		s.runtimes[id] = &pool{fn: lambdart.Function{
+			Name:    id,
+			Path:    s.bins[id],
+			Env:     s.env,
+			Timeout: timeout,
+			Stdout:  s.prefixed(id),
+			Stderr:  s.prefixed(id),
+		}, slots: make(chan *lambdart.Runtime, size), size: size}
+	}
+	for id, p := range s.runtimes {
+		if err := p.warm(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", id, err)
+		}
+		s.progress("%s ready under the Lambda Runtime API", id)
+	}
+
+	// S3 event delivery (asynchronous invocations with retries).
+	for i := 0; i < opts.UploadConcurrency; i++ {
+		s.wg.Add(1)
+		go s.deliver()
+	}
+
+	// HTTP front (API Gateway HTTP API).
+	s.routes = []frontRoute{
+		{Route{http.MethodGet, "/media/{mediaId}"}, GetMediaFunction},
+		{Route{http.MethodDelete, "/media/{mediaId}"}, DeleteMediaFunction},
+	}
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http api address %s: %w", addr, err)
+	}
+	s.APIURL = "http://" + ln.Addr().String()
+	s.front = &http.Server{Handler: http.HandlerFunc(s.serveAPI), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.front.Serve(ln) }()
+	s.progress("HTTP API at %s (GET and DELETE /media/{mediaId})", s.APIURL)
+	return s, nil
+}
+
+// Env is the environment every function runs with.
+func (s *Stack) Env() []string { return append([]string(nil), s.env...) }
+
+// S3Client is an SDK client for the local S3, path-style.
+func (s *Stack) S3Client() *s3.Client { return s.MinIO.Client() }
+
+// Invoke runs one event through a function, as `sam local invoke -e` does.
+func (s *Stack) Invoke(ctx context.Context, logicalID string, payload []byte) (*lambdart.Result, error) {
+	p, ok := s.runtimes[logicalID]
+	if !ok {
+		return nil, fmt.Errorf("unknown function %q: use one of %s, %s, %s", logicalID, GetMediaFunction, DeleteMediaFunction, UploadTemplateFileFunction)
+	}
+	return p.invoke(ctx, payload)
+}
+
+// Runtime returns one execution environment of a function, for measurements
+// (cold starts, init durations, peak RSS).
+func (s *Stack) Runtime(logicalID string) *lambdart.Runtime {
+	p, ok := s.runtimes[logicalID]
+	if !ok {
+		return nil
+	}
+	return p.peek()
+}
+
+// Failed lists the S3 events whose every attempt failed (the failure queue).
+func (s *Stack) Failed() []FailedEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]FailedEvent(nil), s.failed...)
+}
+
+// WaitIdle waits until every S3 event received so far has been handled
+// (including its retries) or ctx ends.
+func (s *Stack) WaitIdle(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops every part; no process is left running.
+func (s *Stack) Close() {
+	select {
+	case <-s.closing:
+		return
+	default:
+		close(s.closing)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if s.front != nil {
+		_ = s.front.Shutdown(ctx)
+	}
+	if s.webhook != nil {
+		_ = s.webhook.Shutdown(ctx)
+	}
+	s.wg.Wait()
+	for _, p := range s.runtimes {
+		p.close()
+	}
+	if s.MinIO != nil {
+		_ = s.MinIO.Close()
+	}
+	if s.Secrets != nil {
+		s.Secrets.Close()
+	}
+	if s.NXCloud != nil {
+		_ = s.NXCloud.Close()
+	}
+}
+
+// build compiles the three functions for this host with the Makefile's
+// build-<LogicalId> targets, exactly as `sam build` does for arm64.
+func (s *Stack) build(ctx context.Context) error {
+	root := s.opts.RepoRoot
+	if root == "" {
+		var err error
+		if root, err = FindRepoRoot(); err != nil {
+			return err
+		}
+	}
+	dir := s.opts.BinDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "nxcloud-local-bin-")
+		if err != nil {
+			return err
+		}
+		dir = d
+	}
+	s.bins = map[string]string{}
+	for id := range Functions {
+		out := filepath.Join(dir, id)
+		s.bins[id] = filepath.Join(out, "bootstrap")
+		if s.opts.SkipBuild {
+			continue
+		}
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return err
+		}
+		start := time.Now()
+		cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "build-"+id,
+			"ARTIFACTS_DIR="+out, "GOARCH="+runtime.GOARCH)
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("make build-%s: %w\n%s", id, err, b)
+		}
+		s.progress("built %s for %s/%s in %s", id, runtime.GOOS, runtime.GOARCH, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// FindRepoRoot walks up from the working directory to the folder holding
+// template.yaml and go.mod.
+func FindRepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if fileExists(filepath.Join(dir, "template.yaml")) && fileExists(filepath.Join(dir, "go.mod")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find the repository root (template.yaml and go.mod): run from inside the checkout")
+		}
+		dir = parent
+	}
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// setupBucket creates the versioned media bucket and sends its ObjectCreated
+// events under the prefix to the webhook, as the template's S3 event does.
+func (s *Stack) setupBucket(ctx context.Context) error {
+	if err := s.MinIO.CreateBucket(ctx, s.Bucket, true); err != nil {
+		return fmt.Errorf("create bucket %s: %w", s.Bucket, err)
+	}
+	_, err := s.MinIO.Client().PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
+		Bucket: aws.String(s.Bucket),
+		NotificationConfiguration: &s3types.NotificationConfiguration{
+			QueueConfigurations: []s3types.QueueConfiguration{{
+				Id:       aws.String("upload-template-file"),
+				QueueArn: aws.String("arn:minio:sqs::LOCAL:webhook"),
+				Events:   []s3types.Event{"s3:ObjectCreated:*"},
+				Filter: &s3types.NotificationConfigurationFilter{Key: &s3types.S3KeyFilter{
+					FilterRules: []s3types.FilterRule{{Name: s3types.FilterRuleNamePrefix, Value: aws.String(s.Prefix)}},
+				}},
+			}},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("bucket notification to the upload function: %w", err)
+	}
+	return nil
+}
+
+// serveWebhook receives MinIO's bucket notifications and queues them for the
+// upload function, answering at once as S3 does for an asynchronous invoke.
+func (s *Stack) serveWebhook(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxPayload))
+	if err != nil || r.Method != http.MethodPost {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	var log struct {
+		Records []json.RawMessage `json:"Records"`
+	}
+	if err := json.Unmarshal(body, &log); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if len(log.Records) > 0 {
+		ev, _ := json.Marshal(map[string]any{"Records": log.Records})
+		s.Enqueue(ev)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// Enqueue delivers an S3 event to the upload function asynchronously, with
+// Lambda's retries and the failure queue at the end.
+func (s *Stack) Enqueue(event []byte) {
+	s.inflight.Add(1)
+	select {
+	case s.events <- json.RawMessage(event):
+	case <-s.closing:
+		s.inflight.Done()
+	}
+}
+
+func (s *Stack) deliver() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case ev := <-s.events:
+			s.deliverOne(ev)
+			s.inflight.Done()
+		}
+	}
+}
+
+func (s *Stack) deliverOne(ev json.RawMessage) {
+	p := s.runtimes[UploadTemplateFileFunction]
+	attempts := s.opts.MaxRetryAttempts + 1
+	var last *lambdart.FunctionError
+	for i := 1; i <= attempts; i++ {
+		if i > 1 {
+			select {
+			case <-time.After(s.opts.RetryDelay * time.Duration(i-1)):
+			case <-s.closing:
+				return
+			}
+		}
+		res, err := p.invoke(context.Background(), ev)
+		if err != nil {
+			last = &lambdart.FunctionError{Type: "Local.InvokeError", Message: err.Error()}
+		} else if res.Error != nil {
+			last = res.Error
+		} else {
+			return
+		}
+		s.progress("%s attempt %d/%d failed: %s: %s", UploadTemplateFileFunction, i, attempts, last.Type, last.Message)
+	}
+	s.mu.Lock()
+	s.failed = append(s.failed, FailedEvent{Event: ev, Error: last.Message, ErrorType: last.Type, Attempts: attempts})
+	s.mu.Unlock()
+	s.progress("event sent to the failure queue after %d attempts", attempts)
+}
+
+// serveAPI is the HTTP API: it matches a route, builds the payload format 2.0
+// event, invokes the function and writes its answer.
+func (s *Stack) serveAPI(w http.ResponseWriter, r *http.Request) {
+	var fn string
+	var route Route
+	var params map[string]string
+	for _, fr := range s.routes {
+		if fr.route.Method != r.Method {
+			continue
+		}
+		if p, ok := fr.route.match(r.URL.EscapedPath()); ok {
+			fn, route, params = fr.fn, fr.route, p
+			break
+		}
+	}
+	if fn == "" {
+		writeGatewayError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		writeGatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+		return
+	}
+	ev := NewAPIGatewayEvent(r, route, params, body)
+	payload, _ := json.Marshal(ev)
+	w.Header().Set("Apigw-Requestid", ev.RequestContext.RequestID)
+	res, err := s.Invoke(r.Context(), fn, payload)
+	if err != nil || res.Error != nil {
+		if res != nil && res.Error != nil && res.Error.Type == lambdart.ErrorTypeTimeout {
+			writeGatewayError(w, http.StatusServiceUnavailable, "Service Unavailable")
+			return
+		}
+		writeGatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	WriteAPIGatewayResponse(w, res.Payload)
+}
+
+// progress prints one readiness or progress line.
+func (s *Stack) progress(format string, a ...any) {
+	fmt.Fprintf(s.log, "local: "+format+"\n", a...)
+}
+
+// prefixed is a writer that prefixes each line with a component name.
+func (s *Stack) prefixed(name string) io.Writer {
+	return &linePrefixer{w: s.log, prefix: name + " | "}
+}
+
+// S3EventForObject builds the S3 event Lambda would get for an existing
+// object, for `invoke` with a real object.
+func S3EventForObject(bucket, key string, size int64, etag, versionID string) events.S3Event {
+	return events.S3Event{Records: []events.S3EventRecord{{
+		EventVersion: "2.1",
+		EventSource:  "aws:s3",
+		AWSRegion:    miniotest.Region,
+		EventTime:    time.Now().UTC(),
+		EventName:    "ObjectCreated:Put",
+		S3: events.S3Entity{
+			SchemaVersion: "1.0",
+			Bucket:        events.S3Bucket{Name: bucket, Arn: "arn:aws:s3:::" + bucket},
+			Object:        events.S3Object{Key: encodeS3Key(key), Size: size, ETag: etag, VersionID: versionID},
+		},
+	}}}
+}
