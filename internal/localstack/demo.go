@@ -150,4 +150,3 @@ func call(ctx context.Context, method, url string) (int, string, error) {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, string(bytes.TrimSpace(b)), err
 }
-
