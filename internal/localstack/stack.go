@@ -321,6 +321,9 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	return s, nil
 }
 
+// Binary is the path of a function's built bootstrap.
+func (s *Stack) Binary(logicalID string) string { return s.bins[logicalID] }
+
 // Env is the environment every function runs with.
 func (s *Stack) Env() []string { return append([]string(nil), s.env...) }
 
