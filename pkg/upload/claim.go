@@ -31,7 +31,7 @@ import (
 //     answered an id it deletes its claim (releases it) and returns the error
 //     for Lambda to retry.
 //   - A loser reads the claim. If it is expired (its holder's Lambda deadline
-//     has passed: the holder was killed) it deletes exactly that claim (by its
+//     has passed, plus a few seconds for clock skew: the holder was killed) it deletes exactly that claim (by its
 //     version id, or If-Match on its ETag) and competes again. If it is live
 //     it waits, polling the object's tags, for at most ClaimWait: when the
 //     holder tags the object, the duplicate is a no-op; when the holder
@@ -66,6 +66,10 @@ type claim struct {
 	etag    string
 	doc     claimDoc
 }
+
+// staleGrace is added to a claim's expiry before it counts as stale, for
+// clock differences between Lambda instances.
+const staleGrace = 5 * time.Second
 
 // maxKeyLen is the longest S3 object key, in bytes.
 const maxKeyLen = 1024
@@ -202,7 +206,7 @@ func (h *Handler) acquire(ctx context.Context, p *pinned, expires time.Time) (ac
 				return acquired{}, fmt.Errorf("read claim %s: %w", key, err)
 			case held.doc.MediaID != "":
 				return acquired{claim: held, recovered: true}, nil
-			case !h.now().Before(held.doc.Expires):
+			case h.now().After(held.doc.Expires.Add(staleGrace)):
 				h.log.InfoContext(ctx, "deleting expired claim", "bucket", p.bucket, "claim", key, "expires", held.doc.Expires)
 				if err := h.deleteClaim(ctx, p.bucket, held); err != nil {
 					return acquired{}, fmt.Errorf("delete expired claim %s: %w", key, err)

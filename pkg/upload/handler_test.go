@@ -3,6 +3,7 @@ package upload_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -640,5 +641,87 @@ func TestBytesMatch(t *testing.T) {
 	ups := e.nx.Uploads()
 	if len(ups) != 1 || ups[0].SHA256 != o.sha256 || ups[0].Size != int64(len(body)) {
 		t.Fatalf("NXCloud got %+v; want %d bytes with sha256 %s", ups, len(body), o.sha256)
+	}
+}
+
+// rotatingCreds serves stale credentials until refreshed, as the secret
+// cache does right after a rotation.
+type rotatingCreds struct {
+	mu         sync.Mutex
+	cur, fresh nxcloud.Credentials
+}
+
+func (r *rotatingCreds) Retrieve(context.Context) (nxcloud.Credentials, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cur, nil
+}
+
+func (r *rotatingCreds) Refresh(context.Context) (nxcloud.Credentials, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cur = r.fresh
+	return r.cur, nil
+}
+
+// TestRotatedSecretReopensBody: NXCloud refuses the old key, the client
+// refreshes and sends again with a body GetBody reopened from the same
+// version.
+func TestRotatedSecretReopensBody(t *testing.T) {
+	t.Parallel()
+	creds := &rotatingCreds{cur: nxcloud.Credentials{AccessKey: "old-key", AccessSecret: "old-secret"}}
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, creds: creds})
+	creds.fresh = e.nx.Credentials()
+	o := e.put("templates/menu.pdf", pdf)
+	e.handle(e.event(record{obj: o}))
+	calls := e.nx.Calls(nxcloud.ActionUploadTemplateFile)
+	ups := e.nx.Uploads()
+	if len(calls) != 2 || calls[0].Code < 1000 || calls[0].Code > 1099 || len(ups) != 1 || ups[0].SHA256 != o.sha256 {
+		t.Fatalf("calls %d (first code %d), uploads %+v; want an auth refusal then the whole file", len(calls), calls[0].Code, ups)
+	}
+}
+
+// TestClaimExpiresAtLambdaDeadline reads the claim while the upload is in
+// flight: it names the version and expires at the invocation's deadline.
+func TestClaimExpiresAtLambdaDeadline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+	o := e.put("templates/menu.pdf", pdf)
+	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: time.Second})
+	deadline := time.Now().Add(30 * time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.h.Handle(ctx, e.event(record{obj: o})) }()
+
+	claimKey := upload.DefaultClaimPrefix + o.key + "/" + o.version
+	var body []byte
+	for i := 0; i < 100 && body == nil; i++ {
+		out, err := e.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(claimKey)})
+		if err == nil {
+			body, _ = io.ReadAll(out.Body)
+			out.Body.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if body == nil {
+		t.Fatalf("no claim %s seen while the upload was in flight", claimKey)
+	}
+	var doc struct {
+		Bucket, Key, Version, ETag string
+		Expires                    time.Time
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("claim %s is not JSON: %v", body, err)
+	}
+	if doc.Bucket != e.bucket || doc.Key != o.key || doc.Version != o.version || doc.ETag != o.etag || !doc.Expires.Equal(deadline.UTC().Truncate(0)) {
+		t.Fatalf("claim = %s; want bucket, key, version, etag and expires %s", body, deadline.UTC())
+	}
+	if c := e.claims(); len(c) != 0 {
+		t.Errorf("claims left: %v", c)
 	}
 }
