@@ -3,8 +3,9 @@
 //
 // It only wires things together: configuration, credentials and the NXCloud
 // client come from pkg/app, the HTTP handler from pkg/mediaapi, and
-// aws-lambda-go-api-proxy adapts the payload format 2.0 event to it. Everything
-// is built once per container, at init.
+// mediaapi.NewLambdaHandler (aws-lambda-go-api-proxy's httpadapter.NewV2)
+// adapts the payload format 2.0 event to it. Everything is built once per
+// container, at init.
 package main
 
 import (
@@ -13,7 +14,6 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/app"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
@@ -30,5 +30,5 @@ func main() {
 		Logger:               logger,
 		Methods:              []string{http.MethodGet},
 	})
-	lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
+	lambda.Start(mediaapi.NewLambdaHandler(h))
 }

@@ -94,6 +94,8 @@ func TestGetMediaFunction(t *testing.T) {
 	}{
 		{name: "get event", payload: getEv, wantStatus: 200, wantBody: `"file_name":"menu.pdf"`},
 		{name: "delete event is not served here", payload: readEvent(t, "delete-media.json"), wantStatus: 405, wantBody: `"error":{"message":`, wantAllow: "GET"},
+		{name: "raw control character in a hand-written rawPath", payload: withRawPath(t, ev, "/media/ab\x01c"),
+			wantStatus: 400, wantBody: "control characters"},
 		{name: "default phone", payload: withoutQuery(t, ev), wantStatus: 200, wantBody: `"mime_type":"application/pdf"`},
 	}
 	for _, tc := range tests { // one Runtime: invocations run in turn
@@ -121,11 +123,11 @@ func TestGetMediaFunction(t *testing.T) {
 
 	// The output reaches us through a pipe: wait for it a little.
 	var lines []map[string]any
-	for deadline := time.Now().Add(3 * time.Second); len(lines) < 3 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(3 * time.Second); len(lines) < 4 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		lines = requestLines(out.String())
 	}
-	if len(lines) != 3 {
-		t.Fatalf("want 3 request log lines, got %d:\n%s", len(lines), out.String())
+	if len(lines) != 4 {
+		t.Fatalf("want 4 request log lines, got %d:\n%s", len(lines), out.String())
 	}
 	for i, l := range lines {
 		if l["cold_start"] != (i == 0) || l["function"] != "GetMediaFunction" || l["request_id"] == "" {
@@ -163,6 +165,17 @@ func requestLines(out string) []map[string]any {
 		}
 	}
 	return lines
+}
+
+// withRawPath is ev with rawPath p, as a hand-written event may hold it.
+func withRawPath(t *testing.T, ev events.APIGatewayV2HTTPRequest, p string) []byte {
+	t.Helper()
+	ev.RawPath = p
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // withoutQuery is ev without any query string.
