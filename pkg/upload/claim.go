@@ -164,6 +164,8 @@ func (h *Handler) release(ctx context.Context, bucket string, c *claim) {
 	if c == nil {
 		return
 	}
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
 	if err := h.deleteClaim(ctx, bucket, c); err != nil {
 		h.log.WarnContext(ctx, "claim not released: it expires at its deadline",
 			"bucket", bucket, "claim", c.key, "expires", c.doc.Expires, "error", err)
@@ -250,6 +252,13 @@ func (h *Handler) recordMediaID(ctx context.Context, bucket string, c *claim, me
 	}
 	*c = *nc
 	return nil
+}
+
+// cleanupContext is for deleting a claim after the work: it survives the
+// cancellation of ctx (the claim must not wait for its expiry needlessly) but
+// is bounded.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 }
 
 // sleep waits d or until ctx ends.

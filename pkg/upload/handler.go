@@ -449,6 +449,8 @@ func (h *Handler) reject(ctx context.Context, res *result, p *pinned, reason str
 
 // finish deletes our claim after the object was tagged.
 func (h *Handler) finish(ctx context.Context, bucket string, c *claim) {
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
 	if err := h.deleteClaim(ctx, bucket, c); err != nil {
 		h.log.WarnContext(ctx, "claim not deleted after the upload: it expires at its deadline",
 			"bucket", bucket, "claim", c.key, "error", err)
