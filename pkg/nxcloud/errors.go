@@ -14,6 +14,7 @@ type APIError struct {
 	HTTPStatus int    // HTTP status of the answer
 }
 
+// Error names the action, the code and NXCloud's message.
 func (e *APIError) Error() string {
 	return fmt.Sprintf("nxcloud %s: code %d: %s", e.Action, e.Code, e.Message)
 }
@@ -45,6 +46,7 @@ type ResponseError struct {
 	Reason     string // e.g. "unexpected HTTP status", "body is not the documented JSON"
 }
 
+// Error names the action, the reason, the HTTP status and the excerpt.
 func (e *ResponseError) Error() string {
 	return fmt.Sprintf("nxcloud %s: %s (HTTP %d): %q", e.Action, e.Reason, e.HTTPStatus, e.Excerpt)
 }
@@ -58,7 +60,9 @@ func (e *ResponseError) Temporary() bool {
 // reached NXCloud.
 type CredentialsError struct{ Err error }
 
+// Error describes the provider's failure.
 func (e *CredentialsError) Error() string { return "nxcloud credentials: " + e.Err.Error() }
+// Unwrap returns the provider's error.
 func (e *CredentialsError) Unwrap() error { return e.Err }
 
 // AsAPIError returns the *APIError in err's chain, if any.

@@ -426,16 +426,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body := &countingBody{ReadCloser: r.Body}
 	r.Body = body
-	defer func() {
-		call.Duration = time.Since(start)
-		call.BodyBytes = body.n
-		s.record(call)
-	}()
+	// The call is recorded before its answer leaves (so that a client that
+	// got the answer also finds the record), or when the handler returns.
+	recorded := false
+	record := func() {
+		if !recorded {
+			recorded = true
+			call.Duration = time.Since(start)
+			call.BodyBytes = body.n
+			s.record(call)
+		}
+	}
+	defer record()
 
 	f, faulty := s.nextFault(action)
 	if faulty {
 		call.Fault = &f
-		if s.applyFault(w, r, &call, f) {
+		if s.applyFault(w, r, &call, f, record) {
 			return
 		}
 	}
@@ -451,6 +458,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the client left while the answer was delayed
 	}
 	call.HTTPStatus = http.StatusOK
+	record()
 	writeResult(w, res)
 }
 
@@ -482,7 +490,7 @@ func (s *Server) record(c Call) {
 // the call was served normally (so that a delayed upload is stored, as
 // when NXCloud's answer is lost). The request body is read before waiting,
 // so that the server notices a client that gives up.
-func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, call *Call, f Fault) bool {
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, call *Call, f Fault, record func()) bool {
 	if f.DropConnection {
 		if f.Delay > 0 {
 			_, _ = io.Copy(io.Discard, r.Body)
@@ -490,6 +498,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, call *Call, 
 				return true
 			}
 		}
+		record()
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
 				_ = conn.Close()
@@ -511,6 +520,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, call *Call, 
 		status = http.StatusOK
 	}
 	call.HTTPStatus = status
+	record()
 	switch {
 	case f.Body != "":
 		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
