@@ -62,6 +62,7 @@ type CredentialsError struct{ Err error }
 
 // Error describes the provider's failure.
 func (e *CredentialsError) Error() string { return "nxcloud credentials: " + e.Err.Error() }
+
 // Unwrap returns the provider's error.
 func (e *CredentialsError) Unwrap() error { return e.Err }
 
