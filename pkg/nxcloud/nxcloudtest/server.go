@@ -587,7 +587,7 @@ var tsRE = regexp.MustCompile(`^[0-9]{13}$`)
 // authenticate checks the headers and the signature; body is nil for
 // multipart calls. It returns a failed result, or ok.
 func (s *Server) authenticate(h http.Header, action string, body []byte) (result, bool) {
-	for _, name := range append(slices.Clone(SignedHeaders), "sign") {
+	for _, name := range append(slices.Clone(signedHeaders), "sign") {
 		if h.Get(name) == "" {
 			return fail(CodeMissingHeader, "header "+name+" is missing"), false
 		}

@@ -13,17 +13,17 @@ import (
 	"strings"
 )
 
-// SignedHeaders are the headers that make up headersStr: every required
+// signedHeaders are the headers that make up headersStr: every required
 // header of the API call convention except sign (algorithm is optional and
 // never signed). They are sorted in ASCII order when the string is built.
-var SignedHeaders = []string{"ts", "bizType", "action", "accessKey"}
+var signedHeaders = []string{"ts", "bizType", "action", "accessKey"}
 
 // ErrBadSign is returned by VerifySign when the sign header does not match.
 var ErrBadSign = errors.New("the sign header does not match the request")
 
 // ExpectedSign recomputes the signature of a received request from its
 // headers, independently of package nxcloud: headersStr is built from the
-// SignedHeaders as received, sorted by name; body (pass nil for multipart
+// signedHeaders as received, sorted by name; body (pass nil for multipart
 // requests, whose body is not signed) is appended as "&body=..." when not
 // empty; then "&accessSecret=" and secret. The hash is the one the algorithm
 // header names (md5 when absent).
@@ -37,7 +37,7 @@ func ExpectedSign(h http.Header, body []byte, secret string) (string, error) {
 	default:
 		return "", fmt.Errorf("unknown algorithm header %q: use md5 or sha256", alg)
 	}
-	names := append([]string(nil), SignedHeaders...)
+	names := append([]string(nil), signedHeaders...)
 	sort.Strings(names)
 	pairs := make([]string, 0, len(names))
 	for _, name := range names {
