@@ -23,7 +23,7 @@ var ErrBadSign = errors.New("the sign header does not match the request")
 
 // ExpectedSign recomputes the signature of a received request from its
 // headers, independently of package nxcloud: headersStr is built from the
-// signedHeaders as received, sorted by name; body (pass nil for multipart
+// accessKey, action, bizType and ts headers as received, sorted by name; body (pass nil for multipart
 // requests, whose body is not signed) is appended as "&body=..." when not
 // empty; then "&accessSecret=" and secret. The hash is the one the algorithm
 // header names (md5 when absent).
