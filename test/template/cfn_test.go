@@ -21,7 +21,6 @@ var root = filepath.Join("..", "..")
 // Paths of the files under test.
 var (
 	templatePath  = filepath.Join(root, "template.yaml")
-	makefilePath  = filepath.Join(root, "Makefile")
 	samconfigPath = filepath.Join(root, "samconfig.toml")
 	eventsDir     = filepath.Join(root, "events")
 )

@@ -19,7 +19,7 @@ import (
 )
 
 // decodeStrict decodes an events/ file into v, refusing fields v does not
-// have: a misspelt field would silently be empty otherwise.
+// have: a misspelled field would silently be empty otherwise.
 func decodeStrict(t *testing.T, name string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(eventsDir, name))
