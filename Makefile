@@ -36,7 +36,7 @@ BENCH_FLAGS ?= -run '^$$' -bench . -benchmem
 
 SAM ?= sam
 LOCAL_ARGS ?=
-DEMO_ARGS ?= -demo
+DEMO_ARGS ?= demo
 
 .PHONY: help build $(addprefix build-,$(FUNCTIONS)) test lint fmt-check vet golangci-lint bench \
 	local demo minio sam-build deploy validate clean
@@ -81,7 +81,7 @@ bench: ## Run the benchmarks
 local: ## Run the whole bundle locally (local NXCloud, S3 and Secrets Manager)
 	$(GO) run ./cmd/local $(LOCAL_ARGS)
 
-demo: ## Run the bundle locally and drive a scripted get/delete/upload through it
+demo: ## Run the bundle locally and walk through upload, get and delete
 	$(GO) run ./cmd/local $(DEMO_ARGS)
 
 minio: ## Install the pinned MinIO into GOPATH/bin unless it is there

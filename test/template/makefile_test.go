@@ -76,6 +76,7 @@ func TestMakefileTargets(t *testing.T) {
 		{"bench", "-bench"},
 		{"lint", "golangci-lint"},
 		{"local", "./cmd/local"},
+		{"demo", "./cmd/local demo"},
 		{"build", `-o "bin/UploadTemplateFileFunction/bootstrap"`},
 		{"deploy", "sam deploy"},
 		{"minio", "github.com/minio/minio@"},
