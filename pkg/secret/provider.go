@@ -57,6 +57,10 @@ const maxStaleRetryInterval = 30 * time.Second
 // warning naming the secret ID and the error, never the value. During the
 // grace a new fetch is attempted at most every TTL/10 (capped at 30s), so
 // that an outage does not add Secrets Manager's latency to every call.
+// When the caller's context has a deadline and a stale value could stand in,
+// Retrieve waits for the fetch at most half of the remaining time (a slow or
+// retrying Secrets Manager must not use up the budget of the call the value
+// is for); the fetch goes on in the background and caches what it gets.
 // Past the grace, or with nothing cached, the error is returned. Refresh
 // never answers a stale value: it is called because the cached credentials
 // were just refused. A malformed secret is an error at once: it is a
@@ -148,7 +152,17 @@ func (p *Provider) Retrieve(ctx context.Context) (nxcloud.Credentials, error) {
 		}
 	}
 
-	creds, err := p.fetch(ctx)
+	fctx := ctx
+	if dl, ok := ctx.Deadline(); ok && e != nil && now.Sub(e.fetched) < 2*p.ttl {
+		// A stale value can stand in: wait for Secrets Manager (slow, or
+		// retrying) at most half of the caller's remaining time, so that
+		// the stale value is served while there is still time to use it.
+		// The fetch goes on detached and caches what it brings back.
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(ctx, time.Until(dl)/2)
+		defer cancel()
+	}
+	creds, err := p.fetch(fctx)
 	if err == nil {
 		return creds, nil
 	}
