@@ -1,0 +1,342 @@
+package faults_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localsm"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
+)
+
+const (
+	module     = "github.com/nxcloud-media-lambda/nxcloud-media-lambda"
+	pkgGet     = module + "/functions/get-media"
+	pkgDelete  = module + "/functions/delete-media"
+	pkgUpload  = module + "/functions/upload-template-file"
+	secretName = "nxcloud/faults"
+	phone      = "8615812341795"
+)
+
+func TestMain(m *testing.M) {
+	code := lambdarttest.Main(m)
+	miniotest.StopShared()
+	writeOutcomes()
+	if leaks := allOutputs.check(); len(leaks) > 0 {
+		for _, l := range leaks {
+			fmt.Fprintln(os.Stderr, "FAIL: secret in function output:", l)
+		}
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// syncBuffer collects a function's output (stdout and stderr).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// outputs is every function output the suite captured, with the strings
+// that must never appear in any of it (secret values, access keys, request
+// signatures): TestMain checks them all once the tests are done.
+type outputs struct {
+	mu        sync.Mutex
+	texts     map[string]string // test name -> output
+	forbidden map[string]bool
+}
+
+var allOutputs = &outputs{texts: map[string]string{}, forbidden: map[string]bool{}}
+
+func (o *outputs) add(name, text string, forbidden []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.texts[name] += text
+	for _, f := range forbidden {
+		if len(f) >= 8 { // short values would match by accident
+			o.forbidden[f] = true
+		}
+	}
+}
+
+// check returns one line per leak found in any output.
+func (o *outputs) check() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var leaks []string
+	for name, text := range o.texts {
+		for f := range o.forbidden {
+			if strings.Contains(text, f) {
+				leaks = append(leaks, fmt.Sprintf("%s: output holds %q", name, f[:4]+"…"))
+			}
+		}
+	}
+	slices.Sort(leaks)
+	return leaks
+}
+
+// world is one test's dependencies: a local NXCloud with its own
+// credentials, a local Secrets Manager holding them, and the output of
+// every function started in it. When the test ends (after its functions
+// stopped) the output is checked for secrets and recorded for TestMain.
+type world struct {
+	t   *testing.T
+	nx  *nxcloudtest.Server
+	sm  *localsm.Server
+	out *syncBuffer
+
+	mu        sync.Mutex
+	forbidden []string
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newWorld starts NXCloud and Secrets Manager with fresh credentials.
+func newWorld(t *testing.T, nxOpts ...nxcloudtest.Option) *world {
+	t.Helper()
+	key, sec := "AKfault"+randomHex(6), "sk-fault-"+randomHex(12)
+	w := &world{t: t, out: &syncBuffer{}}
+	w.nx = nxcloudtest.NewTestServer(t, append([]nxcloudtest.Option{nxcloudtest.WithCredentials(key, sec)}, nxOpts...)...)
+	w.sm = localsm.NewTestServer(t)
+	w.putSecret(key, sec)
+	// Registered before any function starts, so it runs after they stopped.
+	t.Cleanup(w.checkOutput)
+	return w
+}
+
+// putSecret stores the credentials in Secrets Manager (a rotation when a
+// value is there already) and adds them to the forbidden strings.
+func (w *world) putSecret(key, sec string) {
+	b, _ := json.Marshal(map[string]string{"accessKey": key, "accessSecret": sec})
+	w.sm.Put(secretName, string(b))
+	w.forbid(key, sec, string(b))
+}
+
+// rotate makes NXCloud accept only new credentials; with inSecret the new
+// value is stored in Secrets Manager too (a complete rotation).
+func (w *world) rotate(inSecret bool) (key, sec string) {
+	key, sec = "AKrot"+randomHex(6), "sk-rot-"+randomHex(12)
+	w.nx.SetCredentials(key, sec)
+	w.forbid(key, sec)
+	if inSecret {
+		w.putSecret(key, sec)
+	}
+	return key, sec
+}
+
+func (w *world) forbid(s ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.forbidden = append(w.forbidden, s...)
+}
+
+// signatures returns the sign header of every call NXCloud received.
+func (w *world) signatures() []string {
+	var out []string
+	for _, c := range w.nx.Calls("") {
+		if s := c.Header.Get("sign"); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// checkOutput fails the test when the output holds a secret, an access key
+// or a signature, and records the output for TestMain's check.
+func (w *world) checkOutput() {
+	w.mu.Lock()
+	forbidden := append(slices.Clone(w.forbidden), w.signatures()...)
+	w.mu.Unlock()
+	forbidden = append(forbidden, miniotest.DefaultSecretKey)
+	text := w.out.String()
+	for _, f := range forbidden {
+		if f != "" && strings.Contains(text, f) {
+			w.t.Errorf("function output holds a secret, an access key or a signature (%.4s…)", f)
+		}
+	}
+	allOutputs.add(w.t.Name(), text, forbidden)
+}
+
+// fnOpts are the settings of one function run.
+type fnOpts struct {
+	name    string        // logical id
+	nxURL   string        // NXCLOUD_BASE_URL; default the world's NXCloud
+	timeout time.Duration // function timeout; default 5s
+	env     []string      // more variables, winning over the defaults
+}
+
+// start runs the function built from pkg under the local Runtime API.
+func (w *world) start(pkg string, o fnOpts) *lambdart.Runtime {
+	w.t.Helper()
+	if o.nxURL == "" {
+		o.nxURL = w.nx.URL()
+	}
+	if o.timeout == 0 {
+		o.timeout = 5 * time.Second
+	}
+	env := []string{
+		"NXCLOUD_SECRET_ID=" + secretName,
+		"NXCLOUD_BASE_URL=" + o.nxURL,
+		"NXCLOUD_TIMEOUT=2s",
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + w.sm.URL(),
+		"AWS_ACCESS_KEY_ID=AKIDFAULTS",
+		"AWS_SECRET_ACCESS_KEY=faults-aws-secret-key",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_LAMBDA_LOG_LEVEL=DEBUG", // the most output there is to leak from
+	}
+	w.forbid("faults-aws-secret-key")
+	return lambdarttest.Start(w.t, lambdart.Function{
+		Name:    o.name,
+		Path:    lambdarttest.Bootstrap(w.t, pkg),
+		Timeout: o.timeout,
+		Env:     append(env, o.env...),
+		Stdout:  w.out,
+		Stderr:  w.out,
+	})
+}
+
+// httpEvent is the events/ fixture of method, for mediaID and query.
+func httpEvent(t *testing.T, method, mediaID, query string) []byte {
+	t.Helper()
+	name := "get-media.json"
+	if method == "DELETE" {
+		name = "delete-media.json"
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.RawPath = "/media/" + mediaID
+	ev.RequestContext.HTTP.Path = ev.RawPath
+	ev.PathParameters = map[string]string{"mediaId": mediaID}
+	ev.RawQueryString = query
+	ev.QueryStringParameters = nil
+	if query != "" {
+		ev.QueryStringParameters = map[string]string{}
+		for _, kv := range strings.Split(query, "&") {
+			k, v, _ := strings.Cut(kv, "=")
+			ev.QueryStringParameters[k] = v
+		}
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// httpAnswer is what an HTTP function answered.
+type httpAnswer struct {
+	status  int
+	body    string
+	code    *int // error.nxcloud_code
+	message string
+	elapsed time.Duration
+	res     *lambdart.Result
+}
+
+// invokeHTTP invokes an HTTP function once and decodes its answer; the
+// invocation itself must not fail (the function always answers).
+func invokeHTTP(t *testing.T, rt *lambdart.Runtime, payload []byte) httpAnswer {
+	t.Helper()
+	start := time.Now()
+	res, err := rt.Invoke(t.Context(), payload)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	a := httpAnswer{elapsed: time.Since(start), res: res}
+	if res.Error != nil {
+		t.Fatalf("the invocation failed (%s: %s) after %v: the function must answer an HTTP status",
+			res.Error.Type, res.Error.Message, a.elapsed)
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(res.Payload, &resp); err != nil {
+		t.Fatalf("payload %s: %v", res.Payload, err)
+	}
+	a.status, a.body = resp.StatusCode, resp.Body
+	if ct := resp.Headers["Content-Type"]; ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	if a.status != 200 {
+		var e struct {
+			Error *struct {
+				Message     string `json:"message"`
+				NXCloudCode *int   `json:"nxcloud_code"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(resp.Body), &e); err != nil || e.Error == nil || e.Error.Message == "" {
+			t.Errorf("status %d with body %s: want the error shape {\"error\":{\"message\":...}}", a.status, resp.Body)
+		} else {
+			a.code, a.message = e.Error.NXCloudCode, e.Error.Message
+		}
+	}
+	return a
+}
+
+// outcome is one fault tried and what was observed, for the report table
+// written to $FAULTS_REPORT when it is set.
+type outcome struct{ area, fault, observed string }
+
+var outcomes struct {
+	mu   sync.Mutex
+	list []outcome
+}
+
+func recordOutcome(area, fault, observed string) {
+	outcomes.mu.Lock()
+	defer outcomes.mu.Unlock()
+	outcomes.list = append(outcomes.list, outcome{area, fault, observed})
+}
+
+// writeOutcomes writes the Markdown table of outcomes to $FAULTS_REPORT.
+func writeOutcomes() {
+	path := os.Getenv("FAULTS_REPORT")
+	if path == "" {
+		return
+	}
+	outcomes.mu.Lock()
+	defer outcomes.mu.Unlock()
+	slices.SortStableFunc(outcomes.list, func(a, b outcome) int { return strings.Compare(a.area, b.area) })
+	var b strings.Builder
+	b.WriteString("| Area | Fault | Observed |\n|---|---|---|\n")
+	for _, o := range outcomes.list {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", o.area, o.fault, strings.ReplaceAll(o.observed, "|", "/"))
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "faults: writing FAULTS_REPORT:", err)
+	}
+}
