@@ -75,8 +75,13 @@ vet:
 golangci-lint:
 	$(GOLANGCI_LINT) run ./...
 
-bench: ## Run the benchmarks
-	$(GO) test $(BENCH_FLAGS) ./...
+bench: ## Measure the functions against their floor and rewrite BENCHMARKS.md (minutes; needs MinIO)
+	$(GO) run ./cmd/bench -out BENCHMARKS.md
+
+.PHONY: bench-ci
+bench-ci: ## Quick benchmark run (seconds, writes nothing) and every Go benchmark once
+	$(GO) run ./cmd/bench -quick -out ''
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
 
 local: ## Run the whole bundle locally (local NXCloud, S3 and Secrets Manager)
 	$(GO) run ./cmd/local $(LOCAL_ARGS)
