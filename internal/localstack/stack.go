@@ -467,6 +467,24 @@ func (s *Stack) setupBucket(ctx context.Context) error {
 	if err := s.MinIO.CreateBucket(ctx, s.Bucket, true); err != nil {
 		return fmt.Errorf("create bucket %s: %w", s.Bucket, err)
 	}
+	// MinIO registers its notification targets in the background after it
+	// answers: until then the target's ARN is refused, so try for a while.
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if err = s.putNotification(ctx); err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("bucket notification to the upload function: %w", err)
+	}
+	return nil
+}
+
+// putNotification sends the bucket's ObjectCreated events under the prefix
+// to the webhook.
+func (s *Stack) putNotification(ctx context.Context) error {
 	_, err := s.MinIO.Client().PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
 		Bucket: aws.String(s.Bucket),
 		NotificationConfiguration: &s3types.NotificationConfiguration{
@@ -480,10 +498,7 @@ func (s *Stack) setupBucket(ctx context.Context) error {
 			}},
 		},
 	})
-	if err != nil {
-		return fmt.Errorf("bucket notification to the upload function: %w", err)
-	}
-	return nil
+	return err
 }
 
 // serveWebhook receives MinIO's bucket notifications and queues them for the
@@ -501,8 +516,22 @@ func (s *Stack) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	if len(log.Records) > 0 {
-		ev, _ := json.Marshal(map[string]any{"Records": log.Records})
+	// MinIO also files tag and retention changes under s3:ObjectCreated:*
+	// (PutTagging, DeleteTagging, PutRetention, PutLegalHold); S3 does not,
+	// so they are dropped: tagging an object must not trigger the function.
+	records := log.Records[:0]
+	for _, rec := range log.Records {
+		var r struct {
+			EventName string `json:"eventName"`
+		}
+		_ = json.Unmarshal(rec, &r)
+		switch strings.TrimPrefix(r.EventName, "s3:") {
+		case "ObjectCreated:Put", "ObjectCreated:Post", "ObjectCreated:Copy", "ObjectCreated:CompleteMultipartUpload":
+			records = append(records, rec)
+		}
+	}
+	if len(records) > 0 {
+		ev, _ := json.Marshal(map[string]any{"Records": records})
 		s.Enqueue(ev)
 	}
 	w.WriteHeader(http.StatusOK)

@@ -1,0 +1,65 @@
+package e2e_test
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
+)
+
+// TestInitFailsOnBadVariable: a bad value of any variable fails every
+// function's init with an error whose message names the variable.
+func TestInitFailsOnBadVariable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ variable, change string }{
+		{"NXCLOUD_TIMEOUT", "NXCLOUD_TIMEOUT=banana"},
+		{"NXCLOUD_TIMEOUT", "NXCLOUD_TIMEOUT=-5s"},
+		{"MAX_UPLOAD_BYTES", "MAX_UPLOAD_BYTES=-1"},
+		{"MAX_UPLOAD_BYTES", "MAX_UPLOAD_BYTES=lots"},
+		{"NXCLOUD_SECRET_ID", "-NXCLOUD_SECRET_ID"},
+		{"NXCLOUD_SECRET_ID", "NXCLOUD_SECRET_ID="},
+		{"NXCLOUD_SECRET_TTL", "NXCLOUD_SECRET_TTL=forever"},
+		{"NXCLOUD_SIGN_ALGORITHM", "NXCLOUD_SIGN_ALGORITHM=sha1"},
+		{"NXCLOUD_BASE_URL", "NXCLOUD_BASE_URL=ftp://example.com"},
+		{"NXCLOUD_BUSINESS_PHONE", "NXCLOUD_BUSINESS_PHONE=+86 158"},
+		{"UPLOAD_PREFIX", "UPLOAD_PREFIX=/templates/"},
+	} {
+		for _, fn := range []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction, localstack.UploadTemplateFileFunction} {
+			t.Run(tc.change+" "+fn, func(t *testing.T) {
+				t.Parallel()
+				rt, _, err := startRuntime(t, fn, tc.change)
+				if err == nil {
+					_ = rt.Close()
+					t.Fatalf("init succeeded with %s", tc.change)
+				}
+				var ie *lambdart.InitError
+				if !errors.As(err, &ie) {
+					t.Fatalf("error %v is not an init failure", err)
+				}
+				if !strings.Contains(ie.Message, tc.variable) {
+					t.Errorf("the init error %q (%s) does not name %s", ie.Message, ie.Type, tc.variable)
+				}
+			})
+		}
+	}
+}
+
+// TestSHA256Signing: NXCLOUD_SIGN_ALGORITHM=sha256 signs with SHA-256 and
+// sends the algorithm header; the local NXCloud verifies it.
+func TestSHA256Signing(t *testing.T) {
+	t.Parallel()
+	rt := mustRuntime(t, localstack.GetMediaFunction, "NXCLOUD_SIGN_ALGORITHM=sha256")
+	id := addMedia(t, "sha.pdf", "application/pdf")
+	r := invokeAPI(t, rt.Invoke, apiEvent(t, http.MethodGet, mediaPath(id, "business_phone="+phone)))
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET with sha256 signing = %s, want 200", r)
+	}
+	calls := callsOf(nxcloud.ActionGetMedia, id)
+	if len(calls) != 1 || !calls[0].Verified || calls[0].Header.Get("algorithm") != "sha256" {
+		t.Errorf("NXCloud calls %+v, want one verified call with algorithm: sha256", calls)
+	}
+}

@@ -1,0 +1,765 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
+)
+
+const tagWait = 30 * time.Second
+
+// randomPDF is a small file whose SHA-256 identifies it among all uploads.
+func randomPDF() []byte {
+	return []byte("%PDF-1.4\n% e2e " + randomID(32) + "\n%%EOF\n")
+}
+
+// sized is a file of exactly n bytes with random content.
+func sized(n int) []byte {
+	b := bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
+	copy(b, randomID(min(n, 32)))
+	return b
+}
+
+// putObject writes an object to the stack's bucket with the real SDK; mod
+// adjusts the request (Content-Type, metadata, tagging).
+func putObject(t *testing.T, ctx context.Context, key string, body []byte, mod func(*s3.PutObjectInput)) *s3.PutObjectOutput {
+	t.Helper()
+	return putObjectIn(t, ctx, st.Bucket, key, body, mod)
+}
+
+func putObjectIn(t *testing.T, ctx context.Context, bucket, key string, body []byte, mod func(*s3.PutObjectInput)) *s3.PutObjectOutput {
+	t.Helper()
+	in := &s3.PutObjectInput{
+		Bucket:      aws.String(bucket),
+		Key:         aws.String(key),
+		Body:        bytes.NewReader(body),
+		ContentType: aws.String("application/pdf"),
+	}
+	if mod != nil {
+		mod(in)
+	}
+	out, err := st.S3Client().PutObject(ctx, in)
+	if err != nil {
+		t.Fatalf("put s3://%s/%s: %v", bucket, key, err)
+	}
+	return out
+}
+
+// waitTags waits until the upload function set nxcloud-status on key.
+func waitTags(t *testing.T, ctx context.Context, key string) map[string]string {
+	t.Helper()
+	tags, err := localstack.WaitForTag(ctx, st.S3Client(), st.Bucket, key, "nxcloud-status", tagWait)
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return tags
+}
+
+// objectTags reads the tags of a version of an object ("" for the latest).
+func objectTags(t *testing.T, ctx context.Context, bucket, key, version string) map[string]string {
+	t.Helper()
+	in := &s3.GetObjectTaggingInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+	if version != "" {
+		in.VersionId = aws.String(version)
+	}
+	out, err := st.S3Client().GetObjectTagging(ctx, in)
+	if err != nil {
+		t.Fatalf("tags of %s: %v", key, err)
+	}
+	tags := map[string]string{}
+	for _, tg := range out.TagSet {
+		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+	}
+	return tags
+}
+
+// uploadsOf returns the files NXCloud stored with body's content.
+func uploadsOf(body []byte) []nxcloudtest.Media {
+	sum := sha256Hex(body)
+	var out []nxcloudtest.Media
+	for _, m := range st.NXCloud.Uploads() {
+		if m.SHA256 == sum {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// uploadCallsOf returns the uploadTemplateFile calls that carried body.
+func uploadCallsOf(body []byte) []nxcloudtest.Call {
+	sum := sha256Hex(body)
+	var out []nxcloudtest.Call
+	for _, c := range st.NXCloud.Calls(nxcloud.ActionUploadTemplateFile) {
+		if c.FileSHA256 == sum {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// eventFor is the S3 event of a written object version.
+func eventFor(bucket, key string, size int, put *s3.PutObjectOutput) []byte {
+	ev := localstack.S3EventForObject(bucket, key, int64(size), strings.Trim(aws.ToString(put.ETag), `"`), aws.ToString(put.VersionId))
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+// invokeUpload invokes an upload function synchronously and fails the test
+// on an invocation error; it returns the function error, if any.
+func invokeUpload(t *testing.T, ctx context.Context, fn invoker, payload []byte) *lambdart.FunctionError {
+	t.Helper()
+	res, err := fn(ctx, payload)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	return res.Error
+}
+
+// uploadLogLine finds the upload function's JSON log line naming mediaID.
+func uploadLogLine(mediaID string) map[string]any {
+	for _, line := range strings.Split(output.String(), "\n") {
+		_, js, ok := strings.Cut(line, localstack.UploadTemplateFileFunction+" | ")
+		if !ok || !strings.Contains(js, mediaID) {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(js), &m) == nil {
+			for _, v := range m {
+				if v == mediaID {
+					return m
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// TestUploadSuccess: objects under the prefix reach NXCloud exactly as
+// stored, with the phone and type the rules pick, and are tagged with the
+// id NXCloud returned; other tags stay.
+func TestUploadSuccess(t *testing.T) {
+	t.Parallel()
+	p := st.Prefix
+	for _, tc := range []struct {
+		name, key, contentType string
+		metadata               map[string]string
+		tagging                string
+		size                   int
+		wantType, wantPhone    string
+	}{
+		{name: "pdf under a phone folder", key: p + phone + "/menu-%s.pdf", contentType: "application/pdf", wantType: "application/pdf", wantPhone: phone},
+		{name: "spaces plus and non-ASCII", key: p + phone + "/menu card+v2 é %s.pdf", contentType: "application/pdf", wantType: "application/pdf", wantPhone: phone},
+		{name: "percent and parentheses", key: p + phone + "/100% (final) %s.pdf", contentType: "application/pdf", wantType: "application/pdf", wantPhone: phone},
+		{name: "octet-stream with .png", key: p + phone + "/photo-%s.png", contentType: "application/octet-stream", wantType: "image/png", wantPhone: phone},
+		{name: "upper-case .JPG without a useful type", key: p + phone + "/photo-%s.JPG", contentType: "binary/octet-stream", wantType: "image/jpeg", wantPhone: phone},
+		{name: "content type wins over the extension", key: p + phone + "/scan-%s.pdf", contentType: "image/jpeg", wantType: "image/jpeg", wantPhone: phone},
+		{name: "content type with parameters", key: p + phone + "/clip-%s.bin", contentType: "video/mp4; codecs=avc1", wantType: "video/mp4", wantPhone: phone},
+		{name: "image/jpg as given", key: p + phone + "/pic-%s.jpeg", contentType: "image/jpg", wantType: "image/jpg", wantPhone: phone},
+		{name: "metadata phone beats the path", key: p + phone + "/meta-%s.pdf", contentType: "application/pdf", metadata: map[string]string{"business-phone": "4915112345678"}, wantType: "application/pdf", wantPhone: "4915112345678"},
+		{name: "first path segment of a deep key", key: p + "12345/deep/dir/file-%s.pdf", contentType: "application/pdf", wantType: "application/pdf", wantPhone: "12345"},
+		{name: "existing tags kept", key: p + phone + "/tagged-%s.pdf", contentType: "application/pdf", tagging: "team=marketing&env=e2e+test", wantType: "application/pdf", wantPhone: phone},
+		{name: "exactly MAX_UPLOAD_BYTES", key: p + phone + "/limit-%s.mp4", contentType: "video/mp4", size: maxUploadBytes, wantType: "video/mp4", wantPhone: phone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t, 60*time.Second)
+			key := fmt.Sprintf(tc.key, randomID(6))
+			body := randomPDF()
+			if tc.size > 0 {
+				body = sized(tc.size)
+			}
+			put := putObject(t, ctx, key, body, func(in *s3.PutObjectInput) {
+				in.ContentType = aws.String(tc.contentType)
+				in.Metadata = tc.metadata
+				if tc.tagging != "" {
+					in.Tagging = aws.String(tc.tagging)
+				}
+			})
+			tags := waitTags(t, ctx, key)
+			id := tags["nxcloud-media-id"]
+			if tags["nxcloud-status"] != "uploaded" || id == "" {
+				t.Fatalf("tags = %v, want nxcloud-status=uploaded and nxcloud-media-id", tags)
+			}
+			if _, bad := tags["nxcloud-error"]; bad {
+				t.Errorf("an uploaded object carries nxcloud-error: %v", tags)
+			}
+			if tc.tagging != "" && (tags["team"] != "marketing" || tags["env"] != "e2e test") {
+				t.Errorf("the object's own tags were not kept: %v", tags)
+			}
+			m, ok := st.NXCloud.Media(id)
+			switch {
+			case !ok:
+				t.Fatalf("NXCloud does not know the tagged id %s", id)
+			case m.SHA256 != sha256Hex(body) || m.Size != int64(len(body)):
+				t.Errorf("NXCloud stored %d bytes (sha256 %s), want the object's %d bytes", m.Size, m.SHA256, len(body))
+			case m.MimeType != tc.wantType:
+				t.Errorf("type = %q, want %q", m.MimeType, tc.wantType)
+			case m.FileName != path.Base(key):
+				t.Errorf("file name = %q, want the key's base name %q", m.FileName, path.Base(key))
+			case m.BusinessPhone != tc.wantPhone:
+				t.Errorf("business_phone = %q, want %q", m.BusinessPhone, tc.wantPhone)
+			}
+			if n := len(uploadsOf(body)); n != 1 {
+				t.Errorf("NXCloud stored the file %d times, want once", n)
+			}
+			for _, c := range uploadCallsOf(body) {
+				if c.ContentLength <= 0 || len(c.TransferEncoding) > 0 {
+					t.Errorf("the upload was sent without an exact Content-Length (%d, %v)", c.ContentLength, c.TransferEncoding)
+				}
+				if c.Fields["messaging_product"] != "whatsapp" {
+					t.Errorf("messaging_product = %q, want whatsapp", c.Fields["messaging_product"])
+				}
+			}
+			if v := objectTags(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); v["nxcloud-media-id"] != id {
+				t.Errorf("the version the event named is not the tagged one: %v", v)
+			}
+			line := uploadLogLine(id)
+			if line == nil {
+				t.Fatalf("no log line of the upload function names media id %s", id)
+			}
+			for _, want := range []string{"bucket", "key", "phone", "type", "size"} {
+				if _, ok := line[want]; !ok {
+					t.Errorf("the upload log line has no %q: %v", want, line)
+				}
+			}
+			hasDuration := false
+			for k := range line {
+				hasDuration = hasDuration || strings.Contains(k, "duration")
+			}
+			if !hasDuration || line["key"] != key || line["bucket"] != st.Bucket {
+				t.Errorf("the upload log line lacks the duration, key or bucket: %v", line)
+			}
+		})
+	}
+}
+
+// TestUploadRejected: permanent problems found before sending tag the
+// object rejected with a reason and send nothing.
+func TestUploadRejected(t *testing.T) {
+	t.Parallel()
+	p := st.Prefix
+	for _, tc := range []struct {
+		name, key, contentType string
+		size                   int
+	}{
+		{name: "no phone anywhere", key: p + "nophone-%s.pdf", contentType: "application/pdf"},
+		{name: "a folder that is not a phone", key: p + "1234/short-%s.pdf", contentType: "application/pdf"},
+		{name: "unsupported type", key: p + phone + "/notes-%s.txt", contentType: "text/plain"},
+		{name: "unsupported extension without a type", key: p + phone + "/archive-%s.zip", contentType: "application/octet-stream"},
+		{name: "over MAX_UPLOAD_BYTES", key: p + phone + "/big-%s.pdf", contentType: "application/pdf", size: maxUploadBytes + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t, 60*time.Second)
+			key := fmt.Sprintf(tc.key, randomID(6))
+			body := randomPDF()
+			if tc.size > 0 {
+				body = sized(tc.size)
+			}
+			putObject(t, ctx, key, body, func(in *s3.PutObjectInput) { in.ContentType = aws.String(tc.contentType) })
+			tags := waitTags(t, ctx, key)
+			if tags["nxcloud-status"] != "rejected" || strings.TrimSpace(tags["nxcloud-error"]) == "" {
+				t.Errorf("tags = %v, want nxcloud-status=rejected with an nxcloud-error reason", tags)
+			}
+			if _, ok := tags["nxcloud-media-id"]; ok {
+				t.Errorf("a rejected object has a media id: %v", tags)
+			}
+			if n := len(uploadCallsOf(body)); n != 0 {
+				t.Errorf("a rejected object reached NXCloud (%d calls)", n)
+			}
+			for _, c := range st.NXCloud.Calls(nxcloud.ActionUploadTemplateFile) {
+				if c.FileName == path.Base(key) {
+					t.Errorf("NXCloud got a call for %s", path.Base(key))
+				}
+			}
+		})
+	}
+}
+
+// TestUploadSkipped: zero-byte objects, folder markers and keys outside the
+// prefix are left alone: no tags, no call, no error.
+func TestUploadSkipped(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	r := randomID(6)
+	cases := []struct {
+		name, key string
+		body      []byte
+	}{
+		{"zero-byte object", st.Prefix + phone + "/empty-" + r + ".pdf", nil},
+		{"folder marker", st.Prefix + "folder-" + r + "/", nil},
+		{"outside the prefix", "other/" + phone + "/outside-" + r + ".pdf", randomPDF()},
+	}
+	for _, tc := range cases {
+		put := putObject(t, ctx, tc.key, tc.body, nil)
+		// Synchronously, as sam local invoke would, besides MinIO's own event.
+		if ferr := invokeUpload(t, ctx, stackFunction(localstack.UploadTemplateFileFunction), eventFor(st.Bucket, tc.key, len(tc.body), put)); ferr != nil {
+			t.Errorf("%s: the function failed: %s", tc.name, ferr.Message)
+		}
+	}
+	// A real object put after them, so that MinIO's events for the others
+	// have been delivered when it is tagged.
+	sentinel := st.Prefix + phone + "/sentinel-" + r + ".pdf"
+	putObject(t, ctx, sentinel, randomPDF(), nil)
+	waitTags(t, ctx, sentinel)
+	if err := st.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		if tags := objectTags(t, ctx, st.Bucket, tc.key, ""); len(tags) != 0 {
+			t.Errorf("%s: tags %v, want none", tc.name, tags)
+		}
+		base := path.Base(tc.key)
+		for _, c := range st.NXCloud.Calls(nxcloud.ActionUploadTemplateFile) {
+			if strings.Contains(c.FileName, r) && c.FileName == base || (tc.body != nil && c.FileSHA256 == sha256Hex(tc.body)) {
+				t.Errorf("%s: NXCloud got a call", tc.name)
+			}
+		}
+	}
+	for _, f := range st.Failed() {
+		if strings.Contains(string(f.Event), r) && !strings.Contains(string(f.Event), "sentinel") {
+			t.Errorf("a skipped object reached the failure queue: %s", f.Error)
+		}
+	}
+}
+
+// TestUploadNonObjectEvents: the s3:TestEvent S3 sends when notifications
+// are configured, and an event without records, are no-ops.
+func TestUploadNonObjectEvents(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	for _, ev := range []string{
+		`{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-01-12T10:15:30.123Z","Bucket":"` + st.Bucket + `","RequestId":"5582815E1AEA5ADF","HostId":"8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"}`,
+		`{"Records":[]}`,
+		`{}`,
+	} {
+		if ferr := invokeUpload(t, ctx, stackFunction(localstack.UploadTemplateFileFunction), []byte(ev)); ferr != nil {
+			t.Errorf("%s: the function failed: %s: %s", ev, ferr.Type, ferr.Message)
+		}
+	}
+}
+
+// TestUploadEventFile: events/s3-put.json, invoked as sam local invoke does
+// once its object exists.
+func TestUploadEventFile(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	raw := readEvent(t, "s3-put.json")
+	var ev struct {
+		Records []struct {
+			S3 struct {
+				Bucket struct {
+					Name string `json:"name"`
+				} `json:"bucket"`
+				Object struct {
+					Key  string `json:"key"`
+					Size int    `json:"size"`
+				} `json:"object"`
+			} `json:"s3"`
+		} `json:"Records"`
+	}
+	if err := json.Unmarshal(raw, &ev); err != nil || len(ev.Records) != 1 {
+		t.Fatalf("events/s3-put.json: %v", err)
+	}
+	rec := ev.Records[0].S3
+	key := strings.ReplaceAll(rec.Object.Key, "+", " ")
+	if !strings.HasPrefix(key, st.Prefix) {
+		t.Fatalf("events/s3-put.json names %s, outside the prefix %s", key, st.Prefix)
+	}
+	if err := st.MinIO.CreateBucket(ctx, rec.Bucket.Name, true); err != nil {
+		t.Fatalf("creating the fixture's bucket: %v", err)
+	}
+	body := sized(rec.Object.Size)
+	put := putObjectIn(t, ctx, rec.Bucket.Name, key, body, nil)
+
+	// As is: its ETag names another content, so nothing is sent.
+	if ferr := invokeUpload(t, ctx, stackFunction(localstack.UploadTemplateFileFunction), raw); ferr != nil {
+		t.Fatalf("events/s3-put.json as is: the function failed: %s", ferr.Message)
+	}
+	if n := len(uploadCallsOf(body)); n != 0 {
+		t.Errorf("an event naming another ETag sent the object (%d calls)", n)
+	}
+
+	// With the ETag and version id of the object written.
+	patched := strings.NewReplacer(
+		`"0b9c2c3f1a7e5d4c8b6a29f1e0d3c4b5"`, `"`+strings.Trim(aws.ToString(put.ETag), `"`)+`"`,
+		`"3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"`, `"`+aws.ToString(put.VersionId)+`"`,
+	).Replace(string(raw))
+	if patched == string(raw) {
+		t.Fatalf("events/s3-put.json changed: update this test's ETag and version id")
+	}
+	if ferr := invokeUpload(t, ctx, stackFunction(localstack.UploadTemplateFileFunction), []byte(patched)); ferr != nil {
+		t.Fatalf("events/s3-put.json with the real ETag: the function failed: %s", ferr.Message)
+	}
+	tags := objectTags(t, ctx, rec.Bucket.Name, key, "")
+	m, ok := st.NXCloud.Media(tags["nxcloud-media-id"])
+	if tags["nxcloud-status"] != "uploaded" || !ok || m.FileName != path.Base(key) || m.Size != int64(len(body)) {
+		t.Errorf("tags %v, media %+v: want the fixture's object uploaded as %q", tags, m, path.Base(key))
+	}
+}
+
+// TestUploadDuplicates: deliveries of an event after its success, and
+// several at once, reach NXCloud once.
+func TestUploadDuplicates(t *testing.T) {
+	t.Parallel()
+	t.Run("sequential", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t, 60*time.Second)
+		key := st.Prefix + phone + "/dup-seq-" + randomID(6) + ".pdf"
+		body := randomPDF()
+		put := putObject(t, ctx, key, body, nil)
+		first := waitTags(t, ctx, key)
+		ev := eventFor(st.Bucket, key, len(body), put)
+		for range 2 {
+			st.Enqueue(ev)
+			if err := st.WaitIdle(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ferr := invokeUpload(t, ctx, stackFunction(localstack.UploadTemplateFileFunction), ev); ferr != nil {
+			t.Errorf("a duplicate failed: %s", ferr.Message)
+		}
+		if n := len(uploadCallsOf(body)); n != 1 {
+			t.Errorf("NXCloud got %d uploads, want 1", n)
+		}
+		if again := objectTags(t, ctx, st.Bucket, key, ""); again["nxcloud-media-id"] != first["nxcloud-media-id"] {
+			t.Errorf("the media id changed from %s to %s", first["nxcloud-media-id"], again["nxcloud-media-id"])
+		}
+	})
+	t.Run("concurrent", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t, 90*time.Second)
+		key := st.Prefix + phone + "/dup-conc-" + randomID(6) + ".pdf"
+		body := sized(256 << 10)
+		put := putObject(t, ctx, key, body, nil)
+		ev := eventFor(st.Bucket, key, len(body), put)
+		// MinIO delivers its own event; three more at the same time.
+		st.Enqueue(ev)
+		var wg sync.WaitGroup
+		errs := make(chan string, 3)
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := st.Invoke(ctx, localstack.UploadTemplateFileFunction, ev)
+				switch {
+				case err != nil:
+					errs <- err.Error()
+				case res.Error != nil:
+					errs <- res.Error.Message
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Errorf("a concurrent duplicate failed: %s", e)
+		}
+		tags := waitTags(t, ctx, key)
+		if err := st.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if tags["nxcloud-status"] != "uploaded" {
+			t.Errorf("tags = %v, want uploaded", tags)
+		}
+		if n := len(uploadCallsOf(body)); n != 1 {
+			t.Errorf("NXCloud got %d uploads of concurrent duplicates, want 1", n)
+		}
+	})
+}
+
+// directRuntime is an extra upload Runtime serving a prefix MinIO sends no
+// events for, so that only the test's own invocations run, with
+// NXCLOUD_BUSINESS_PHONE set.
+func directRuntime(t *testing.T, changes ...string) (invoker, string) {
+	t.Helper()
+	prefix := "direct-" + randomID(6) + "/"
+	rt := mustRuntime(t, localstack.UploadTemplateFileFunction,
+		append([]string{"UPLOAD_PREFIX=" + prefix, "NXCLOUD_BUSINESS_PHONE=" + defaultPhone}, changes...)...)
+	return rt.Invoke, prefix
+}
+
+// TestUploadDefaultPhone: NXCLOUD_BUSINESS_PHONE is the phone of objects
+// that name none; a path phone still wins; UPLOAD_PREFIX is honoured.
+func TestUploadDefaultPhone(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	fn, prefix := directRuntime(t)
+	for _, tc := range []struct{ key, want string }{
+		{prefix + "no-phone.pdf", defaultPhone},
+		{prefix + "not-a-phone/x.pdf", defaultPhone},
+		{prefix + phone + "/with-phone.pdf", phone},
+	} {
+		body := randomPDF()
+		put := putObject(t, ctx, tc.key, body, nil)
+		if ferr := invokeUpload(t, ctx, fn, eventFor(st.Bucket, tc.key, len(body), put)); ferr != nil {
+			t.Fatalf("%s: the function failed: %s", tc.key, ferr.Message)
+		}
+		tags := objectTags(t, ctx, st.Bucket, tc.key, "")
+		m, ok := st.NXCloud.Media(tags["nxcloud-media-id"])
+		if tags["nxcloud-status"] != "uploaded" || !ok || m.BusinessPhone != tc.want {
+			t.Errorf("%s: tags %v, phone %q, want uploaded with phone %s", tc.key, tags, m.BusinessPhone, tc.want)
+		}
+	}
+	// The stack's own function (prefix templates/) ignores that prefix.
+	body := randomPDF()
+	k := prefix + "ignored.pdf"
+	put := putObject(t, ctx, k, body, nil)
+	if ferr := invokeUpload(t, ctx, stackFunction(localstack.UploadTemplateFileFunction), eventFor(st.Bucket, k, len(body), put)); ferr != nil {
+		t.Fatalf("the function failed on a key outside its prefix: %s", ferr.Message)
+	}
+	if len(uploadCallsOf(body)) != 0 || len(objectTags(t, ctx, st.Bucket, k, "")) != 0 {
+		t.Errorf("a key outside UPLOAD_PREFIX was processed")
+	}
+}
+
+// TestUploadSuperseded: an event naming a version that was overwritten
+// sends nothing; the new version's own event uploads it.
+func TestUploadSuperseded(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	fn, prefix := directRuntime(t)
+	key := prefix + phone + "/overwritten.pdf"
+	v1, v2 := randomPDF(), randomPDF()
+	put1 := putObject(t, ctx, key, v1, nil)
+	put2 := putObject(t, ctx, key, v2, nil)
+
+	if ferr := invokeUpload(t, ctx, fn, eventFor(st.Bucket, key, len(v1), put1)); ferr != nil {
+		t.Fatalf("the old version's event failed (it must be logged as superseded, not retried): %s", ferr.Message)
+	}
+	if n := len(uploadCallsOf(v1)) + len(uploadCallsOf(v2)); n != 0 {
+		t.Errorf("the old version's event sent %d files", n)
+	}
+	if tags := objectTags(t, ctx, st.Bucket, key, ""); len(tags) != 0 {
+		t.Errorf("the old version's event tagged the object: %v", tags)
+	}
+	if ferr := invokeUpload(t, ctx, fn, eventFor(st.Bucket, key, len(v2), put2)); ferr != nil {
+		t.Fatalf("the new version's event failed: %s", ferr.Message)
+	}
+	tags := objectTags(t, ctx, st.Bucket, key, aws.ToString(put2.VersionId))
+	m, ok := st.NXCloud.Media(tags["nxcloud-media-id"])
+	if tags["nxcloud-status"] != "uploaded" || !ok || m.SHA256 != sha256Hex(v2) {
+		t.Errorf("the new version: tags %v; want it uploaded with its own content", tags)
+	}
+	if len(uploadCallsOf(v1)) != 0 {
+		t.Errorf("the old version was sent")
+	}
+
+	// Through the stack: the old event delivered again after the new one.
+	key = st.Prefix + phone + "/overwritten-" + randomID(6) + ".pdf"
+	put1 = putObject(t, ctx, key, v1, nil)
+	waitTags(t, ctx, key)
+	put2 = putObject(t, ctx, key, v2, nil)
+	if _, err := localstack.WaitForTag(ctx, st.S3Client(), st.Bucket, key, "nxcloud-media-id", tagWait); err != nil {
+		t.Fatal(err)
+	}
+	before := len(uploadCallsOf(v1))
+	st.Enqueue(eventFor(st.Bucket, key, len(v1), put1))
+	if err := st.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(uploadCallsOf(v1)); n != before {
+		t.Errorf("a late event of an overwritten version sent it again")
+	}
+	if tags := objectTags(t, ctx, st.Bucket, key, aws.ToString(put2.VersionId)); tags["nxcloud-status"] != "uploaded" {
+		t.Errorf("the new version is not uploaded: %v", tags)
+	}
+}
+
+// TestUploadObjectGone: an object deleted before its event is handled is
+// skipped without an error and without a failure-queue entry.
+func TestUploadObjectGone(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	fn, prefix := directRuntime(t)
+	key := prefix + phone + "/deleted.pdf"
+	body := randomPDF()
+	put := putObject(t, ctx, key, body, nil)
+	if _, err := st.S3Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(st.Bucket), Key: aws.String(key)}); err != nil {
+		t.Fatal(err)
+	}
+	if ferr := invokeUpload(t, ctx, fn, eventFor(st.Bucket, key, len(body), put)); ferr != nil {
+		t.Errorf("a deleted object failed the invocation: %s", ferr.Message)
+	}
+	if n := len(uploadCallsOf(body)); n != 0 {
+		t.Errorf("a deleted object was sent (%d calls)", n)
+	}
+
+	// Through the stack's asynchronous path: never there at all.
+	ghost := st.Prefix + phone + "/ghost-" + randomID(8) + ".pdf"
+	ev := localstack.S3EventForObject(st.Bucket, ghost, 1234, "0b9c2c3f1a7e5d4c8b6a29f1e0d3c4b5", "")
+	b, _ := json.Marshal(ev)
+	st.Enqueue(b)
+	if err := st.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range st.Failed() {
+		if strings.Contains(string(f.Event), path.Base(ghost)) {
+			t.Errorf("an event for a missing object reached the failure queue: %s", f.Error)
+		}
+	}
+}
+
+// TestUploadSecretMissing: without credentials the upload is a transient
+// failure (an error for Lambda to retry), nothing is sent or tagged.
+func TestUploadSecretMissing(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	fn, prefix := directRuntime(t, "NXCLOUD_SECRET_ID=e2e/missing-"+randomID(8))
+	key := prefix + phone + "/nosecret.pdf"
+	body := randomPDF()
+	put := putObject(t, ctx, key, body, nil)
+	if ferr := invokeUpload(t, ctx, fn, eventFor(st.Bucket, key, len(body), put)); ferr == nil {
+		t.Errorf("a missing secret did not fail the invocation: Lambda would not retry")
+	}
+	if tags := objectTags(t, ctx, st.Bucket, key, ""); len(tags) != 0 {
+		t.Errorf("tags %v after a transient failure, want none", tags)
+	}
+	if n := len(uploadCallsOf(body)); n != 0 {
+		t.Errorf("NXCloud got %d uploads without credentials", n)
+	}
+	claims, err := st.S3Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket), Prefix: aws.String("nxcloud-claims/" + key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claims.Contents) != 0 {
+		t.Errorf("the claim of a failed upload was not released: %d claim objects", len(claims.Contents))
+	}
+}
+
+// TestUploadNXCloudFaults: NXCloud's permanent codes reject without retry;
+// a 5xx is retried by Lambda and uploads once; a 5xx on every attempt ends
+// in the failure queue (serial: faults).
+func TestUploadNXCloudFaults(t *testing.T) {
+	serial(t, nxcloud.ActionUploadTemplateFile)
+	action := nxcloud.ActionUploadTemplateFile
+	claimsOf := func(t *testing.T, ctx context.Context, key string) int {
+		out, err := st.S3Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket), Prefix: aws.String("nxcloud-claims/" + key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Contents)
+	}
+	for _, code := range []int{9000, 9002, 9006} {
+		t.Run(fmt.Sprintf("code %d", code), func(t *testing.T) {
+			ctx := testContext(t, 60*time.Second)
+			key := st.Prefix + phone + fmt.Sprintf("/code-%d-%s.pdf", code, randomID(6))
+			n := len(st.NXCloud.Calls(action))
+			st.NXCloud.Inject(action, nxcloudtest.Fault{Code: code})
+			body := randomPDF()
+			put := putObject(t, ctx, key, body, nil)
+			tags := waitTags(t, ctx, key)
+			if err := st.WaitIdle(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tags["nxcloud-status"] != "rejected" || !strings.Contains(tags["nxcloud-error"], fmt.Sprint(code)) {
+				t.Errorf("tags = %v, want rejected with a reason naming %d", tags, code)
+			}
+			if got := len(callsSince(action, n)); got != 1 {
+				t.Errorf("NXCloud got %d calls, want 1: a permanent rejection is not retried", got)
+			}
+			// S3 delivers at least once: the same event again is a no-op.
+			st.Enqueue(eventFor(st.Bucket, key, len(body), put))
+			if err := st.WaitIdle(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(callsSince(action, n)); got != 1 {
+				t.Errorf("a duplicate delivery of the rejected object's event sent it to NXCloud again (%d calls in all): duplicate delivery must be a no-op", got)
+			}
+			if again := objectTags(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); again["nxcloud-status"] != "rejected" {
+				t.Errorf("after a duplicate delivery the tags are %v, want the rejection kept", again)
+			}
+			for _, f := range st.Failed() {
+				if strings.Contains(string(f.Event), fmt.Sprintf("code-%d-", code)) {
+					t.Errorf("a permanent rejection reached the failure queue")
+				}
+			}
+			if c := claimsOf(t, ctx, key); c != 0 {
+				t.Errorf("%d claim objects left after a rejection", c)
+			}
+		})
+	}
+
+	t.Run("HTTP 500 once", func(t *testing.T) {
+		ctx := testContext(t, 60*time.Second)
+		key := st.Prefix + phone + "/retry-once-" + randomID(6) + ".pdf"
+		body := randomPDF()
+		n := len(st.NXCloud.Calls(action))
+		st.NXCloud.Inject(action, nxcloudtest.Fault{HTTPStatus: 500})
+		putObject(t, ctx, key, body, nil)
+		tags := waitTags(t, ctx, key)
+		if err := st.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if tags["nxcloud-status"] != "uploaded" {
+			t.Errorf("tags = %v, want uploaded after Lambda's retry", tags)
+		}
+		if got := len(callsSince(action, n)); got != 2 {
+			t.Errorf("NXCloud got %d calls, want 2 (the 500, then the retry)", got)
+		}
+		if got := len(uploadsOf(body)); got != 1 {
+			t.Errorf("NXCloud stored the file %d times, want once", got)
+		}
+	})
+
+	t.Run("HTTP 500 every time", func(t *testing.T) {
+		ctx := testContext(t, 60*time.Second)
+		key := st.Prefix + phone + "/retry-never-" + randomID(6) + ".pdf"
+		body := randomPDF()
+		failed := len(st.Failed())
+		n := len(st.NXCloud.Calls(action))
+		st.NXCloud.Inject(action, nxcloudtest.Fault{HTTPStatus: 500, Times: 20})
+		put := putObject(t, ctx, key, body, nil)
+		deadline := time.Now().Add(tagWait)
+		for len(st.Failed()) == failed && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err := st.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var entry *localstack.FailedEvent
+		for _, f := range st.Failed()[failed:] {
+			if strings.Contains(string(f.Event), "retry-never-") {
+				entry = &f
+			}
+		}
+		if entry == nil {
+			t.Fatalf("the event is not in the failure queue after every attempt failed")
+		}
+		if entry.Attempts != retryAttempts+1 {
+			t.Errorf("attempts = %d, want %d", entry.Attempts, retryAttempts+1)
+		}
+		if got := len(callsSince(action, n)); got != retryAttempts+1 {
+			t.Errorf("NXCloud got %d calls, want one per attempt (%d)", got, retryAttempts+1)
+		}
+		if tags := objectTags(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); tags["nxcloud-status"] == "uploaded" || tags["nxcloud-status"] == "rejected" {
+			t.Errorf("tags = %v: a transient failure must not tag the object", tags)
+		}
+		if c := claimsOf(t, ctx, key); c != 0 {
+			t.Errorf("%d claim objects left after the failed attempts", c)
+		}
+		// Once NXCloud is back, a redelivery uploads it.
+		drainFaults(t, action)
+		st.Enqueue(entry.Event)
+		if err := st.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if tags := objectTags(t, ctx, st.Bucket, key, ""); tags["nxcloud-status"] != "uploaded" || len(uploadsOf(body)) != 1 {
+			t.Errorf("redelivery after the outage: tags %v, stored %d times; want uploaded once", tags, len(uploadsOf(body)))
+		}
+	})
+}
