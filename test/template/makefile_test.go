@@ -70,16 +70,16 @@ func TestMakefileTargets(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		target string
-		want   string
+		want   []string // any of
 	}{
-		{"test", "go test"},
-		{"bench", "-bench"},
-		{"lint", "golangci-lint"},
-		{"local", "./cmd/local"},
-		{"demo", "./cmd/local demo"},
-		{"build", `-o "bin/UploadTemplateFileFunction/bootstrap"`},
-		{"deploy", "sam deploy"},
-		{"minio", "github.com/minio/minio@"},
+		{"test", []string{"go test"}},
+		{"bench", []string{"-bench", "./cmd/bench"}},
+		{"lint", []string{"golangci-lint"}},
+		{"local", []string{"./cmd/local"}},
+		{"demo", []string{"./cmd/local demo"}},
+		{"build", []string{`-o "bin/UploadTemplateFileFunction/bootstrap"`}},
+		{"deploy", []string{"sam deploy"}},
+		{"minio", []string{"github.com/minio/minio@"}},
 	} {
 		t.Run(tc.target, func(t *testing.T) {
 			t.Parallel()
@@ -87,8 +87,8 @@ func TestMakefileTargets(t *testing.T) {
 			if err != nil {
 				t.Fatalf("make -n %s: %v\n%s", tc.target, err, out)
 			}
-			if !strings.Contains(string(out), tc.want) {
-				t.Errorf("make -n %s does not run %q:\n%s", tc.target, tc.want, out)
+			if !slices.ContainsFunc(tc.want, func(w string) bool { return strings.Contains(string(out), w) }) {
+				t.Errorf("make -n %s runs none of %q:\n%s", tc.target, tc.want, out)
 			}
 		})
 	}
