@@ -82,7 +82,7 @@ type Options struct {
 	// fail.
 	Env []string
 	// HTTPTimeout and UploadTimeout are the functions' timeouts, as in
-	// template.yaml; zero means 15s and 300s.
+	// template.yaml; zero means 29s and 300s.
 	HTTPTimeout   time.Duration
 	UploadTimeout time.Duration
 	// UploadConcurrency is how many execution environments the upload
@@ -132,6 +132,7 @@ type Stack struct {
 	MinIO *miniotest.Server
 
 	opts     Options
+	root     string
 	log      io.Writer
 	bins     map[string]string
 	env      []string
@@ -163,7 +164,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		opts.Prefix = "templates/"
 	}
 	if opts.HTTPTimeout == 0 {
-		opts.HTTPTimeout = 15 * time.Second
+		opts.HTTPTimeout = 29 * time.Second
 	}
 	if opts.UploadTimeout == 0 {
 		opts.UploadTimeout = 300 * time.Second
@@ -216,6 +217,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		s.NXCloud = nxcloudtest.NewServer(nxcloudtest.WithCredentials(ak, secret),
 			nxcloudtest.WithLogger(slog.New(slog.NewJSONHandler(s.prefixed("nxcloud"), nil))))
 		s.NXCloud.AddMedia(nxcloudtest.Media{ID: SampleMediaID, MimeType: "application/pdf", FileName: "menu card.pdf"})
+		s.seedFixtures()
 		if s.NXCloudURL, err = s.NXCloud.Start("127.0.0.1:0"); err != nil {
 			return nil, fmt.Errorf("local nxcloud: %w", err)
 		}
@@ -410,6 +412,7 @@ func (s *Stack) build(ctx context.Context) error {
 			return err
 		}
 	}
+	s.root = root
 	dir := s.opts.BinDir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "nxcloud-local-bin-")
@@ -438,6 +441,24 @@ func (s *Stack) build(ctx context.Context) error {
 		s.progress("built %s for %s/%s in %s", id, runtime.GOOS, runtime.GOARCH, time.Since(start).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// seedFixtures makes the media ids of events/get-media.json and
+// events/delete-media.json known to the local NXCloud, so that
+// `local invoke GetMediaFunction events/get-media.json` answers 200 as it
+// would for a media id NXCloud returned.
+func (s *Stack) seedFixtures() {
+	for _, f := range []string{"get-media.json", "delete-media.json"} {
+		b, err := os.ReadFile(filepath.Join(s.root, "events", f))
+		if err != nil {
+			continue
+		}
+		var ev events.APIGatewayV2HTTPRequest
+		if json.Unmarshal(b, &ev) != nil || ev.PathParameters["mediaId"] == "" {
+			continue
+		}
+		s.NXCloud.AddMedia(nxcloudtest.Media{ID: ev.PathParameters["mediaId"], MimeType: "application/pdf", FileName: "menu card.pdf"})
+	}
 }
 
 // FindRepoRoot walks up from the working directory to the folder holding
