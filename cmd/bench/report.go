@@ -172,6 +172,16 @@ func (r *report) targets() []target {
 		ts = append(ts, target{area: "warm", what: short(w.id) + " warm invocation p50 vs plain call p50",
 			value: fmt.Sprintf("%.2fx (%.0f vs %.0f µs)", ratio, w.invoke.Median, w.plain.Median), goal: "<= 1.5x", met: ratio <= 1.5})
 	}
+	for _, pair := range [][3]string{{"get", "BenchmarkHandlerGet", "BenchmarkPlainGet"}, {"delete", "BenchmarkHandlerDelete", "BenchmarkPlainDelete"}} {
+		h, ok1 := r.goBenchOf(r.handlerBench, pair[1])
+		p, ok2 := r.goBenchOf(r.handlerBench, pair[2])
+		if ok1 && ok2 {
+			ratio := h.ns.Median / p.ns.Median
+			ts = append(ts, target{area: "warm", what: pair[0] + " handler path in process vs plain call (Go benchmark)",
+				value: fmt.Sprintf("%.2fx (%.0f vs %.0f µs; %.0f vs %.0f allocs)", ratio, h.ns.Median/1000, p.ns.Median/1000, h.allocs.Median, p.allocs.Median),
+				goal:  "<= 1.5x", met: ratio <= 1.5})
+		}
+	}
 	for _, w := range r.warm {
 		expected := int(math.Ceil(w.elapsed.Seconds() / (5 * time.Minute).Seconds()))
 		ts = append(ts, target{area: "secrets", what: fmt.Sprintf("%s GetSecretValue calls over %d warm invocations (TTL 5m, run %.1fs)", short(w.id), w.invocations, w.elapsed.Seconds()),
