@@ -63,7 +63,7 @@ type describeSecretOutput struct {
 	Description        string              `json:"Description,omitempty"`
 	CreatedDate        epochSeconds        `json:"CreatedDate"`
 	LastChangedDate    epochSeconds        `json:"LastChangedDate"`
-	VersionIdsToStages map[string][]string `json:"VersionIdsToStages"`
+	VersionIDsToStages map[string][]string `json:"VersionIdsToStages"`
 }
 
 func (s *Server) getSecretValue(in getSecretValueInput) (any, *apiError) {
@@ -190,7 +190,7 @@ func (s *Server) describeSecret(in describeSecretInput) (any, *apiError) {
 		Description:        rec.description,
 		CreatedDate:        epochSeconds(rec.created),
 		LastChangedDate:    epochSeconds(rec.changed),
-		VersionIdsToStages: m,
+		VersionIDsToStages: m,
 	}, nil
 }
 

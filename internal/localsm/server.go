@@ -405,7 +405,7 @@ func (t epochSeconds) MarshalJSON() ([]byte, error) {
 // newID returns a random version id in the UUID form AWS uses.
 func newID() string {
 	var b [16]byte
-	rand.Read(b[:]) //nolint:errcheck // crypto/rand.Read never fails
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
@@ -414,7 +414,7 @@ func newID() string {
 // arnSuffix returns the six random characters AWS appends to a secret's ARN.
 func arnSuffix() string {
 	var b [6]byte
-	rand.Read(b[:]) //nolint:errcheck // crypto/rand.Read never fails
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
 	for i := range b {
 		b[i] = arnLetters[int(b[i])%len(arnLetters)]
 	}

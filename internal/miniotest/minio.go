@@ -220,7 +220,7 @@ func run(ctx context.Context, bin string, opts Options) (*Server, error) {
 	cmd.Stdout, cmd.Stderr = out, out
 	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {
-		s.cleanupDir()
+		_ = s.cleanupDir()
 		return nil, fmt.Errorf("start minio %s: %w", bin, err)
 	}
 	s.cmd = cmd
@@ -256,7 +256,7 @@ func (s *Server) waitLive(ctx context.Context, timeout time.Duration) error {
 		}
 		select {
 		case <-s.done:
-			return fmt.Errorf("the process exited: %v", s.waitErr)
+			return fmt.Errorf("the process exited: %w", s.waitErr)
 		case <-ctx.Done():
 			return fmt.Errorf("no answer from /minio/health/live: %w", ctx.Err())
 		case <-tick.C:

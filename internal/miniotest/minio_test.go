@@ -118,7 +118,7 @@ func TestBucketName(t *testing.T) {
 			t.Errorf("BucketName(%q) = %q: not a valid bucket name", hint, n)
 		}
 	}
-	if miniotest.BucketName("x") == miniotest.BucketName("x") {
+	if a, b := miniotest.BucketName("x"), miniotest.BucketName("x"); a == b {
 		t.Error("BucketName is not unique")
 	}
 }

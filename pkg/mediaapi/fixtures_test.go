@@ -112,7 +112,7 @@ func withMethod(m string) eventMod {
 
 // invoke drives h exactly as Lambda does in the functions: through
 // httpadapter.NewV2(h).ProxyWithContext. Every response must be JSON.
-func invoke(t *testing.T, ctx context.Context, h http.Handler, ev events.APIGatewayV2HTTPRequest, mods ...eventMod) events.APIGatewayV2HTTPResponse {
+func invoke(ctx context.Context, t *testing.T, h http.Handler, ev events.APIGatewayV2HTTPRequest, mods ...eventMod) events.APIGatewayV2HTTPResponse {
 	t.Helper()
 	for _, m := range mods {
 		m(&ev)

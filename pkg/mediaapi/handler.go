@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -298,7 +299,7 @@ func (h *handler) writeError(w http.ResponseWriter, err error, row *rule, c call
 	if code, ok := nxcloudCode(err); ok {
 		b.Error.NXCloudCode = &code
 	}
-	if me, ok := err.(*methodError); ok {
+	if me := (*methodError)(nil); errors.As(err, &me) {
 		w.Header().Set("Allow", strings.Join(me.allow, ", "))
 	}
 	body, _ := json.Marshal(b) // a struct of a string and an *int always marshals

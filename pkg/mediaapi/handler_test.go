@@ -161,7 +161,7 @@ func TestHandlerRoutingAndInput(t *testing.T) {
 			log, _ := newLogger()
 			h := mediaapi.NewHandler(fake, mediaapi.Options{DefaultBusinessPhone: tc.defaultPhone, Logger: log, Methods: tc.methods})
 			ev := loadEvent(t, tc.fixture)
-			resp := invoke(t, context.Background(), h, ev, tc.mods...)
+			resp := invoke(context.Background(), t, h, ev, tc.mods...)
 			if resp.StatusCode != tc.wantStatus {
 				t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, tc.wantStatus, resp.Body)
 			}
@@ -254,7 +254,7 @@ func TestHandlerErrorTable(t *testing.T) {
 			if tc.useDefault {
 				query = ""
 			}
-			resp := invoke(t, context.Background(), h, loadEvent(t, getEvent), withMediaID("m-1"), withQuery(query))
+			resp := invoke(context.Background(), t, h, loadEvent(t, getEvent), withMediaID("m-1"), withQuery(query))
 			if resp.StatusCode != tc.wantStatus {
 				t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, tc.wantStatus, resp.Body)
 			}
@@ -299,7 +299,7 @@ func TestHandlerDeleteErrors(t *testing.T) {
 	}}
 	log, _ := newLogger()
 	h := mediaapi.NewHandler(fake, mediaapi.Options{Logger: log, Methods: []string{http.MethodDelete}})
-	resp := invoke(t, context.Background(), h, loadEvent(t, deleteEvent), withMediaID("m"), withPhone(phone))
+	resp := invoke(context.Background(), t, h, loadEvent(t, deleteEvent), withMediaID("m"), withPhone(phone))
 	if resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("status = %d, want 422; body %s", resp.StatusCode, resp.Body)
 	}
@@ -316,16 +316,16 @@ func TestHandlerLogLine(t *testing.T) {
 	ev := loadEvent(t, getEvent)
 
 	// 1: API Gateway's request id; the first request is the cold start.
-	invoke(t, context.Background(), h, ev, withMediaID("m"), withPhone(phone), func(ev *events.APIGatewayV2HTTPRequest) {
+	invoke(context.Background(), t, h, ev, withMediaID("m"), withPhone(phone), func(ev *events.APIGatewayV2HTTPRequest) {
 		ev.RequestContext.RequestID = "apigw-id-1"
 	})
 	// 2: no API Gateway id: Lambda's.
 	lctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-id-2"})
-	invoke(t, lctx, h, ev, withMediaID("m"), withPhone(phone), func(ev *events.APIGatewayV2HTTPRequest) {
+	invoke(lctx, t, h, ev, withMediaID("m"), withPhone(phone), func(ev *events.APIGatewayV2HTTPRequest) {
 		ev.RequestContext.RequestID = ""
 	})
 	// 3: neither: a generated one.
-	invoke(t, context.Background(), h, ev, withMediaID("m"), withQuery(""), func(ev *events.APIGatewayV2HTTPRequest) {
+	invoke(context.Background(), t, h, ev, withMediaID("m"), withQuery(""), func(ev *events.APIGatewayV2HTTPRequest) {
 		ev.RequestContext.RequestID = ""
 	})
 
@@ -374,7 +374,7 @@ func TestHandlerKeepsMarginBeforeDeadline(t *testing.T) {
 	h := mediaapi.NewHandler(fake, mediaapi.Options{Logger: log})
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	invoke(t, ctx, h, loadEvent(t, getEvent), withMediaID("m"), withPhone(phone))
+	invoke(ctx, t, h, loadEvent(t, getEvent), withMediaID("m"), withPhone(phone))
 	if got.IsZero() || !got.Before(deadline) {
 		t.Errorf("NXCloud call deadline = %v, want before the invocation's %v", got, deadline)
 	}
@@ -386,8 +386,8 @@ func TestHandlerGetWithoutRawFallsBackToFields(t *testing.T) {
 		return &nxcloud.Media{MimeType: "image/webp", FileName: "f", URL: "https://u"}, nil
 	}}
 	log, _ := newLogger()
-	resp := invoke(t, context.Background(), mediaapi.NewHandler(fake, mediaapi.Options{Logger: log}), loadEvent(t, getEvent), withMediaID("m"), withPhone(phone))
-	if resp.StatusCode != 200 || resp.Body != `{"mime_type":"image/webp","file_name":"f","url":"https://u"}` {
+	resp := invoke(context.Background(), t, mediaapi.NewHandler(fake, mediaapi.Options{Logger: log}), loadEvent(t, getEvent), withMediaID("m"), withPhone(phone))
+	if resp.StatusCode != http.StatusOK || resp.Body != `{"mime_type":"image/webp","file_name":"f","url":"https://u"}` {
 		t.Errorf("status %d body %s", resp.StatusCode, resp.Body)
 	}
 }

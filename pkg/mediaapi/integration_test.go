@@ -215,7 +215,7 @@ func TestHandlerAgainstLocalNXCloud(t *testing.T) {
 			ev := loadEvent(t, tc.fixture)
 
 			start := time.Now()
-			resp := invoke(t, context.Background(), s.h, ev, tc.mods...)
+			resp := invoke(context.Background(), t, s.h, ev, tc.mods...)
 			elapsed := time.Since(start)
 
 			if resp.StatusCode != tc.wantStatus {

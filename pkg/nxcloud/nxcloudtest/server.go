@@ -736,7 +736,7 @@ func (s *Server) upload(r *http.Request, call *Call) result {
 	)
 	for {
 		part, err := mr.NextPart()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
