@@ -216,10 +216,12 @@ func TestNXCloudCodes(t *testing.T) {
 		{"9001", nxcloudtest.Fault{Code: 9001}, 502, intp(9001), 1},
 		{"undocumented 1234", nxcloudtest.Fault{Code: 1234}, 502, intp(1234), 1},
 		{"HTTP 500 on every attempt", nxcloudtest.Fault{HTTPStatus: 500, Times: 20}, 502, nil, 0},
+		{"HTTP 404", nxcloudtest.Fault{HTTPStatus: 404}, 502, nil, 1},
 		{"body not JSON", nxcloudtest.Fault{Body: "<html>gateway</html>"}, 502, nil, 1},
 		{"JSON without a code", nxcloudtest.Fault{Body: `{"message":"ok","data":{}}`}, 502, nil, 1},
 		{"code 0 with data not an object", nxcloudtest.Fault{Body: `{"code":0,"message":"ok","data":"x"}`}, 502, nil, 1},
 		{"auth code on every attempt", nxcloudtest.Fault{Code: 1001, Times: 2}, 502, intp(1001), 2},
+		{"auth code 1003 on every attempt", nxcloudtest.Fault{Code: 1003, Times: 2}, 502, intp(1003), 2},
 	} {
 		for _, method := range []string{http.MethodGet, http.MethodDelete} {
 			action := nxcloud.ActionGetMedia
@@ -244,7 +246,7 @@ func TestNXCloudCodes(t *testing.T) {
 					t.Errorf("NXCloud got %d calls: a 5xx or a dropped connection must be retried", got)
 				}
 				drainFaults(t, action)
-				if tc.fault.Code == 1001 {
+				if tc.fault.Code >= 1000 && tc.fault.Code <= 1099 {
 					if st.Secrets.Calls("GetSecretValue") <= secretCalls {
 						t.Errorf("an authentication code did not make the function reload its secret")
 					}

@@ -122,6 +122,8 @@ func run(m *testing.M) int {
 	secrets.add(localstack.DefaultAccessKey, localstack.DefaultAccessSecret)
 
 	code := m.Run()
+	// Stop every process first, so that all of their output is in.
+	st.Close()
 
 	// Whatever the tests did, no secret may have reached any output.
 	if leaks := findLeaks(); len(leaks) > 0 {
@@ -131,7 +133,6 @@ func run(m *testing.M) int {
 		}
 		code = 1
 	}
-	st.Close()
 	if code != 0 {
 		if f, err := os.CreateTemp("", "nxcloud-e2e-*.log"); err == nil {
 			_, _ = f.WriteString(output.String())

@@ -182,3 +182,40 @@ func TestLeakCheck(t *testing.T) {
 		t.Errorf("the secret list misses the stack's credentials")
 	}
 }
+
+// TestSecretCache: a warm function keeps its credentials across invocations
+// and fetches them again after NXCLOUD_SECRET_TTL (serial: it counts the
+// calls of the shared Secrets Manager).
+func TestSecretCache(t *testing.T) {
+	faultMu.Lock()
+	defer faultMu.Unlock()
+	const ttl = 1500 * time.Millisecond
+	cred := st.NXCloud.Credentials()
+	val, _ := json.Marshal(map[string]string{"accessKey": cred.AccessKey, "accessSecret": cred.AccessSecret})
+	secrets.add(string(val))
+	name := "e2e/ttl-" + randomID(8)
+	st.Secrets.Put(name, string(val))
+	rt := mustRuntime(t, localstack.GetMediaFunction, "NXCLOUD_SECRET_ID="+name, "NXCLOUD_SECRET_TTL="+ttl.String())
+
+	get := func() {
+		t.Helper()
+		id := addMedia(t, "ttl.pdf", "application/pdf")
+		if r := invokeAPI(t, rt.Invoke, apiEvent(t, http.MethodGet, mediaPath(id, "business_phone="+phone))); r.Status != http.StatusOK {
+			t.Fatalf("GET = %s, want 200", r)
+		}
+	}
+	start := time.Now()
+	c0 := st.Secrets.Calls("GetSecretValue")
+	get()
+	get()
+	get()
+	if got := st.Secrets.Calls("GetSecretValue") - c0; got != 1 && time.Since(start) < ttl {
+		t.Errorf("three invocations within the TTL fetched the secret %d times, want once", got)
+	}
+	time.Sleep(ttl + 200*time.Millisecond)
+	c1 := st.Secrets.Calls("GetSecretValue")
+	get()
+	if got := st.Secrets.Calls("GetSecretValue") - c1; got != 1 {
+		t.Errorf("after NXCLOUD_SECRET_TTL the secret was fetched %d times, want once", got)
+	}
+}

@@ -129,8 +129,18 @@ func invokeUpload(t *testing.T, ctx context.Context, fn invoker, payload []byte)
 	return res.Error
 }
 
-// uploadLogLine finds the upload function's JSON log line naming mediaID.
+// uploadLogLine finds the upload function's JSON log line naming mediaID,
+// waiting a moment: the line is written after the tags, and the process's
+// output is read through a pipe.
 func uploadLogLine(mediaID string) map[string]any {
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if m := findUploadLogLine(mediaID); m != nil || time.Now().After(end) {
+			return m
+		}
+	}
+}
+
+func findUploadLogLine(mediaID string) map[string]any {
 	for _, line := range strings.Split(output.String(), "\n") {
 		_, js, ok := strings.Cut(line, localstack.UploadTemplateFileFunction+" | ")
 		if !ok || !strings.Contains(js, mediaID) {
@@ -172,6 +182,8 @@ func TestUploadSuccess(t *testing.T) {
 		{name: "metadata phone beats the path", key: p + phone + "/meta-%s.pdf", contentType: "application/pdf", metadata: map[string]string{"business-phone": "4915112345678"}, wantType: "application/pdf", wantPhone: "4915112345678"},
 		{name: "first path segment of a deep key", key: p + "12345/deep/dir/file-%s.pdf", contentType: "application/pdf", wantType: "application/pdf", wantPhone: "12345"},
 		{name: "existing tags kept", key: p + phone + "/tagged-%s.pdf", contentType: "application/pdf", tagging: "team=marketing&env=e2e+test", wantType: "application/pdf", wantPhone: phone},
+		{name: "quotes and a backslash in the name", key: p + phone + `/say "hi" \\ %s.pdf`, contentType: "application/pdf", wantType: "application/pdf", wantPhone: phone},
+		{name: "ten tags already", key: p + phone + "/full-%s.pdf", contentType: "application/pdf", tagging: "team=marketing&env=e2e+test&t3=3&t4=4&t5=5&t6=6&t7=7&t8=8&t9=9&t10=10", wantType: "application/pdf", wantPhone: phone},
 		{name: "exactly MAX_UPLOAD_BYTES", key: p + phone + "/limit-%s.mp4", contentType: "video/mp4", size: maxUploadBytes, wantType: "video/mp4", wantPhone: phone},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -197,7 +209,10 @@ func TestUploadSuccess(t *testing.T) {
 			if _, bad := tags["nxcloud-error"]; bad {
 				t.Errorf("an uploaded object carries nxcloud-error: %v", tags)
 			}
-			if tc.tagging != "" && (tags["team"] != "marketing" || tags["env"] != "e2e test") {
+			switch n := strings.Count(tc.tagging, "=") + 2; {
+			case len(tags) > 10:
+				t.Errorf("%d tags: S3 allows 10", len(tags))
+			case n <= 10 && tc.tagging != "" && (tags["team"] != "marketing" || tags["env"] != "e2e test" || len(tags) != n):
 				t.Errorf("the object's own tags were not kept: %v", tags)
 			}
 			m, ok := st.NXCloud.Media(id)
@@ -693,6 +708,41 @@ func TestUploadNXCloudFaults(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("two records, one failing once", func(t *testing.T) {
+		// The first record fails transiently, the second succeeds; Lambda's
+		// retry of the whole event uploads the first and skips the second.
+		ctx := testContext(t, 60*time.Second)
+		fn, prefix := directRuntime(t)
+		var recs []json.RawMessage
+		var bodies [][]byte
+		for i := range 2 {
+			key := fmt.Sprintf("%s%s/multi-%d.pdf", prefix, phone, i)
+			body := randomPDF()
+			put := putObject(t, ctx, key, body, nil)
+			var ev struct{ Records []json.RawMessage }
+			_ = json.Unmarshal(eventFor(st.Bucket, key, len(body), put), &ev)
+			recs = append(recs, ev.Records...)
+			bodies = append(bodies, body)
+		}
+		payload, _ := json.Marshal(map[string]any{"Records": recs})
+		n := len(st.NXCloud.Calls(action))
+		st.NXCloud.Inject(action, nxcloudtest.Fault{HTTPStatus: 500})
+		if ferr := invokeUpload(t, ctx, fn, payload); ferr == nil {
+			t.Errorf("a record failing transiently did not fail the invocation: Lambda would not retry it")
+		}
+		if ferr := invokeUpload(t, ctx, fn, payload); ferr != nil {
+			t.Errorf("the retry failed: %s", ferr.Message)
+		}
+		for i, b := range bodies {
+			if got := len(uploadsOf(b)); got != 1 {
+				t.Errorf("record %d stored %d times, want once", i, got)
+			}
+		}
+		if got := len(callsSince(action, n)); got != 3 {
+			t.Errorf("NXCloud got %d calls, want 3 (the 500, the second record, the retry of the first)", got)
+		}
+	})
 
 	t.Run("HTTP 500 once", func(t *testing.T) {
 		ctx := testContext(t, 60*time.Second)
