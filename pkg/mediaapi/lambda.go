@@ -34,8 +34,32 @@ func NewLambdaHandler(h http.Handler) LambdaHandler {
 			ev.RequestContext.HTTP.Path = escapeUnparseable(ev.RequestContext.HTTP.Path, true)
 		}
 		ev.RawQueryString = escapeUnparseable(ev.RawQueryString, false)
+		ev.RequestContext.HTTP.Method = escapeMethod(ev.RequestContext.HTTP.Method)
 		return adapter.ProxyWithContext(ctx, ev)
 	}
+}
+
+// escapeMethod percent-encodes the bytes of a hand-written event's method
+// that are not HTTP token characters (http.NewRequest refuses such a method
+// and the adapter would fail the invocation), so that h answers it 405 like
+// any other method it does not serve. A valid method comes back unchanged.
+func escapeMethod(m string) string {
+	const hex = "0123456789ABCDEF"
+	isToken := func(c byte) bool {
+		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	}
+	var b strings.Builder
+	for i := 0; i < len(m); i++ {
+		if c := m[i]; isToken(c) {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0x0f])
+		}
+	}
+	return b.String()
 }
 
 // escapeUnparseable percent-encodes the bytes url.Parse would refuse or
