@@ -48,18 +48,31 @@ func TestInitFailsOnBadVariable(t *testing.T) {
 	}
 }
 
-// TestSHA256Signing: NXCLOUD_SIGN_ALGORITHM=sha256 signs with SHA-256 and
-// sends the algorithm header; the local NXCloud verifies it.
-func TestSHA256Signing(t *testing.T) {
+// TestConfigVariants: good non-default values work end to end:
+// NXCLOUD_SIGN_ALGORITHM=sha256 signs with SHA-256 and sends the algorithm
+// header (the local NXCloud verifies it), and a base URL with a trailing
+// slash still reaches the API.
+func TestConfigVariants(t *testing.T) {
 	t.Parallel()
-	rt := mustRuntime(t, localstack.GetMediaFunction, "NXCLOUD_SIGN_ALGORITHM=sha256")
-	id := addMedia(t, "sha.pdf", "application/pdf")
-	r := invokeAPI(t, rt.Invoke, apiEvent(t, http.MethodGet, mediaPath(id, "business_phone="+phone)))
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET with sha256 signing = %s, want 200", r)
-	}
-	calls := callsOf(nxcloud.ActionGetMedia, id)
-	if len(calls) != 1 || !calls[0].Verified || calls[0].Header.Get("algorithm") != "sha256" {
-		t.Errorf("NXCloud calls %+v, want one verified call with algorithm: sha256", calls)
+	for _, tc := range []struct {
+		change, algorithm string
+	}{
+		{"NXCLOUD_SIGN_ALGORITHM=sha256", "sha256"},
+		{"NXCLOUD_SIGN_ALGORITHM=md5", ""},
+		{"NXCLOUD_BASE_URL=" + st.NXCloudURL + "/", ""},
+	} {
+		t.Run(tc.change, func(t *testing.T) {
+			t.Parallel()
+			rt := mustRuntime(t, localstack.GetMediaFunction, tc.change)
+			id := addMedia(t, "variant.pdf", "application/pdf")
+			r := invokeAPI(t, rt.Invoke, apiEvent(t, http.MethodGet, mediaPath(id, "business_phone="+phone)))
+			if r.Status != http.StatusOK {
+				t.Fatalf("GET with %s = %s, want 200", tc.change, r)
+			}
+			calls := callsOf(nxcloud.ActionGetMedia, id)
+			if len(calls) != 1 || !calls[0].Verified || calls[0].Header.Get("algorithm") != tc.algorithm {
+				t.Errorf("NXCloud calls %+v, want one verified call with algorithm header %q", calls, tc.algorithm)
+			}
+		})
 	}
 }

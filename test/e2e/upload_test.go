@@ -178,6 +178,7 @@ func TestUploadSuccess(t *testing.T) {
 		{name: "upper-case .JPG without a useful type", key: p + phone + "/photo-%s.JPG", contentType: "binary/octet-stream", wantType: "image/jpeg", wantPhone: phone},
 		{name: "content type wins over the extension", key: p + phone + "/scan-%s.pdf", contentType: "image/jpeg", wantType: "image/jpeg", wantPhone: phone},
 		{name: "content type with parameters", key: p + phone + "/clip-%s.bin", contentType: "video/mp4; codecs=avc1", wantType: "video/mp4", wantPhone: phone},
+		{name: "upper-case content type", key: p + phone + "/upper-%s.bin", contentType: "IMAGE/PNG", wantType: "image/png", wantPhone: phone},
 		{name: "image/jpg as given", key: p + phone + "/pic-%s.jpeg", contentType: "image/jpg", wantType: "image/jpg", wantPhone: phone},
 		{name: "metadata phone beats the path", key: p + phone + "/meta-%s.pdf", contentType: "application/pdf", metadata: map[string]string{"business-phone": "4915112345678"}, wantType: "application/pdf", wantPhone: "4915112345678"},
 		{name: "first path segment of a deep key", key: p + "12345/deep/dir/file-%s.pdf", contentType: "application/pdf", wantType: "application/pdf", wantPhone: "12345"},
@@ -317,6 +318,7 @@ func TestUploadSkipped(t *testing.T) {
 	}{
 		{"zero-byte object", st.Prefix + phone + "/empty-" + r + ".pdf", nil},
 		{"folder marker", st.Prefix + "folder-" + r + "/", nil},
+		{"folder marker with content", st.Prefix + phone + "/folder-full-" + r + "/", randomPDF()},
 		{"outside the prefix", "other/" + phone + "/outside-" + r + ".pdf", randomPDF()},
 	}
 	for _, tc := range cases {
