@@ -220,6 +220,7 @@ func TestNXCloudCodes(t *testing.T) {
 		{"body not JSON", nxcloudtest.Fault{Body: "<html>gateway</html>"}, 502, nil, 1},
 		{"JSON without a code", nxcloudtest.Fault{Body: `{"message":"ok","data":{}}`}, 502, nil, 1},
 		{"code 0 with data not an object", nxcloudtest.Fault{Body: `{"code":0,"message":"ok","data":"x"}`}, 502, nil, 1},
+		{"code 0 with data null", nxcloudtest.Fault{Body: `{"code":0,"message":"ok","data":null}`}, 502, nil, 1},
 		{"auth code on every attempt", nxcloudtest.Fault{Code: 1001, Times: 2}, 502, intp(1001), 2},
 		{"auth code 1003 on every attempt", nxcloudtest.Fault{Code: 1003, Times: 2}, 502, intp(1003), 2},
 	} {
@@ -228,7 +229,7 @@ func TestNXCloudCodes(t *testing.T) {
 			if method == http.MethodDelete {
 				action = nxcloud.ActionDeleteMedia
 			}
-			if action == nxcloud.ActionDeleteMedia && strings.Contains(tc.name, "data not an object") {
+			if action == nxcloud.ActionDeleteMedia && strings.Contains(tc.name, "code 0 with data") {
 				continue // deleteMedia's data is not read
 			}
 			t.Run(tc.name+" "+method, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
@@ -814,4 +815,45 @@ func TestUploadNXCloudFaults(t *testing.T) {
 			t.Errorf("redelivery after the outage: tags %v, stored %d times; want uploaded once", tags, len(uploadsOf(body)))
 		}
 	})
+}
+
+// TestUploadMultipartAndCopy: objects written by a multipart upload (an
+// ETag with a part count) or by a copy are uploaded like any other.
+func TestUploadMultipartAndCopy(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	cli := st.S3Client()
+
+	key := st.Prefix + phone + "/multipart-" + randomID(6) + ".pdf"
+	body := sized(300 << 10)
+	mp, err := cli.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(st.Bucket), Key: aws.String(key), ContentType: aws.String("application/pdf")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := cli.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(st.Bucket), Key: aws.String(key), UploadId: mp.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(body)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: aws.String(st.Bucket), Key: aws.String(key), UploadId: mp.UploadId,
+		MultipartUpload: &s3types.CompletedMultipartUpload{Parts: []s3types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tags := waitTags(t, ctx, key)
+	if m, ok := st.NXCloud.Media(tags["nxcloud-media-id"]); tags["nxcloud-status"] != "uploaded" || !ok || m.SHA256 != sha256Hex(body) {
+		t.Errorf("multipart upload: tags %v, want uploaded with the object's content", tags)
+	}
+
+	src := "other/copy-source-" + randomID(6) + ".png"
+	img := randomPDF()
+	putObject(t, ctx, src, img, func(in *s3.PutObjectInput) { in.ContentType = aws.String("image/png") })
+	dst := st.Prefix + phone + "/copied-" + randomID(6) + ".png"
+	if _, err := cli.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(st.Bucket), Key: aws.String(dst), CopySource: aws.String(st.Bucket + "/" + src)}); err != nil {
+		t.Fatal(err)
+	}
+	tags = waitTags(t, ctx, dst)
+	if m, ok := st.NXCloud.Media(tags["nxcloud-media-id"]); tags["nxcloud-status"] != "uploaded" || !ok || m.SHA256 != sha256Hex(img) || m.MimeType != "image/png" {
+		t.Errorf("copied object: tags %v, want uploaded as image/png with the source's content", tags)
+	}
 }
