@@ -12,7 +12,8 @@
 // upload.S3Options with path-style for a local endpoint), so both validate
 // the object's checksum the same way. The NXCloud credentials come from
 // NXCLOUD_ACCESS_KEY and NXCLOUD_ACCESS_SECRET. It prints one JSON object:
-// bytes sent, seconds from GetObject to NXCloud's answer, the media id.
+// bytes sent, seconds from GetObject to NXCloud's answer, the media id and
+// its own peak RSS (VmHWM).
 package main
 
 import (
@@ -26,6 +27,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,6 +50,9 @@ type report struct {
 	Bytes   int64   `json:"bytes"`
 	Seconds float64 `json:"seconds"`
 	MediaID string  `json:"media_id"`
+	// PeakRSS is the process's VmHWM in bytes, read at the end (rusage
+	// ru_maxrss of a child would include its parent's size at fork).
+	PeakRSS int64 `json:"peak_rss"`
 }
 
 func main() {
@@ -121,7 +127,25 @@ func run(ctx context.Context, o options) (report, error) {
 		ID string `json:"id"`
 	}
 	_ = json.Unmarshal(ans.Data, &data)
-	return report{Bytes: size, Seconds: elapsed.Seconds(), MediaID: data.ID}, nil
+	return report{Bytes: size, Seconds: elapsed.Seconds(), MediaID: data.ID, PeakRSS: peakRSS()}, nil
+}
+
+// peakRSS is VmHWM of this process in bytes, 0 when /proc is not there.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
 }
 
 // naiveRequest reads the whole object, then writes the whole multipart body

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -60,7 +61,7 @@ func (r *report) markdown() string {
 	// 2. Init.
 	hello := r.initOf(helloID)
 	p("## 2. Init time\n\n")
-	p("Exec to the first `GET /2018-06-01/runtime/invocation/next`, as measured by `internal/lambdart` (the local Lambda Runtime API), each binary started %d times for this host (%s), in turn, with the local stack's environment; the floor is the hello world.\n\n", hello.N, "linux/amd64")
+	p("Exec to the first `GET /2018-06-01/runtime/invocation/next`, as measured by `internal/lambdart` (the local Lambda Runtime API), each binary started %d times for this host (%s), in turn, with the local stack's environment; the floor is the hello world.\n\n", hello.N, "linux/"+runtime.GOARCH)
 	p("| binary | init (ms) | p50 - hello p50 |\n|---|---|---:|\n")
 	for _, row := range r.inits {
 		p("| %s | %s | %+.2f ms |\n", short(row.id), spread(row.ms, "%.2f"), row.ms.Median-hello.Median)
@@ -134,7 +135,7 @@ func (r *report) markdown() string {
 		p("| %s, warm run above (default TTL 5m) | %d | %.1f s | %d |\n", short(w.id), w.invocations, w.elapsed.Seconds(), w.secretCalls)
 	}
 	if r.ttl.invocations > 0 {
-		p("| get, `NXCLOUD_SECRET_TTL=%s`, back-to-back | %d | %.1f s | %d (one per TTL: %d) |\n", r.ttl.ttl, r.ttl.invocations, r.ttl.elapsed.Seconds(), r.ttl.calls, r.ttl.expected)
+		p("| get, `NXCLOUD_SECRET_TTL=%s`, back-to-back | %d | %.1f s | %d (one per TTL: %d or %d) |\n", r.ttl.ttl, r.ttl.invocations, r.ttl.elapsed.Seconds(), r.ttl.calls, r.ttl.expected, r.ttl.expected+1)
 	}
 	if len(r.delay) > 0 {
 		p("\nFirst invocation of a fresh get function (the secret is fetched on first use, not at init) with the Secrets Manager endpoint answering at once and after a 100 ms delay (`localsm.SetDelay`); the second invocation uses the cache.\n\n")
@@ -150,11 +151,16 @@ func (r *report) markdown() string {
 
 	// 5. Upload.
 	p("## 5. Streaming upload\n\n")
-	p("The real upload function binary (host build), invoked through the Runtime API with the S3 event of an object in MinIO (the object is a pseudo-random 1 MiB block repeated; content type application/pdf), streaming to the local NXCloud in the benchmark process (uploads discarded after counting and hashing). The function was warmed with a 4 KiB upload first; between repetitions its tags are removed so the same event uploads again. Throughput is object size over the Runtime API's invocation duration (HeadObject, tag check, claim, GetObject streamed into the multipart POST, tagging, claim release). CPU is utime+stime of the function process from `/proc/<pid>/stat` per invocation; peak RSS is its VmHWM after all repetitions of that size (one fresh process per size).\n\n")
-	p("Peers (`bench/peer`, own process, same S3 client options, CPU and peak RSS from rusage, time from GetObject to NXCloud's answer): **raw** is `io.Copy` from the MinIO GetObject body straight into the signed NXCloud POST (the ceiling); **naive** reads the whole object into memory, builds the whole multipart body in memory, then POSTs it.\n\n")
+	p("The real upload function binary (host build), invoked through the Runtime API with the S3 event of an object in MinIO (the object is a pseudo-random 1 MiB block repeated; content type application/pdf), streaming to the local NXCloud in the benchmark process (uploads discarded after counting and hashing). The function was warmed with a 4 KiB upload first; between repetitions its tags are removed so the same event uploads again. Throughput is object size over the Runtime API's invocation duration (HeadObject, tag check, claim, GetObject streamed into the multipart POST, tagging, claim release). CPU is utime+stime of the function process from `/proc/<pid>/stat` per invocation (10 ms ticks: coarse for 1 MiB); peak RSS is its VmHWM after all repetitions of that size (one fresh process per size).\n\n")
+	p("Peers (`bench/peer`, own process, same S3 client options, CPU from rusage including process start, peak RSS its own VmHWM, time from GetObject to NXCloud's answer): **raw** is `io.Copy` from the MinIO GetObject body straight into the signed NXCloud POST (the ceiling); **naive** reads the whole object into memory, builds the whole multipart body in memory, then POSTs it.\n\n")
 	p("| size | reps | function MiB/s | raw MiB/s | naive MiB/s | function / raw |\n|---:|---:|---|---|---|---:|\n")
 	for _, u := range r.uploads {
 		p("| %d MiB | %d | %s | %s | %s | %.2fx |\n", u.sizeMiB, u.reps, spread(u.fnTP, "%.0f"), spread(u.rawTP, "%.0f"), spread(u.naiveTP, "%.0f"), u.fnTP.Median/u.rawTP.Median)
+	}
+	p("\nWhere the time goes: the transfer as the local NXCloud saw it (from the request's headers to the end of its body) and the rest of the measured time (the S3 calls before and after it; for the peer, its GetObject answering and its connection to NXCloud).\n\n")
+	p("| size | function transfer MiB/s | raw transfer MiB/s | function time outside the transfer (ms) | raw time outside the transfer (ms) |\n|---:|---|---|---|---|\n")
+	for _, u := range r.uploads {
+		p("| %d MiB | %s | %s | %s | %s |\n", u.sizeMiB, spread(u.fnXfer, "%.0f"), spread(u.rawXfer, "%.0f"), spread(u.fnFixed, "%.0f"), spread(u.rawFixed, "%.0f"))
 	}
 	p("\n| size | function CPU s/GiB | raw CPU s/GiB | naive CPU s/GiB | function peak RSS | raw peak RSS | naive peak RSS |\n|---:|---|---|---|---:|---|---|\n")
 	for _, u := range r.uploads {

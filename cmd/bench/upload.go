@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,6 +19,7 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 )
 
 const (
@@ -160,7 +160,17 @@ func (r *runner) uploadOnce(ctx context.Context, rt *lambdart.Runtime, o object)
 // peerResult is one run of bench/peer.
 type peerResult struct {
 	seconds, cpu float64
+	transfer     float64 // seconds NXCloud spent receiving the upload
 	maxRSS       int64
+}
+
+// lastUpload is the latest upload call the local NXCloud recorded.
+func (r *runner) lastUpload() nxcloudtest.Call {
+	calls := r.nx.Calls(nxcloud.ActionUploadTemplateFile)
+	if len(calls) == 0 {
+		return nxcloudtest.Call{}
+	}
+	return calls[len(calls)-1]
 }
 
 func (r *runner) runPeer(ctx context.Context, mode string, o object) (peerResult, error) {
@@ -176,16 +186,14 @@ func (r *runner) runPeer(ctx context.Context, mode string, o object) (peerResult
 	var rep struct {
 		Bytes   int64   `json:"bytes"`
 		Seconds float64 `json:"seconds"`
+		PeakRSS int64   `json:"peak_rss"`
 	}
 	if err := json.Unmarshal(out, &rep); err != nil || rep.Bytes != o.size {
 		return peerResult{}, fmt.Errorf("peer -mode=%s printed %q (%v), want %d bytes", mode, out, err, o.size)
 	}
 	ps := cmd.ProcessState
-	res := peerResult{seconds: rep.Seconds, cpu: (ps.UserTime() + ps.SystemTime()).Seconds()}
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		res.maxRSS = ru.Maxrss * 1024
-	}
-	return res, nil
+	return peerResult{seconds: rep.Seconds, cpu: (ps.UserTime() + ps.SystemTime()).Seconds(), maxRSS: rep.PeakRSS,
+		transfer: r.lastUpload().Duration.Seconds()}, nil
 }
 
 // uploads measures the streaming upload for every size.
@@ -232,7 +240,7 @@ func (r *runner) uploadSize(ctx context.Context, sizeMiB int64, warm object, env
 	}
 	row := uploadRow{sizeMiB: sizeMiB, reps: int64(reps)}
 	var fnTP, fnCPU, rawTP, rawCPU, naiveTP, naiveCPU []float64
-	var rawRSS, naiveRSS []float64
+	var rawRSS, naiveRSS, fnXfer, rawXfer, fnFixed, rawFixed []float64
 	for i := 0; i < reps; i++ {
 		cpu0, err := procCPU(rt.PID(), r.rep.machine.clockTicks)
 		if err != nil {
@@ -247,6 +255,9 @@ func (r *runner) uploadSize(ctx context.Context, sizeMiB int64, warm object, env
 			return err
 		}
 		gib := float64(size) / (1 << 30)
+		xfer := r.lastUpload().Duration.Seconds()
+		fnXfer = append(fnXfer, float64(size)/mib/xfer)
+		fnFixed = append(fnFixed, (res.Duration.Seconds()-xfer)*1000)
 		fnTP = append(fnTP, float64(size)/mib/res.Duration.Seconds())
 		fnCPU = append(fnCPU, (cpu1-cpu0)/gib)
 		for _, mode := range []string{"raw", "naive"} {
@@ -255,6 +266,8 @@ func (r *runner) uploadSize(ctx context.Context, sizeMiB int64, warm object, env
 				return err
 			}
 			if mode == "raw" {
+				rawXfer = append(rawXfer, float64(size)/mib/p.transfer)
+				rawFixed = append(rawFixed, (p.seconds-p.transfer)*1000)
 				rawTP, rawCPU, rawRSS = append(rawTP, float64(size)/mib/p.seconds), append(rawCPU, p.cpu/gib), append(rawRSS, float64(p.maxRSS)/mib)
 			} else {
 				naiveTP, naiveCPU, naiveRSS = append(naiveTP, float64(size)/mib/p.seconds), append(naiveCPU, p.cpu/gib), append(naiveRSS, float64(p.maxRSS)/mib)
@@ -268,6 +281,8 @@ func (r *runner) uploadSize(ctx context.Context, sizeMiB int64, warm object, env
 	row.fnTP, row.fnCPU, row.fnRSS = bench.Summarize(fnTP), bench.Summarize(fnCPU), float64(peak)/mib
 	row.rawTP, row.rawCPU, row.rawRSS = bench.Summarize(rawTP), bench.Summarize(rawCPU), bench.Summarize(rawRSS)
 	row.naiveTP, row.naiveCPU, row.naiveRSS = bench.Summarize(naiveTP), bench.Summarize(naiveCPU), bench.Summarize(naiveRSS)
+	row.fnXfer, row.rawXfer = bench.Summarize(fnXfer), bench.Summarize(rawXfer)
+	row.fnFixed, row.rawFixed = bench.Summarize(fnFixed), bench.Summarize(rawFixed)
 	r.rep.uploads = append(r.rep.uploads, row)
 	return nil
 }
