@@ -182,6 +182,7 @@ type acquired struct {
 	claim     *claim
 	recovered bool
 	doneID    string
+	doneWhy   string
 	done      bool
 }
 
@@ -219,9 +220,8 @@ func (h *Handler) acquire(ctx context.Context, p *pinned, expires time.Time) (ac
 				if err != nil {
 					return acquired{}, err
 				}
-				if st, _ := tagValue(tags, TagStatus); st == StatusDone {
-					id, _ := tagValue(tags, TagMediaID)
-					return acquired{done: true, doneID: id}, nil
+				if why, id, ok := verdict(tags); ok {
+					return acquired{done: true, doneID: id, doneWhy: why}, nil
 				}
 			}
 		}

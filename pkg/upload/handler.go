@@ -265,9 +265,9 @@ func (h *Handler) process(lambdaCtx context.Context, rec *events.S3EventRecord, 
 		}
 		return err
 	}
-	if st, _ := tagValue(tags, TagStatus); st == StatusDone {
-		res.mediaID, _ = tagValue(tags, TagMediaID)
-		return res.end(OutcomeSkipped, "already uploaded")
+	if why, id, ok := verdict(tags); ok {
+		res.mediaID = id
+		return res.end(OutcomeSkipped, why)
 	}
 
 	// Permanent problems are found before any byte is sent.
@@ -291,7 +291,7 @@ func (h *Handler) process(lambdaCtx context.Context, rec *events.S3EventRecord, 
 		return err
 	case got.done:
 		res.mediaID = got.doneID
-		return res.end(OutcomeSkipped, "already uploaded")
+		return res.end(OutcomeSkipped, got.doneWhy)
 	case got.recovered:
 		res.mediaID = got.claim.doc.MediaID
 		if err := h.tagUploaded(lambdaCtx, p, got.claim.doc.MediaID); err != nil {
@@ -312,10 +312,10 @@ func (h *Handler) process(lambdaCtx context.Context, rec *events.S3EventRecord, 
 		}
 		return err
 	}
-	if st, _ := tagValue(tags, TagStatus); st == StatusDone {
+	if why, id, ok := verdict(tags); ok {
 		h.release(lambdaCtx, p.bucket, c)
-		res.mediaID, _ = tagValue(tags, TagMediaID)
-		return res.end(OutcomeSkipped, "already uploaded")
+		res.mediaID = id
+		return res.end(OutcomeSkipped, why)
 	}
 
 	id, outcome, reason, err := h.send(ctx, res, p)
@@ -342,6 +342,20 @@ func (h *Handler) process(lambdaCtx context.Context, rec *events.S3EventRecord, 
 	}
 	h.finish(lambdaCtx, p.bucket, c)
 	return res.end(OutcomeUploaded, "")
+}
+
+// verdict reports the outcome an earlier delivery recorded on the object's
+// tags: uploaded (with its media id) or rejected. Either makes a duplicate
+// delivery a no-op: a rejection is permanent, and an upload happened once.
+func verdict(tags []types.Tag) (why, mediaID string, ok bool) {
+	switch st, _ := tagValue(tags, TagStatus); st {
+	case StatusDone:
+		id, _ := tagValue(tags, TagMediaID)
+		return "already uploaded", id, true
+	case StatusError:
+		return "already rejected", "", true
+	}
+	return "", "", false
 }
 
 // orEnd ends the record with outcome, or returns err.
