@@ -78,6 +78,19 @@ golangci-lint:
 bench: ## Measure the functions against their floor and rewrite BENCHMARKS.md (minutes; needs MinIO)
 	$(GO) run ./cmd/bench -out BENCHMARKS.md
 
+# Fuzz targets as <package>:<FuzzName>; `go test ./...` runs their seed corpora (testdata/fuzz).
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./pkg/mediaapi:FuzzLambdaHandler ./pkg/upload:FuzzHandleRecords ./pkg/upload:FuzzKeyRoundTrip \
+	./pkg/nxcloud:FuzzMultipartFileName ./pkg/nxcloud:FuzzSignVerify
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 60s); findings land in testdata/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
 .PHONY: bench-ci
 bench-ci: ## Quick benchmark run (seconds, writes nothing) and every Go benchmark once
 	$(GO) run ./cmd/bench -quick -out ''
