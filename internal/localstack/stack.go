@@ -145,7 +145,7 @@ type Stack struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	failed   []FailedEvent
-	inflight sync.WaitGroup
+	inflight int // S3 events queued or being delivered; guarded by mu
 	closing  chan struct{}
 }
 
@@ -361,14 +361,28 @@ func (s *Stack) Failed() []FailedEvent {
 // WaitIdle waits until every S3 event received so far has been handled
 // (including its retries) or ctx ends.
 func (s *Stack) WaitIdle(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { s.inflight.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		n := s.inflight
+		s.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+}
+
+// track counts an S3 event in (+1) or out (-1) of delivery.
+func (s *Stack) track(delta int) {
+	s.mu.Lock()
+	s.inflight += delta
+	s.mu.Unlock()
 }
 
 // Close stops every part; no process is left running.
@@ -561,11 +575,11 @@ func (s *Stack) serveWebhook(w http.ResponseWriter, r *http.Request) {
 // Enqueue delivers an S3 event to the upload function asynchronously, with
 // Lambda's retries and the failure queue at the end.
 func (s *Stack) Enqueue(event []byte) {
-	s.inflight.Add(1)
+	s.track(1)
 	select {
 	case s.events <- json.RawMessage(event):
 	case <-s.closing:
-		s.inflight.Done()
+		s.track(-1)
 	}
 }
 
@@ -577,7 +591,7 @@ func (s *Stack) deliver() {
 			return
 		case ev := <-s.events:
 			s.deliverOne(ev)
-			s.inflight.Done()
+			s.track(-1)
 		}
 	}
 }
