@@ -212,7 +212,7 @@ func TestInvocationFailures(t *testing.T) {
 		{"exit", 0, `{"action":"exit","code":3}`, lambdart.ErrorTypeExit, "Runtime exited with error: exit status 3", false, 2},
 		{"exit zero", 0, `{"action":"exit","code":0}`, lambdart.ErrorTypeExit, "Runtime exited without providing a reason", false, 2},
 		{"timeout", time.Second, `{"action":"sleep","ms":20000}`, lambdart.ErrorTypeTimeout, "Task timed out after 1.00 seconds", false, 2},
-		{"response too large", 0, fmt.Sprintf(`{"action":"big","bytes":%d}`, lambdart.MaxResponseBytes), lambdart.ErrorTypeResponseTooLarge, "6291556 bytes", false, 2},
+		{"response too large", 30 * time.Second, fmt.Sprintf(`{"action":"big","bytes":%d}`, lambdart.MaxResponseBytes), lambdart.ErrorTypeResponseTooLarge, "6291556 bytes", false, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
