@@ -177,6 +177,9 @@ func runHTTPCase(t *testing.T, tc httpCase) {
 	smBefore := w.sm.Calls("GetSecretValue")
 
 	a := invokeHTTP(t, rt, ev)
+	if p != nil && p.faulted.Load() == 0 {
+		t.Errorf("no connection went through the %s proxy fault", tc.proxy.mode)
+	}
 
 	if a.status != tc.wantStatus {
 		t.Errorf("status %d (%s), want %d", a.status, a.body, tc.wantStatus)

@@ -365,6 +365,9 @@ func runUploadCase(t *testing.T, tc uploadCase) {
 		}
 	})
 
+	if p != nil && p.faulted.Load() == 0 {
+		t.Errorf("no connection went through the %s proxy fault", tc.proxy.mode)
+	}
 	if len(attempts) != tc.wantAttempts {
 		var msgs []string
 		for _, a := range attempts {
