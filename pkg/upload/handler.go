@@ -380,7 +380,7 @@ func (h *Handler) pin(ctx context.Context, bucket, key, version, etag string) (p
 	case err != nil && isPreconditionFailed(err):
 		return nil, OutcomeSuperseded, "overwritten since the event: ETag changed", nil
 	case err != nil:
-		return nil, "", "", fmt.Errorf("head object: %w", err)
+		return nil, "", "", s3Error("head object", "s3:GetObject", err)
 	}
 	current := aws.ToString(head.VersionId)
 	if version != "" && current != "" && current != version {
@@ -403,7 +403,7 @@ func (h *Handler) tags(ctx context.Context, p *pinned) ([]types.Tag, error) {
 	}
 	out, err := h.s3.GetObjectTagging(ctx, in)
 	if err != nil {
-		return nil, fmt.Errorf("get object tagging: %w", err)
+		return nil, s3Error("get object tagging", "s3:GetObjectTagging and s3:GetObjectVersionTagging", err)
 	}
 	return out.TagSet, nil
 }
@@ -428,7 +428,7 @@ func (h *Handler) putTags(ctx context.Context, p *pinned, ours ...types.Tag) err
 		in.VersionId = aws.String(p.version)
 	}
 	if _, err := h.s3.PutObjectTagging(ctx, in); err != nil {
-		return fmt.Errorf("put object tagging: %w", err)
+		return s3Error("put object tagging", "s3:PutObjectTagging and s3:PutObjectVersionTagging", err)
 	}
 	return nil
 }
@@ -492,7 +492,7 @@ func (h *Handler) send(ctx context.Context, res *result, p *pinned) (id, outcome
 	case err != nil && isPreconditionFailed(err):
 		return "", OutcomeSuperseded, "overwritten since the event: ETag changed", nil
 	case err != nil:
-		return "", "", "", fmt.Errorf("get object: %w", err)
+		return "", "", "", s3Error("get object", "s3:GetObject and s3:GetObjectVersion", err)
 	}
 	defer obj.Body.Close()
 	size := aws.ToInt64(obj.ContentLength)

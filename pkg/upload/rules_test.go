@@ -1,11 +1,13 @@
 package upload
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 )
 
 func TestDecodeKey(t *testing.T) {
@@ -141,5 +143,18 @@ func TestMergeTags(t *testing.T) {
 	}
 	if v, _ := tagValue(got, TagStatus); v != StatusError {
 		t.Errorf("status tag lost: %v", got)
+	}
+}
+
+func TestS3ErrorNamesPermission(t *testing.T) {
+	t.Parallel()
+	denied := &smithy.GenericAPIError{Code: "AccessDenied", Message: "Access Denied"}
+	err := s3Error("get object", "s3:GetObject", denied)
+	if !strings.Contains(err.Error(), "needs s3:GetObject") || !errors.Is(err, denied) {
+		t.Errorf("s3Error(AccessDenied) = %v: want the permission named and the cause kept", err)
+	}
+	other := errors.New("connection reset")
+	if got := s3Error("get object", "s3:GetObject", other).Error(); strings.Contains(got, "access denied") {
+		t.Errorf("s3Error(transport) = %q: must not claim access denied", got)
 	}
 }

@@ -2,6 +2,7 @@ package upload
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/aws/smithy-go"
@@ -46,4 +47,13 @@ func isPreconditionFailed(err error) bool {
 // ConditionalRequestConflict): try again.
 func isConflict(err error) bool {
 	return s3Code(err) == "ConditionalRequestConflict" || s3Status(err) == http.StatusConflict
+}
+
+// s3Error wraps the error of the S3 operation op. Access denied names the
+// permissions the function's role lacks, so the operator knows what to grant.
+func s3Error(op, permissions string, err error) error {
+	if s3Code(err) == "AccessDenied" || s3Status(err) == http.StatusForbidden {
+		return fmt.Errorf("%s: access denied: the function's role needs %s on this object (and s3:ListBucket on the bucket): %w", op, permissions, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
