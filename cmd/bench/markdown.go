@@ -15,9 +15,9 @@ func (r *report) markdown() string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	m := r.machine
-	mode := "full (`make bench`)"
+	mode := "a full run, `make bench`"
 	if r.quick {
-		mode = "quick (`make bench-ci`: small sizes, few repetitions; figures are indicative only)"
+		mode = "a quick run, `make bench-ci`: small sizes, few repetitions; figures are indicative only"
 	}
 	p("# Benchmarks\n\n")
 	p("Written by `go run ./cmd/bench -out BENCHMARKS.md` (%s); do not edit by hand, rerun it.\n", mode)
