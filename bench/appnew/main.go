@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -67,7 +66,7 @@ func timeApp(out map[string]int64) error {
 // timeSteps times app.New's parts in the order it runs them.
 func timeSteps(out map[string]int64) error {
 	ctx := context.Background()
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	step := func(name string, f func() error) error {
 		start := time.Now()
 		err := f()

@@ -188,8 +188,11 @@ func (r *runner) runPeer(ctx context.Context, mode string, o object) (peerResult
 		Seconds float64 `json:"seconds"`
 		PeakRSS int64   `json:"peak_rss"`
 	}
-	if err := json.Unmarshal(out, &rep); err != nil || rep.Bytes != o.size {
-		return peerResult{}, fmt.Errorf("peer -mode=%s printed %q (%v), want %d bytes", mode, out, err, o.size)
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return peerResult{}, fmt.Errorf("peer -mode=%s printed %q: %w", mode, out, err)
+	}
+	if rep.Bytes != o.size {
+		return peerResult{}, fmt.Errorf("peer -mode=%s sent %d bytes, want %d", mode, rep.Bytes, o.size)
 	}
 	ps := cmd.ProcessState
 	return peerResult{seconds: rep.Seconds, cpu: (ps.UserTime() + ps.SystemTime()).Seconds(), maxRSS: rep.PeakRSS,

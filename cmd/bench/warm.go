@@ -122,10 +122,13 @@ func (r *runner) warm(ctx context.Context) error {
 			pl = append(pl, us(p))
 			t0 = time.Now()
 			hres, err := hello.Invoke(ctx, payload)
-			if err != nil || hres.Error != nil {
+			if err == nil && hres.Error != nil {
+				err = fmt.Errorf("%s: %s", hres.Error.Type, hres.Error.Message)
+			}
+			if err != nil {
 				_ = rt.Close()
 				_ = hello.Close()
-				return fmt.Errorf("hello world invocation: %v %v", err, hres)
+				return fmt.Errorf("hello world invocation: %w", err)
 			}
 			hl = append(hl, us(time.Since(t0)))
 		}
