@@ -1,0 +1,98 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestFromEnvDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.FromEnv(env(map[string]string{config.EnvSecretID: "nxcloud/prod"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{
+		SecretID:       "nxcloud/prod",
+		BaseURL:        nxcloud.DefaultBaseURL,
+		SecretTTL:      5 * time.Minute,
+		SignAlgorithm:  nxcloud.MD5,
+		Timeout:        10 * time.Second,
+		MaxUploadBytes: 104857600,
+		UploadPrefix:   "templates/",
+	}
+	if c != want {
+		t.Errorf("FromEnv = %+v, want %+v", c, want)
+	}
+}
+
+func TestFromEnvValues(t *testing.T) {
+	t.Parallel()
+	c, err := config.FromEnv(env(map[string]string{
+		config.EnvSecretID:       "arn:aws:secretsmanager:us-east-1:123456789012:secret:nx-AbCdEf",
+		config.EnvBaseURL:        "http://127.0.0.1:8081/",
+		config.EnvBusinessPhone:  "8615812341795",
+		config.EnvSecretTTL:      "90s",
+		config.EnvSignAlgorithm:  "SHA256",
+		config.EnvTimeout:        "2s",
+		config.EnvMaxUploadBytes: "1048576",
+		config.EnvUploadPrefix:   "media/in/",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BaseURL != "http://127.0.0.1:8081" || c.BusinessPhone != "8615812341795" || c.SecretTTL != 90*time.Second ||
+		c.SignAlgorithm != nxcloud.SHA256 || c.Timeout != 2*time.Second || c.MaxUploadBytes != 1048576 || c.UploadPrefix != "media/in/" {
+		t.Errorf("FromEnv = %+v", c)
+	}
+}
+
+// A bad value of any variable is an error that names the variable.
+func TestFromEnvBadValueNamesVariable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, value string }{
+		{config.EnvSecretID, ""},
+		{config.EnvBaseURL, "api2.nxcloud.com"},
+		{config.EnvBaseURL, "ftp://x"},
+		{config.EnvBusinessPhone, "+8615812341795"},
+		{config.EnvBusinessPhone, "1234"},
+		{config.EnvSecretTTL, "5 minutes"},
+		{config.EnvSecretTTL, "-1s"},
+		{config.EnvSignAlgorithm, "sha1"},
+		{config.EnvTimeout, "0"},
+		{config.EnvMaxUploadBytes, "100MB"},
+		{config.EnvMaxUploadBytes, "-1"},
+		{config.EnvUploadPrefix, "templates"},
+		{config.EnvUploadPrefix, "/templates/"},
+	} {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			t.Parallel()
+			vars := map[string]string{config.EnvSecretID: "s"}
+			vars[tc.name] = tc.value
+			_, err := config.FromEnv(env(vars))
+			if err == nil || !strings.Contains(err.Error(), tc.name) {
+				t.Errorf("FromEnv(%s=%q) = %v, want an error naming %s", tc.name, tc.value, err, tc.name)
+			}
+		})
+	}
+}
+
+func TestValidPhone(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]bool{
+		"12345": true, "12345678901234567890": true, "8615812341795": true,
+		"1234": false, "123456789012345678901": false, "": false, "86158x1795": false,
+		"+8615812341795": false, "８６１５８１２３４": false, " 12345": false,
+	} {
+		if got := config.ValidPhone(s); got != want {
+			t.Errorf("ValidPhone(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
