@@ -9,8 +9,10 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 )
 
-// patternReader yields n bytes (whatever the buffer holds) without
-// allocating, so that the benchmark measures the client, not the source.
+// patternReader yields n zero bytes without allocating, so that the benchmark
+// measures the client, not the source. (It must write the bytes: a buffer
+// left as it was may hold the multipart boundary the transport copied there
+// before, which would end the file part early.)
 type patternReader struct{ n int64 }
 
 func (p *patternReader) Read(b []byte) (int, error) {
@@ -20,6 +22,7 @@ func (p *patternReader) Read(b []byte) (int, error) {
 	if int64(len(b)) > p.n {
 		b = b[:p.n]
 	}
+	clear(b)
 	p.n -= int64(len(b))
 	return len(b), nil
 }
