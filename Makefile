@@ -32,7 +32,6 @@ export PATH := $(MINIO_BIN_DIR):$(PATH)
 # The race detector needs cgo and a C compiler; without them the tests run without -race.
 RACE ?= $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 TEST_FLAGS ?= $(RACE) -count=1
-BENCH_FLAGS ?= -run '^$$' -bench . -benchmem
 
 SAM ?= sam
 LOCAL_ARGS ?=
@@ -92,9 +91,11 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 60s); findings land in
 	done
 
 .PHONY: bench-ci
+# The packages with Go benchmarks (the end-to-end packages start whole stacks in TestMain).
+BENCH_PKGS ?= ./bench/ ./pkg/...
 bench-ci: ## Quick benchmark run (seconds, writes nothing) and every Go benchmark once
 	$(GO) run ./cmd/bench -quick -out ''
-	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=1x $(BENCH_PKGS)
 
 local: ## Run the whole bundle locally (local NXCloud, S3 and Secrets Manager)
 	$(GO) run ./cmd/local $(LOCAL_ARGS)

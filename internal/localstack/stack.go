@@ -505,7 +505,7 @@ func (s *Stack) setupBucket(ctx context.Context) error {
 	// MinIO registers its notification targets in the background after it
 	// answers: until then the target's ARN is refused, so try for a while.
 	var err error
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	for deadline := time.Now().Add(60 * time.Second); ; {
 		if err = s.putNotification(ctx); err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
