@@ -158,7 +158,7 @@ func FuzzLambdaHandler(f *testing.F) {
 			t.Fatalf("NXCloud called %d times for one request", len(calls))
 		}
 		if len(calls) == 0 {
-			if resp.StatusCode != 400 && resp.StatusCode != 404 && resp.StatusCode != 405 {
+			if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
 				t.Errorf("status %d without calling NXCloud, want 400, 404 or 405", resp.StatusCode)
 			}
 			return
