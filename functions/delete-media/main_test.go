@@ -1,12 +1,10 @@
 package main_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +17,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(lambdarttest.Main(m)) }
-
-// syncBuffer collects the function's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func readEvent(t *testing.T, name string) []byte {
 	t.Helper()
@@ -65,7 +45,7 @@ func TestDeleteMediaFunction(t *testing.T) {
 	id := ev.PathParameters["mediaId"]
 	nx.AddMedia(nxcloudtest.Media{ID: id, MimeType: "image/png", FileName: "a.png", Content: []byte("png")})
 
-	out := &syncBuffer{}
+	out := &lambdarttest.Buffer{}
 	rt := lambdarttest.Start(t, lambdart.Function{
 		Name: "DeleteMediaFunction", Path: bin, Timeout: 10 * time.Second,
 		Env: []string{

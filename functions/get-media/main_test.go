@@ -1,13 +1,11 @@
 package main_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,24 +18,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(lambdarttest.Main(m)) }
-
-// syncBuffer collects the function's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func readEvent(t *testing.T, name string) []byte {
 	t.Helper()
@@ -78,7 +58,7 @@ func TestGetMediaFunction(t *testing.T) {
 	}
 	nx.AddMedia(nxcloudtest.Media{ID: ev.PathParameters["mediaId"], MimeType: "application/pdf", FileName: "menu.pdf", Content: []byte("%PDF-1.4")})
 
-	out := &syncBuffer{}
+	out := &lambdarttest.Buffer{}
 	rt := lambdarttest.Start(t, lambdart.Function{
 		Name: "GetMediaFunction", Path: bin, Timeout: 10 * time.Second,
 		Env:    append(baseEnv(sm.URL(), nx.URL()), "NXCLOUD_BUSINESS_PHONE=8613900000001"),

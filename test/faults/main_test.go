@@ -1,7 +1,6 @@
 package faults_test
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -43,24 +42,6 @@ func TestMain(m *testing.M) {
 		code = 1
 	}
 	os.Exit(code)
-}
-
-// syncBuffer collects a function's output (stdout and stderr).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // outputs is every function output the suite captured, with the strings
@@ -109,7 +90,7 @@ type world struct {
 	t   *testing.T
 	nx  *nxcloudtest.Server
 	sm  *localsm.Server
-	out *syncBuffer
+	out *lambdarttest.Buffer
 
 	mu        sync.Mutex
 	forbidden []string
@@ -125,7 +106,7 @@ func randomHex(n int) string {
 func newWorld(t *testing.T, nxOpts ...nxcloudtest.Option) *world {
 	t.Helper()
 	key, sec := "AKfault"+randomHex(6), "sk-fault-"+randomHex(12)
-	w := &world{t: t, out: &syncBuffer{}}
+	w := &world{t: t, out: &lambdarttest.Buffer{}}
 	w.nx = nxcloudtest.NewTestServer(t, append([]nxcloudtest.Option{nxcloudtest.WithCredentials(key, sec)}, nxOpts...)...)
 	w.sm = localsm.NewTestServer(t)
 	w.putSecret(key, sec)

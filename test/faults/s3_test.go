@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
@@ -166,7 +167,7 @@ func TestS3Faults(t *testing.T) {
 
 // waitForOutput waits a little for want to reach the captured output (it
 // comes through a pipe).
-func waitForOutput(t *testing.T, out *syncBuffer, want string) {
+func waitForOutput(t *testing.T, out *lambdarttest.Buffer, want string) {
 	t.Helper()
 	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(out.String(), want); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -149,3 +149,24 @@ func Start(tb testing.TB, fn lambdart.Function) *lambdart.Runtime {
 	})
 	return rt
 }
+
+// Buffer collects a function's output (give it as Function.Stdout and
+// Stderr). It is safe to read while the function writes.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
