@@ -48,7 +48,12 @@ func New(ctx context.Context, getenv func(string) string, logger *slog.Logger) (
 		return nil, fmt.Errorf("aws configuration (AWS_REGION, AWS_ENDPOINT_URL*, AWS_* credentials): %w", err)
 	}
 	if awsCfg.Region == "" {
-		return nil, fmt.Errorf("AWS_REGION: is not set: set it to the region of the secret (Lambda sets it for you)")
+		// Lambda always sets AWS_REGION. A run against local endpoints
+		// (AWS_ENDPOINT_URL*) needs no real region: sign for us-east-1.
+		if !localEndpoints(getenv) {
+			return nil, fmt.Errorf("AWS_REGION: is not set: set it to the region of the secret (Lambda sets it for you)")
+		}
+		awsCfg.Region = "us-east-1"
 	}
 	secrets := secret.NewProvider(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID,
 		secret.WithTTL(cfg.SecretTTL), secret.WithLogger(logger))
@@ -63,6 +68,12 @@ func New(ctx context.Context, getenv func(string) string, logger *slog.Logger) (
 		return nil, fmt.Errorf("nxcloud client: %w", err)
 	}
 	return &App{Config: cfg, AWS: awsCfg, Secrets: secrets, NXCloud: client, Logger: logger}, nil
+}
+
+// localEndpoints reports whether AWS_ENDPOINT_URL or a service-specific
+// AWS_ENDPOINT_URL_* variable points the SDK at other endpoints.
+func localEndpoints(getenv func(string) string) bool {
+	return getenv("AWS_ENDPOINT_URL") != "" || getenv("AWS_ENDPOINT_URL_SECRETS_MANAGER") != "" || getenv("AWS_ENDPOINT_URL_S3") != ""
 }
 
 // NewLogger returns the JSON logger the functions write to stdout, at the level
