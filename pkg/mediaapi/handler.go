@@ -1,6 +1,7 @@
 package mediaapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -302,8 +303,14 @@ func (h *handler) writeError(w http.ResponseWriter, err error, row *rule, c call
 	if me := (*methodError)(nil); errors.As(err, &me) {
 		w.Header().Set("Allow", strings.Join(me.allow, ", "))
 	}
-	body, _ := json.Marshal(b) // a struct of a string and an *int always marshals
-	writeJSON(w, row.status, body)
+	// Messages quote "<5-20 digits>" and the like: keep them readable
+	// rather than HTML-escaped (\u003c). A struct of a string and an *int
+	// always encodes.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(b)
+	writeJSON(w, row.status, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

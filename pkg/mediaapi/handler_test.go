@@ -174,6 +174,9 @@ func TestHandlerRoutingAndInput(t *testing.T) {
 				if !strings.Contains(e.Error.Message, tc.wantMsg) {
 					t.Errorf("message %q does not contain %q", e.Error.Message, tc.wantMsg)
 				}
+				if strings.Contains(resp.Body, `\u003c`) || strings.Contains(resp.Body, `\u003e`) {
+					t.Errorf("body %s is HTML-escaped: a person reading it with curl sees \\u003c", resp.Body)
+				}
 				if e.Error.NXCloudCode != nil {
 					t.Errorf("nxcloud_code = %d, want none: NXCloud did not answer", *e.Error.NXCloudCode)
 				}
