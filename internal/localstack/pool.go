@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net/url"
-	"strings"
 	"sync"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
@@ -135,14 +133,4 @@ func (l *linePrefixer) Write(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
-}
-
-// encodeS3Key encodes an object key the way S3 event notifications do: URL
-// query encoding with spaces as '+', slashes kept.
-func encodeS3Key(key string) string {
-	parts := strings.Split(key, "/")
-	for i, p := range parts {
-		parts[i] = url.QueryEscape(p)
-	}
-	return strings.Join(parts, "/")
 }

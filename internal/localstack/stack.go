@@ -26,6 +26,7 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localsm"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
 
 // Logical ids of the functions, as in template.yaml.
@@ -685,7 +686,7 @@ func S3EventForObject(bucket, key string, size int64, etag, versionID string) ev
 		S3: events.S3Entity{
 			SchemaVersion: "1.0",
 			Bucket:        events.S3Bucket{Name: bucket, Arn: "arn:aws:s3:::" + bucket},
-			Object:        events.S3Object{Key: encodeS3Key(key), Size: size, ETag: etag, VersionID: versionID},
+			Object:        events.S3Object{Key: upload.EncodeKey(key), Size: size, ETag: etag, VersionID: versionID},
 		},
 	}}}
 }

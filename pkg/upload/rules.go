@@ -45,8 +45,15 @@ func DecodeKey(raw string) (string, error) {
 }
 
 // EncodeKey encodes a key the way S3 event notifications do (the inverse of
-// DecodeKey), for building events in tests and tools.
-func EncodeKey(key string) string { return url.QueryEscape(key) }
+// DecodeKey), for building events in tests and tools: URL query encoding
+// with a space as '+', the slashes between segments kept.
+func EncodeKey(key string) string {
+	parts := strings.Split(key, "/")
+	for i, p := range parts {
+		parts[i] = url.QueryEscape(p)
+	}
+	return strings.Join(parts, "/")
+}
 
 // phoneFor picks the merchant phone of an object: its business-phone
 // metadata, else the first path segment after prefix when it is a phone, else
