@@ -390,6 +390,15 @@ func TestNXCloudRejects(t *testing.T) {
 			if c := e.claims(); len(c) != 0 {
 				t.Errorf("claims left: %v", c)
 			}
+			// A duplicate delivery of the same event is a no-op: the
+			// rejection is permanent, nothing is sent again.
+			e.handle(e.event(record{obj: o}))
+			if n := e.uploadCalls(); n != 1 {
+				t.Errorf("NXCloud calls after a duplicate delivery = %d; want 1", n)
+			}
+			if got := e.tags(o)[upload.TagStatus]; got != upload.StatusError {
+				t.Errorf("status after a duplicate delivery = %q; want %q", got, upload.StatusError)
+			}
 		})
 	}
 	t.Run("phone not on WhatsApp", func(t *testing.T) {
