@@ -315,7 +315,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("http api address %s: %w", addr, err)
+		return nil, fmt.Errorf("http api address %s: %w (choose another with -addr, e.g. make local LOCAL_ARGS=-addr=127.0.0.1:3001)", addr, err)
 	}
 	s.APIURL = "http://" + ln.Addr().String()
 	s.front = &http.Server{Handler: http.HandlerFunc(s.serveAPI), ReadHeaderTimeout: 10 * time.Second}
