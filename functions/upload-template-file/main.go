@@ -25,8 +25,8 @@ func main() {
 	if err != nil {
 		app.InitFailed(logger, os.Getenv, err)
 	}
-	localS3 := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-	client := s3.NewFromConfig(a.AWS, upload.S3Options(localS3))
+	// A local S3 endpoint (MinIO) is addressed path-style.
+	client := s3.NewFromConfig(a.AWS, upload.S3Options(app.LocalEndpoint(os.Getenv, "AWS_ENDPOINT_URL_S3")))
 	h := upload.NewHandler(upload.Config{
 		Prefix:               a.Config.UploadPrefix,
 		DefaultBusinessPhone: a.Config.BusinessPhone,

@@ -50,7 +50,7 @@ func New(ctx context.Context, getenv func(string) string, logger *slog.Logger) (
 	if awsCfg.Region == "" {
 		// Lambda always sets AWS_REGION. A run against local endpoints
 		// (AWS_ENDPOINT_URL*) needs no real region: sign for us-east-1.
-		if !localEndpoints(getenv) {
+		if !LocalEndpoint(getenv, "AWS_ENDPOINT_URL_SECRETS_MANAGER") && !LocalEndpoint(getenv, "AWS_ENDPOINT_URL_S3") {
 			return nil, fmt.Errorf("AWS_REGION: is not set: set it to the region of the secret (Lambda sets it for you)")
 		}
 		awsCfg.Region = "us-east-1"
@@ -70,10 +70,11 @@ func New(ctx context.Context, getenv func(string) string, logger *slog.Logger) (
 	return &App{Config: cfg, AWS: awsCfg, Secrets: secrets, NXCloud: client, Logger: logger}, nil
 }
 
-// localEndpoints reports whether AWS_ENDPOINT_URL or a service-specific
-// AWS_ENDPOINT_URL_* variable points the SDK at other endpoints.
-func localEndpoints(getenv func(string) string) bool {
-	return getenv("AWS_ENDPOINT_URL") != "" || getenv("AWS_ENDPOINT_URL_SECRETS_MANAGER") != "" || getenv("AWS_ENDPOINT_URL_S3") != ""
+// LocalEndpoint reports whether the SDK is pointed away from AWS for a
+// service: by its own variable (e.g. AWS_ENDPOINT_URL_S3) or by
+// AWS_ENDPOINT_URL for every service.
+func LocalEndpoint(getenv func(string) string, serviceVar string) bool {
+	return getenv(serviceVar) != "" || getenv("AWS_ENDPOINT_URL") != ""
 }
 
 // NewLogger returns the JSON logger the functions write to stdout, at the level

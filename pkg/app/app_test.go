@@ -57,3 +57,21 @@ func TestNew(t *testing.T) {
 		})
 	}
 }
+
+func TestLocalEndpoint(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		want bool
+	}{
+		{map[string]string{}, false},
+		{map[string]string{"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000"}, true},
+		{map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}, true},
+		{map[string]string{"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:4566"}, false},
+	} {
+		getenv := func(k string) string { return tc.env[k] }
+		if got := app.LocalEndpoint(getenv, "AWS_ENDPOINT_URL_S3"); got != tc.want {
+			t.Errorf("LocalEndpoint(%v, AWS_ENDPOINT_URL_S3) = %v, want %v", tc.env, got, tc.want)
+		}
+	}
+}
