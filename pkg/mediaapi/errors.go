@@ -157,7 +157,10 @@ var statusTable = []rule{
 		cause:  "credentials",
 		match:  func(err error) bool { var e *nxcloud.CredentialsError; return errors.As(err, &e) },
 		status: http.StatusServiceUnavailable,
-		message: func(error, call) string {
+		message: func(err error, _ call) string {
+			if errors.Is(err, nxcloud.ErrNotConfigured) {
+				return `the function's NXCloud credentials are not configured: its secret still holds the template's placeholders; the operator must store them with aws secretsmanager put-secret-value --secret-id <the stack's SecretArn> --secret-string '{"accessKey":"...","accessSecret":"..."}'`
+			}
 			return "the function cannot load its NXCloud credentials (the secret is unreachable or malformed): retry later; if it persists the operator must check the function's secret and its logs"
 		},
 	},

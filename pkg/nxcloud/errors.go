@@ -80,6 +80,11 @@ func AsAPIError(err error) (*APIError, bool) {
 // deadline was the cause.
 var ErrTimeout = errors.New("nxcloud did not answer in time")
 
+// ErrNotConfigured is in the chain of a *CredentialsError when the
+// credentials were never configured (the secret still holds the template's
+// placeholder): the call never reached NXCloud.
+var ErrNotConfigured = errors.New("the NXCloud credentials are not configured")
+
 // ErrInvalidInput is in the chain of the error a call returns when its
 // arguments are unusable (an empty merchant phone or media id, an upload
 // without a body, ...): the call never reached NXCloud.

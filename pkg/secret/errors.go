@@ -5,11 +5,17 @@ import (
 	"fmt"
 
 	"github.com/aws/smithy-go"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 )
 
 // secretShape is the expected SecretString, quoted in every MalformedError so
 // that the operator knows what to store.
 const secretShape = `{"accessKey": "...", "accessSecret": "..."}`
+
+// Placeholder is the value template.yaml stores in a secret it creates: a
+// field that still holds it means the secret is not configured.
+const Placeholder = "REPLACE_ME"
 
 // Names of the fields of the secret's JSON value.
 const (
@@ -24,6 +30,15 @@ type MalformedError struct {
 	SecretID string // name or ARN of the secret, as configured
 	Field    string // the offending field (accessKey or accessSecret), or "" when the whole value is wrong
 	Reason   string // what is wrong, e.g. "is missing or empty"
+	// Placeholder is set when the field still holds Placeholder: the secret
+	// was never configured. The error then matches nxcloud.ErrNotConfigured.
+	Placeholder bool
+}
+
+// Is reports whether target is nxcloud.ErrNotConfigured and the secret still
+// holds the placeholder.
+func (e *MalformedError) Is(target error) bool {
+	return e.Placeholder && target == nxcloud.ErrNotConfigured
 }
 
 func (e *MalformedError) Error() string {

@@ -294,5 +294,12 @@ func parse(secretID string, out *secretsmanager.GetSecretValueOutput) (nxcloud.C
 	if err != nil {
 		return nxcloud.Credentials{}, err
 	}
+	for _, f := range [...][2]string{{FieldAccessKey, key}, {FieldAccessSecret, sec}} {
+		if f[1] == Placeholder {
+			return nxcloud.Credentials{}, &MalformedError{SecretID: secretID, Field: f[0], Placeholder: true,
+				Reason: "still holds the template's placeholder " + Placeholder + ": the secret is not configured yet; store your NXCloud credentials with " +
+					"aws secretsmanager put-secret-value --secret-id " + secretID + ` --secret-string '{"accessKey":"<your accessKey>","accessSecret":"<your accessSecret>"}'`}
+		}
+	}
 	return nxcloud.Credentials{AccessKey: key, AccessSecret: sec}, nil
 }

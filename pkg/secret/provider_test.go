@@ -312,6 +312,22 @@ func TestMalformedSecret(t *testing.T) {
 			wantErr:   `secret "nxcloud/credentials": field "accessSecret" is not a JSON string` + shape,
 		},
 		{
+			name:      "template placeholders",
+			out:       answer(credsJSON(Placeholder, Placeholder)),
+			wantField: FieldAccessKey,
+			wantErr: `secret "nxcloud/credentials": field "accessKey" still holds the template's placeholder REPLACE_ME: the secret is not configured yet; ` +
+				`store your NXCloud credentials with aws secretsmanager put-secret-value --secret-id nxcloud/credentials ` +
+				`--secret-string '{"accessKey":"<your accessKey>","accessSecret":"<your accessSecret>"}'` + shape,
+		},
+		{
+			name:      "placeholder accessSecret",
+			out:       answer(credsJSON(testKey, Placeholder)),
+			wantField: FieldAccessSecret,
+			wantErr: `secret "nxcloud/credentials": field "accessSecret" still holds the template's placeholder REPLACE_ME: the secret is not configured yet; ` +
+				`store your NXCloud credentials with aws secretsmanager put-secret-value --secret-id nxcloud/credentials ` +
+				`--secret-string '{"accessKey":"<your accessKey>","accessSecret":"<your accessSecret>"}'` + shape,
+		},
+		{
 			name:    "not JSON",
 			out:     answer("accessKey=" + testKey + "\naccessSecret=" + testSecret),
 			wantErr: `secret "nxcloud/credentials": the SecretString is not valid JSON` + shape,
@@ -386,6 +402,9 @@ func TestMalformedSecret(t *testing.T) {
 				}
 				if errors.Is(err, ErrUnavailable) {
 					t.Error("a malformed secret must not be reported as unavailable")
+				}
+				if placeholder := strings.Contains(tc.name, "placeholder"); errors.Is(err, nxcloud.ErrNotConfigured) != placeholder {
+					t.Errorf("errors.Is(err, nxcloud.ErrNotConfigured) = %v, want %v", !placeholder, placeholder)
 				}
 				if err.Error() != tc.wantErr {
 					t.Errorf("error\n got %s\nwant %s", err, tc.wantErr)
