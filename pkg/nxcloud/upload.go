@@ -31,8 +31,9 @@ import (
 // The call is bounded by ctx only (large files take time) and is not retried
 // on network errors or HTTP 5xx: the caller owns the stream and retries the
 // whole call. After an authentication code (1000 to 1099) the credentials
-// are refreshed and, when in.GetBody is set, the upload is sent once more
-// with a fresh body; without GetBody the authentication error is returned.
+// are refreshed and, when in.GetBody is set and the refresh brought other
+// credentials (a rotated secret), the upload is sent once more with a fresh
+// body; otherwise the authentication error is returned.
 // Multipart calls are signed without their body, as the API call convention
 // says. Errors: *APIError, *ResponseError, *CredentialsError, ErrTimeout,
 // ErrInvalidInput.
@@ -59,14 +60,17 @@ func (c *Client) UploadTemplateFile(ctx context.Context, in UploadTemplateFileIn
 	// in any case, so that the caller's own retry uses the new secret.
 	c.log.DebugContext(ctx, "nxcloud authentication refused, refreshing credentials", "action", action, "code", apiErr.Code)
 	fresh, rerr := c.refresh(ctx)
-	if in.GetBody == nil {
+	if rerr != nil && in.GetBody != nil {
+		return "", rerr
+	}
+	if rerr != nil || in.GetBody == nil || fresh == cred {
+		// Sending the whole file again with the same credentials would be
+		// refused the same way: a full-body send is repeated only for a
+		// secret that changed.
 		if rerr != nil {
 			c.log.DebugContext(ctx, "nxcloud credentials refresh failed", "action", action, "error", rerr)
 		}
 		return "", err
-	}
-	if rerr != nil {
-		return "", rerr
 	}
 	body, gerr := in.GetBody(ctx)
 	if gerr != nil {

@@ -184,11 +184,13 @@ func TestUploadAuthRetry(t *testing.T) {
 	tests := []struct {
 		name      string
 		getBody   bool
+		rotated   bool // the refresh brings the new credentials
 		wantOK    bool
 		wantCalls int
 	}{
-		{"with GetBody", true, true, 2},
-		{"without GetBody", false, false, 1},
+		{"with GetBody", true, true, true, 2},
+		{"without GetBody", false, true, false, 1},
+		{"secret unchanged by the refresh", true, false, false, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,6 +200,9 @@ func TestUploadAuthRetry(t *testing.T) {
 			rotated := nxcloud.Credentials{AccessKey: "new-key", AccessSecret: "new-secret"}
 			srv.SetCredentials(rotated.AccessKey, rotated.AccessSecret)
 			p := &fakeProvider{current: old, next: &rotated}
+			if !tc.rotated {
+				p.next = &old
+			}
 			in := nxcloud.UploadTemplateFileInput{
 				BusinessPhone: testPhone, Type: "image/png", FileName: "a.png", Size: int64(len(content)), Body: onlyReader{bytes.NewReader(content)},
 			}
@@ -221,6 +226,8 @@ func TestUploadAuthRetry(t *testing.T) {
 				}
 			} else if !isCode(err, nxcloudtest.CodeUnknownAccessKey) {
 				t.Fatalf("err = %v; want the 1001 authentication error", err)
+			} else if opened != 0 {
+				t.Errorf("GetBody called %d times: the file must not be sent again", opened)
 			}
 			calls := srv.Calls(nxcloud.ActionUploadTemplateFile)
 			if len(calls) != tc.wantCalls {
