@@ -31,6 +31,7 @@ func main() {
 		Prefix:               a.Config.UploadPrefix,
 		DefaultBusinessPhone: a.Config.BusinessPhone,
 		MaxUploadBytes:       a.Config.MaxUploadBytes,
+		Lease:                a.Config.ClaimLease,
 	}, client, a.NXCloud, logger)
 	lambda.Start(h.Handle)
 }

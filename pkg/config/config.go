@@ -24,6 +24,7 @@ const (
 	EnvTimeout        = "NXCLOUD_TIMEOUT"
 	EnvMaxUploadBytes = "MAX_UPLOAD_BYTES"
 	EnvUploadPrefix   = "UPLOAD_PREFIX"
+	EnvClaimLease     = "UPLOAD_CLAIM_LEASE"
 )
 
 // Defaults (SPEC.md, "Configuration").
@@ -32,6 +33,14 @@ const (
 	DefaultTimeout        = 10 * time.Second
 	DefaultMaxUploadBytes = 104857600
 	DefaultUploadPrefix   = "templates/"
+	DefaultClaimLease     = 30 * time.Second
+	// MaxClaimLease is the longest claim lease: a claim whose holder died is
+	// stale within it (plus a few seconds for clocks), before Lambda's first
+	// retry about a minute later.
+	MaxClaimLease = 60 * time.Second
+	// ReservedPrefix starts the keys the upload function keeps for itself
+	// (claims and records); no upload prefix may start with it.
+	ReservedPrefix = "nxcloud-"
 )
 
 // Config is the validated configuration shared by the three functions.
@@ -44,6 +53,7 @@ type Config struct {
 	Timeout        time.Duration
 	MaxUploadBytes int64
 	UploadPrefix   string
+	ClaimLease     time.Duration
 }
 
 // ValidPhone reports whether s is a merchant phone: 5 to 20 ASCII digits.
@@ -70,6 +80,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Timeout:        DefaultTimeout,
 		MaxUploadBytes: DefaultMaxUploadBytes,
 		UploadPrefix:   DefaultUploadPrefix,
+		ClaimLease:     DefaultClaimLease,
 		BaseURL:        nxcloud.DefaultBaseURL,
 		SignAlgorithm:  nxcloud.MD5,
 	}
@@ -115,6 +126,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	duration(EnvSecretTTL, DefaultSecretTTL, &c.SecretTTL)
 	duration(EnvTimeout, DefaultTimeout, &c.Timeout)
+	duration(EnvClaimLease, DefaultClaimLease, &c.ClaimLease)
+	if c.ClaimLease > MaxClaimLease {
+		bad(EnvClaimLease, "%s is longer than %s: a dead holder's claim must go stale before Lambda's first retry", c.ClaimLease, MaxClaimLease)
+	}
 
 	if v := getenv(EnvSignAlgorithm); v != "" {
 		a, err := nxcloud.ParseAlgorithm(v)
@@ -140,6 +155,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			bad(EnvUploadPrefix, "%q must not start with /: S3 keys have no leading slash (e.g. templates/)", v)
 		case !strings.HasSuffix(v, "/"):
 			bad(EnvUploadPrefix, "%q must end with / (e.g. templates/)", v)
+		case strings.HasPrefix(v, ReservedPrefix):
+			bad(EnvUploadPrefix, "%q must not start with %s: the upload function keeps its claims and records there", v, ReservedPrefix)
 		default:
 			c.UploadPrefix = v
 		}

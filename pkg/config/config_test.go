@@ -27,6 +27,7 @@ func TestFromEnvDefaults(t *testing.T) {
 		Timeout:        10 * time.Second,
 		MaxUploadBytes: 104857600,
 		UploadPrefix:   "templates/",
+		ClaimLease:     30 * time.Second,
 	}
 	if c != want {
 		t.Errorf("FromEnv = %+v, want %+v", c, want)
@@ -44,12 +45,13 @@ func TestFromEnvValues(t *testing.T) {
 		config.EnvTimeout:        "2s",
 		config.EnvMaxUploadBytes: "1048576",
 		config.EnvUploadPrefix:   "media/in/",
+		config.EnvClaimLease:     "1m",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.BaseURL != "http://127.0.0.1:8081" || c.BusinessPhone != "8615812341795" || c.SecretTTL != 90*time.Second ||
-		c.SignAlgorithm != nxcloud.SHA256 || c.Timeout != 2*time.Second || c.MaxUploadBytes != 1048576 || c.UploadPrefix != "media/in/" {
+		c.SignAlgorithm != nxcloud.SHA256 || c.Timeout != 2*time.Second || c.MaxUploadBytes != 1048576 || c.UploadPrefix != "media/in/" || c.ClaimLease != time.Minute {
 		t.Errorf("FromEnv = %+v", c)
 	}
 }
@@ -71,6 +73,10 @@ func TestFromEnvBadValueNamesVariable(t *testing.T) {
 		{config.EnvMaxUploadBytes, "-1"},
 		{config.EnvUploadPrefix, "templates"},
 		{config.EnvUploadPrefix, "/templates/"},
+		{config.EnvUploadPrefix, "nxcloud-claims/"},
+		{config.EnvUploadPrefix, "nxcloud-records/templates/"},
+		{config.EnvClaimLease, "61s"},
+		{config.EnvClaimLease, "soon"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			t.Parallel()

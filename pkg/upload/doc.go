@@ -1,30 +1,40 @@
-// Package upload is the pipeline of UploadTemplateFileFunction: for every
-// record of an S3 ObjectCreated event under the upload prefix it streams the
-// exact object version the event names to NXCloud's uploadTemplateFile and
-// tags the object with the media id NXCloud returns (SPEC.md, "Upload").
+// Package upload is the pipeline of UploadTemplateFileFunction (and of the
+// sweep, ReconcileFunction): for every record of an S3 ObjectCreated event
+// under the upload prefix it streams the exact object version the event names
+// to NXCloud's uploadTemplateFile, records the verdict for that version and
+// tags the version with it (SPEC.md, "Upload").
 //
-// Per record, in order:
+// A record goes through these steps, each a function of its own:
 //
-//  1. Filter: only ObjectCreated records under the prefix; the key is
-//     URL-decoded as S3 encodes it; folder markers ("/" at the end) and
-//     zero-byte objects are skipped.
-//  2. Pin the version: HeadObject of the current object, conditional on the
-//     event's ETag; a newer version or another ETag means the object was
-//     overwritten since the event: logged as superseded, not retried (the new
-//     version has its own event). A deleted object is skipped.
-//  3. Skip an object already tagged nxcloud-status=uploaded.
-//  4. Decide phone and type and check the size; a permanent problem tags the
-//     object nxcloud-status=rejected and nxcloud-error=<reason>.
-//  5. Claim: a conditional PutObject (If-None-Match: *) of a claim object
-//     under ClaimPrefix, outside the trigger prefix, so that concurrent
-//     duplicate deliveries reach NXCloud once. See claim.go for the protocol.
-//  6. Stream GetObject of the pinned version straight into the multipart
-//     request, with its exact Content-Length.
-//  7. Tag nxcloud-media-id and nxcloud-status=uploaded (existing tags kept),
-//     then delete the claim.
+//  1. decode: the key is URL-decoded as S3 encodes it; records that are not
+//     ObjectCreated, outside the prefix, or folder markers are skipped.
+//  2. pin: HeadObject of the current object fixes the version to send (the
+//     event's version id, or the current version for an event without one);
+//     a bucket without versioning is refused with the fix; a version that is
+//     no longer current is superseded (recorded, not retried); a zero-byte
+//     object is skipped; a version that already has a verdict (its record) is
+//     skipped, after its tags are made to say it.
+//  3. rules: merchant phone, NXCloud type and size; a problem is a permanent
+//     rejection.
+//  4. claim: a conditional write (If-None-Match: *) of the version's claim
+//     object, a lease of Config.Lease, so that concurrent deliveries send the
+//     version once (claim.go has the protocol).
+//  5. send: GetObject of the pinned version streamed into the multipart
+//     request with its exact Content-Length, while the lease is renewed.
+//  6. record: the verdict is written to the version's record object
+//     (RecordKey) the moment NXCloud answers, before tagging.
+//  7. tag: nxcloud-media-id and nxcloud-status (or nxcloud-status=rejected
+//     and nxcloud-error) on that version, existing tags kept.
+//  8. release: after a transient failure the claim is deleted so that
+//     Lambda's retry can go at once; after a verdict it is kept (the record
+//     decides from then on) and expires with the bucket's lifecycle rule.
+//
+// Records and claims live outside the trigger prefix (RecordPrefix,
+// ClaimPrefix), so writing them triggers nothing; a record's key holds the
+// object key and version id, so that listing RecordPrefix answers which
+// versions have a verdict (the sweep relies on this).
 //
 // Transient failures (S3 or NXCloud unreachable, 5xx, throttling, Secrets
-// Manager) release the claim and make Handle return an error, so that
-// Lambda's asynchronous retries run; records that succeeded are tagged and a
-// retry skips them. Every record ends in exactly one structured log line.
+// Manager) make Handle return an error so that Lambda's asynchronous retries
+// run. Every record ends in exactly one structured log line.
 package upload

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -130,7 +131,7 @@ type record struct {
 	bucket  string
 	rawKey  string // default s3EscapeKey(obj.key)
 	obj     object
-	noIdent bool // omit versionId and eTag
+	noIdent bool // omit versionId and eTag (as sam local generate-event does)
 }
 
 // event builds the JSON S3 sends to Lambda and decodes it the way the Lambda
@@ -200,23 +201,40 @@ func (e *env) tags(o object) map[string]string {
 	return m
 }
 
-// claims lists the claim objects left in the bucket.
+// claims lists the claim objects in the bucket (current versions).
 func (e *env) claims() []string {
 	e.t.Helper()
-	out, err := e.s3.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{
-		Bucket: aws.String(e.bucket), Prefix: aws.String(upload.DefaultClaimPrefix),
+	out, err := e.s3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{
+		Bucket: aws.String(e.bucket), Prefix: aws.String(upload.ClaimPrefix),
 	})
 	if err != nil {
 		e.t.Fatalf("list claims: %v", err)
 	}
 	var keys []string
-	for _, v := range out.Versions {
-		keys = append(keys, aws.ToString(v.Key)+"@"+aws.ToString(v.VersionId))
-	}
-	for _, m := range out.DeleteMarkers {
-		keys = append(keys, aws.ToString(m.Key)+"@delete-marker")
+	for _, o := range out.Contents {
+		keys = append(keys, aws.ToString(o.Key))
 	}
 	return keys
+}
+
+// record returns the verdict recorded for the version o, nil when none.
+func (e *env) record(o object) *upload.Record {
+	e.t.Helper()
+	rec, err := upload.ReadRecord(context.Background(), e.s3, e.bucket, o.key, o.version)
+	if err != nil {
+		e.t.Fatalf("read record of %s: %v", o.key, err)
+	}
+	return rec
+}
+
+// wantRecord checks the verdict recorded for o.
+func (e *env) wantRecord(o object, status upload.Outcome, mediaID string) *upload.Record {
+	e.t.Helper()
+	rec := e.record(o)
+	if rec == nil || rec.Status != status || rec.MediaID != mediaID || rec.Key != o.key || rec.VersionID != o.version || rec.Bucket != e.bucket {
+		e.t.Fatalf("record of %s@%s = %+v; want %s with media id %q", o.key, o.version, rec, status, mediaID)
+	}
+	return rec
 }
 
 // uploadCalls is the number of uploadTemplateFile calls NXCloud received.
@@ -238,10 +256,10 @@ func (e *env) line(key string) map[string]any {
 }
 
 // wantOutcome checks the last log line of key.
-func (e *env) wantOutcome(key, outcome string) map[string]any {
+func (e *env) wantOutcome(key string, outcome upload.Outcome) map[string]any {
 	e.t.Helper()
 	l := e.line(key)
-	if l["outcome"] != outcome {
+	if l["outcome"] != string(outcome) {
 		e.t.Fatalf("outcome of %q = %v (reason %v, error %v); want %s", key, l["outcome"], l["reason"], l["error"], outcome)
 	}
 	return l
@@ -287,24 +305,106 @@ func (b *syncBuffer) lines() []map[string]any {
 	return out
 }
 
-// faultyS3 wraps the real client and fails chosen calls.
-type faultyS3 struct {
+// spyS3 wraps the real client: it counts the calls per operation and can
+// fail or delay chosen ones.
+type spyS3 struct {
 	upload.S3API
-	mu              sync.Mutex
-	failPutTagging  int // fail this many PutObjectTagging calls
-	putTaggingCalls int
+	mu    sync.Mutex
+	calls map[string]int
+	fail  map[string]int                          // fail the next n calls of an operation
+	delay func(op, key string) time.Duration // nil: no delay
 }
 
-func (f *faultyS3) PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, optFns ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
-	f.mu.Lock()
-	f.putTaggingCalls++
-	fail := f.failPutTagging > 0
-	if fail {
-		f.failPutTagging--
+func (s *spyS3) before(ctx context.Context, op string, key *string) error {
+	s.mu.Lock()
+	if s.calls == nil {
+		s.calls = map[string]int{}
 	}
-	f.mu.Unlock()
+	s.calls[op]++
+	fail := s.fail[op] > 0
 	if fail {
-		return nil, fmt.Errorf("injected: put object tagging unavailable")
+		s.fail[op]--
 	}
-	return f.S3API.PutObjectTagging(ctx, in, optFns...)
+	delay := s.delay
+	s.mu.Unlock()
+	if fail {
+		return fmt.Errorf("injected: %s unavailable", op)
+	}
+	if delay != nil {
+		if d := delay(op, aws.ToString(key)); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// wrap is an envOptions.wrapS3 that puts the spy in front of api.
+func (s *spyS3) wrap(api upload.S3API) upload.S3API {
+	s.S3API = api
+	return s
+}
+
+// set changes the spy's faults under its lock.
+func (s *spyS3) set(fn func(s *spyS3)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s)
+}
+
+// total returns the number of calls so far, and resets the counts.
+func (s *spyS3) total() (int, map[string]int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, m := 0, s.calls
+	for _, c := range m {
+		n += c
+	}
+	s.calls = nil
+	return n, m
+}
+
+func (s *spyS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	if err := s.before(ctx, "HeadObject", in.Key); err != nil {
+		return nil, err
+	}
+	return s.S3API.HeadObject(ctx, in, o...)
+}
+
+func (s *spyS3) GetObject(ctx context.Context, in *s3.GetObjectInput, o ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	if err := s.before(ctx, "GetObject", in.Key); err != nil {
+		return nil, err
+	}
+	return s.S3API.GetObject(ctx, in, o...)
+}
+
+func (s *spyS3) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if err := s.before(ctx, "PutObject", in.Key); err != nil {
+		return nil, err
+	}
+	return s.S3API.PutObject(ctx, in, o...)
+}
+
+func (s *spyS3) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, o ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	if err := s.before(ctx, "DeleteObject", in.Key); err != nil {
+		return nil, err
+	}
+	return s.S3API.DeleteObject(ctx, in, o...)
+}
+
+func (s *spyS3) GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, o ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error) {
+	if err := s.before(ctx, "GetObjectTagging", in.Key); err != nil {
+		return nil, err
+	}
+	return s.S3API.GetObjectTagging(ctx, in, o...)
+}
+
+func (s *spyS3) PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, o ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
+	if err := s.before(ctx, "PutObjectTagging", in.Key); err != nil {
+		return nil, err
+	}
+	return s.S3API.PutObjectTagging(ctx, in, o...)
 }

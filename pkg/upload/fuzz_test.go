@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -56,17 +57,19 @@ type fzObject struct {
 	contentType string
 	metadata    map[string]string
 	tags        []types.Tag
+	modified    time.Time
 }
 
-// fzS3 is an in-memory, versionless S3 with conditional writes, enough for
-// the upload pipeline: objects and claims share one key space.
+// fzS3 is an in-memory S3 bucket space with versions (or none, when
+// unversioned) and conditional writes, enough for the upload pipeline.
 type fzS3 struct {
-	mu      sync.Mutex
-	objects map[string]*fzObject // bucket + "\x00" + key
-	n       int
+	mu          sync.Mutex
+	objects     map[string][]*fzObject // bucket + "\x00" + key: its versions, the current one last
+	n           int
+	unversioned bool
 }
 
-func newFzS3() *fzS3 { return &fzS3{objects: map[string]*fzObject{}} }
+func newFzS3() *fzS3 { return &fzS3{objects: map[string][]*fzObject{}} }
 
 func fzErr(code string) error { return &smithy.GenericAPIError{Code: code, Message: code} }
 
@@ -75,52 +78,69 @@ func fzID(bucket, key *string) string { return aws.ToString(bucket) + "\x00" + a
 func (s *fzS3) put(bucket, key string, body []byte, contentType string, md map[string]string) *fzObject {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.putLocked(bucket+"\x00"+key, body, contentType, md)
+}
+
+func (s *fzS3) putLocked(id string, body []byte, contentType string, md map[string]string) *fzObject {
 	s.n++
-	sum := sha256.Sum256(body)
-	o := &fzObject{body: body, etag: hex.EncodeToString(sum[:16]), version: fmt.Sprintf("v%d", s.n), contentType: contentType, metadata: md}
-	s.objects[bucket+"\x00"+key] = o
+	sum := sha256.Sum256(append([]byte(fmt.Sprint(s.n)), body...))
+	o := &fzObject{body: body, etag: `"` + hex.EncodeToString(sum[:16]) + `"`, contentType: contentType, metadata: md, modified: time.Now()}
+	if s.unversioned {
+		s.objects[id] = []*fzObject{o}
+	} else {
+		o.version = fmt.Sprintf("v%d", s.n)
+		s.objects[id] = append(s.objects[id], o)
+	}
 	return o
 }
 
-func (s *fzS3) lookup(bucket, key *string, ifMatch, version *string) (*fzObject, error) {
-	o := s.objects[fzID(bucket, key)]
-	switch {
-	case o == nil:
+// lookup finds a version: the current one when version is nil.
+func (s *fzS3) lookup(bucket, key *string, version *string) (*fzObject, error) {
+	vs := s.objects[fzID(bucket, key)]
+	if len(vs) == 0 {
 		return nil, fzErr("NoSuchKey")
-	case version != nil && *version != o.version:
-		return nil, fzErr("NoSuchVersion")
-	case ifMatch != nil && strings.Trim(*ifMatch, `"`) != o.etag:
-		return nil, fzErr("PreconditionFailed")
 	}
-	return o, nil
+	if version == nil {
+		return vs[len(vs)-1], nil
+	}
+	for _, o := range vs {
+		if o.version == *version {
+			return o, nil
+		}
+	}
+	return nil, fzErr("NoSuchVersion")
 }
 
 func (s *fzS3) HeadObject(_ context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, err := s.lookup(in.Bucket, in.Key, in.IfMatch, in.VersionId)
+	o, err := s.lookup(in.Bucket, in.Key, in.VersionId)
 	if err != nil {
-		return nil, err
+		return nil, fzErr("NotFound")
 	}
-	return &s3.HeadObjectOutput{ContentLength: aws.Int64(int64(len(o.body))), ETag: aws.String(`"` + o.etag + `"`),
-		VersionId: aws.String(o.version), ContentType: aws.String(o.contentType), Metadata: o.metadata}, nil
+	out := &s3.HeadObjectOutput{ContentLength: aws.Int64(int64(len(o.body))), ETag: aws.String(o.etag),
+		ContentType: aws.String(o.contentType), Metadata: o.metadata, TagCount: aws.Int32(int32(len(o.tags)))}
+	if o.version != "" {
+		out.VersionId = aws.String(o.version)
+	}
+	return out, nil
 }
 
 func (s *fzS3) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, err := s.lookup(in.Bucket, in.Key, in.IfMatch, in.VersionId)
+	o, err := s.lookup(in.Bucket, in.Key, in.VersionId)
 	if err != nil {
 		return nil, err
 	}
 	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(o.body)), ContentLength: aws.Int64(int64(len(o.body))),
-		ETag: aws.String(`"` + o.etag + `"`), VersionId: aws.String(o.version)}, nil
+		ETag: aws.String(o.etag), VersionId: aws.String(o.version), LastModified: aws.Time(o.modified)}, nil
 }
 
 func (s *fzS3) GetObjectTagging(_ context.Context, in *s3.GetObjectTaggingInput, _ ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, err := s.lookup(in.Bucket, in.Key, nil, in.VersionId)
+	o, err := s.lookup(in.Bucket, in.Key, in.VersionId)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +150,7 @@ func (s *fzS3) GetObjectTagging(_ context.Context, in *s3.GetObjectTaggingInput,
 func (s *fzS3) PutObjectTagging(_ context.Context, in *s3.PutObjectTaggingInput, _ ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, err := s.lookup(in.Bucket, in.Key, nil, in.VersionId)
+	o, err := s.lookup(in.Bucket, in.Key, in.VersionId)
 	if err != nil {
 		return nil, err
 	}
@@ -155,33 +175,34 @@ func (s *fzS3) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3
 		return nil, err
 	}
 	s.mu.Lock()
-	cur := s.objects[fzID(in.Bucket, in.Key)]
+	defer s.mu.Unlock()
+	cur, _ := s.lookup(in.Bucket, in.Key, nil)
 	switch {
 	case in.IfNoneMatch != nil && cur != nil:
-		s.mu.Unlock()
 		return nil, fzErr("PreconditionFailed")
-	case in.IfMatch != nil && (cur == nil || strings.Trim(*in.IfMatch, `"`) != cur.etag):
-		s.mu.Unlock()
+	case in.IfMatch != nil && (cur == nil || *in.IfMatch != cur.etag):
 		return nil, fzErr("PreconditionFailed")
 	}
-	s.mu.Unlock()
-	o := s.put(aws.ToString(in.Bucket), aws.ToString(in.Key), body, aws.ToString(in.ContentType), in.Metadata)
-	return &s3.PutObjectOutput{ETag: aws.String(`"` + o.etag + `"`)}, nil
+	o := s.putLocked(fzID(in.Bucket, in.Key), body, aws.ToString(in.ContentType), in.Metadata)
+	return &s3.PutObjectOutput{ETag: aws.String(o.etag), VersionId: aws.String(o.version)}, nil
 }
 
 func (s *fzS3) DeleteObject(_ context.Context, in *s3.DeleteObjectInput, _ ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.lookup(in.Bucket, in.Key, in.IfMatch, nil); err != nil {
-		if strings.Contains(err.Error(), "NoSuchKey") {
-			return &s3.DeleteObjectOutput{}, nil
-		}
-		return nil, err
+	id := fzID(in.Bucket, in.Key)
+	if in.VersionId == nil {
+		delete(s.objects, id)
+		return &s3.DeleteObjectOutput{}, nil
 	}
-	delete(s.objects, fzID(in.Bucket, in.Key))
+	s.objects[id] = slices.DeleteFunc(s.objects[id], func(o *fzObject) bool { return o.version == *in.VersionId })
+	if len(s.objects[id]) == 0 {
+		delete(s.objects, id)
+	}
 	return &s3.DeleteObjectOutput{}, nil
 }
 
+// keys lists the keys under prefix that have a current version.
 func (s *fzS3) keys(bucket, prefix string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -239,7 +260,9 @@ var fzPhoneRE = regexp.MustCompile(`^[0-9]{5,20}$`)
 // a fake NXCloud. It never panics; it sends only objects under the prefix
 // (never folders, claims, empty or oversize objects) with a valid phone and
 // an accepted type; a second delivery of the same event sends nothing new;
-// an uploaded tag always carries an id NXCloud answered; no claim is left.
+// an uploaded tag always carries an id NXCloud answered and the record holds
+// it; a claim is left only with a verdict; nothing is sent from an
+// unversioned bucket.
 func FuzzHandleRecords(f *testing.F) {
 	f.Add("templates/8615812341795/menu.pdf", "templates%2F8615812341795%2Fmenu.pdf", "templates/x/", "ObjectCreated:Put", "application/pdf", "", uint16(100), byte(0), byte(0))
 	f.Add("templates/a b+c.png", "templates/a+b%2Bc.png", "nxcloud-claims/templates/a", "s3:ObjectCreated:Copy", "image/png; charset=x", "8615812341795", uint16(1), byte(1), byte(1))
@@ -252,24 +275,21 @@ func FuzzHandleRecords(f *testing.F) {
 	f.Fuzz(func(t *testing.T, key, raw1, raw2, eventName, contentType, mdPhone string, size uint16, outcome, flags byte) {
 		const bucket, maxBytes = "fuzz-bucket", 3000
 		st := newFzS3()
+		st.unversioned = flags&16 != 0
 		var md map[string]string
 		if mdPhone != "" {
 			md = map[string]string{"business-phone": mdPhone}
 		}
 		body := bytes.Repeat([]byte{'x'}, int(size))
 		obj := st.put(bucket, key, body, contentType, md)
-		etag := obj.etag
-		if flags&1 != 0 {
-			etag = "" // events of some sources carry no ETag
-		}
 		version := obj.version
 		if flags&2 != 0 {
-			version = ""
+			version = "" // as sam local generate-event writes it
 		}
 		rec := func(rawKey string) events.S3EventRecord {
 			r := events.S3EventRecord{EventName: eventName, EventSource: "aws:s3"}
 			r.S3.Bucket.Name = bucket
-			r.S3.Object = events.S3Object{Key: rawKey, Size: int64(size), ETag: etag, VersionID: version}
+			r.S3.Object = events.S3Object{Key: rawKey, Size: int64(size), ETag: obj.etag, VersionID: version}
 			return r
 		}
 		ev := events.S3Event{Records: []events.S3EventRecord{rec(upload.EncodeKey(key)), rec(raw1), rec(raw2), rec(upload.EncodeKey(key))}}
@@ -282,7 +302,6 @@ func FuzzHandleRecords(f *testing.F) {
 			Prefix:         "templates/",
 			MaxUploadBytes: maxBytes,
 			ClaimWait:      10 * time.Millisecond,
-			TagAttempts:    1,
 		}
 		if flags&8 != 0 {
 			cfg.DefaultBusinessPhone = "8613900000001"
@@ -301,6 +320,9 @@ func FuzzHandleRecords(f *testing.F) {
 
 		up.mu.Lock()
 		defer up.mu.Unlock()
+		if st.unversioned && len(up.calls) > 0 {
+			t.Fatalf("sent %d times from a bucket without versioning", len(up.calls))
+		}
 		for _, c := range up.calls {
 			switch {
 			case !strings.HasPrefix(key, "templates/") || strings.HasSuffix(key, "/"):
@@ -327,28 +349,42 @@ func FuzzHandleRecords(f *testing.F) {
 		}
 		tags := map[string]string{}
 		st.mu.Lock()
-		if o := st.objects[bucket+"\x00"+key]; o != nil {
+		if o, _ := st.lookup(aws.String(bucket), aws.String(key), nil); o != nil {
 			for _, tg := range o.tags {
 				tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
 			}
 		}
 		st.mu.Unlock()
-		if tags[upload.TagStatus] == upload.StatusDone && (len(up.ids) != 1 || tags[upload.TagMediaID] != up.ids[0]) {
+		uploaded := string(upload.Uploaded)
+		if tags[upload.TagStatus] == uploaded && !strings.HasPrefix(key, upload.ClaimPrefix) && (len(up.ids) != 1 || tags[upload.TagMediaID] != up.ids[0]) {
 			t.Fatalf("tagged uploaded with %q, NXCloud answered %v", tags[upload.TagMediaID], up.ids)
 		}
-		if len(up.ids) == 1 && tags[upload.TagStatus] != upload.StatusDone {
-			t.Fatalf("NXCloud answered %s but the object is tagged %v", up.ids[0], tags)
+		if len(up.ids) == 1 {
+			if tags[upload.TagStatus] != uploaded {
+				t.Fatalf("NXCloud answered %s but the object is tagged %v", up.ids[0], tags)
+			}
+			r, err := upload.ReadRecord(ctx, st, bucket, key, obj.version)
+			if err != nil || r == nil || r.Status != upload.Uploaded || r.MediaID != up.ids[0] {
+				t.Fatalf("NXCloud answered %s but the record is %+v (%v)", up.ids[0], r, err)
+			}
 		}
 		if fzUploadErrors[int(outcome)%len(fzUploadErrors)] != nil && len(up.calls) > 0 {
 			// A transient failure must be returned (Lambda retries); a
 			// permanent one tags the object rejected.
-			if tags[upload.TagStatus] != upload.StatusError && (err1 == nil || err2 == nil) {
+			if tags[upload.TagStatus] != string(upload.Rejected) && (err1 == nil || err2 == nil) {
 				t.Fatalf("NXCloud failed (%v) but Handle returned %v, %v and tagged %v",
 					fzUploadErrors[int(outcome)%len(fzUploadErrors)], err1, err2, tags)
 			}
 		}
-		if left := st.keys(bucket, upload.DefaultClaimPrefix); len(left) > 0 && !strings.HasPrefix(key, upload.DefaultClaimPrefix) {
-			t.Fatalf("claims left behind: %q", left)
+		// A claim is released after a transient failure and kept only with
+		// a verdict recorded for its version.
+		for _, c := range st.keys(bucket, upload.ClaimPrefix) {
+			if c == key {
+				continue
+			}
+			if r, err := upload.ReadRecord(ctx, st, bucket, key, obj.version); c != upload.ClaimKey(key, obj.version) || err != nil || r == nil {
+				t.Fatalf("claim %q left behind without a verdict (record %+v, %v)", c, r, err)
+			}
 		}
 	})
 }

@@ -3,8 +3,11 @@ package upload_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
@@ -60,10 +64,10 @@ func TestUploadKeys(t *testing.T) {
 					call.ContentLength, call.TransferEncoding, call.Fields)
 			}
 			tags := e.tags(o)
-			if tags[upload.TagMediaID] != m.ID || tags[upload.TagStatus] != upload.StatusDone {
+			if tags[upload.TagMediaID] != m.ID || tags[upload.TagStatus] != string(upload.Uploaded) {
 				t.Errorf("tags = %v; want %s=%s, %s=uploaded", tags, upload.TagMediaID, m.ID, upload.TagStatus)
 			}
-			l := e.wantOutcome(key, upload.OutcomeUploaded)
+			l := e.wantOutcome(key, upload.Uploaded)
 			for field, want := range map[string]any{
 				"bucket": e.bucket, "version": o.version, "phone": phone, "type": "application/pdf",
 				"size": float64(o.size), "media_id": m.ID,
@@ -77,9 +81,7 @@ func TestUploadKeys(t *testing.T) {
 					t.Errorf("log line has no %s: %v", field, l)
 				}
 			}
-			if c := e.claims(); len(c) != 0 {
-				t.Errorf("claims left after success: %v", c)
-			}
+			e.wantRecord(o, upload.Uploaded, m.ID)
 		})
 	}
 }
@@ -94,7 +96,7 @@ func TestKeyEncodings(t *testing.T) {
 	if n := len(e.nx.Uploads()); n != 1 {
 		t.Fatalf("uploads = %d; want 1", n)
 	}
-	e.wantOutcome("templates/a b+c.pdf", upload.OutcomeUploaded)
+	e.wantOutcome("templates/a b+c.pdf", upload.Uploaded)
 }
 
 func TestPhoneRules(t *testing.T) {
@@ -120,18 +122,18 @@ func TestPhoneRules(t *testing.T) {
 				if e.uploadCalls() != 0 {
 					t.Fatalf("NXCloud was called for an object without a valid phone")
 				}
-				if tags[upload.TagStatus] != upload.StatusError || tags[upload.TagError] == "" {
+				if tags[upload.TagStatus] != string(upload.Rejected) || tags[upload.TagError] == "" {
 					t.Fatalf("tags = %v; want rejected with a reason", tags)
 				}
 				checkTagValue(t, tags[upload.TagError])
-				e.wantOutcome(tc.key, upload.OutcomeRejected)
+				e.wantOutcome(tc.key, upload.Rejected)
 				return
 			}
 			ups := e.nx.Uploads()
 			if len(ups) != 1 || ups[0].BusinessPhone != tc.want {
 				t.Fatalf("uploads = %+v; want one with phone %s", ups, tc.want)
 			}
-			if tags[upload.TagStatus] != upload.StatusDone {
+			if tags[upload.TagStatus] != string(upload.Uploaded) {
 				t.Fatalf("tags = %v; want uploaded", tags)
 			}
 		})
@@ -162,7 +164,7 @@ func TestTypeRules(t *testing.T) {
 				if e.uploadCalls() != 0 {
 					t.Fatal("NXCloud was called for an unsupported type")
 				}
-				if tags[upload.TagStatus] != upload.StatusError || !strings.Contains(tags[upload.TagError], "unsupported type") {
+				if tags[upload.TagStatus] != string(upload.Rejected) || !strings.Contains(tags[upload.TagError], "unsupported type") {
 					t.Fatalf("tags = %v; want rejected: unsupported type", tags)
 				}
 				checkTagValue(t, tags[upload.TagError])
@@ -200,10 +202,10 @@ func TestOversizeRejectedBeforeSending(t *testing.T) {
 		t.Fatalf("NXCloud calls = %d; want only the 100-byte file", len(calls))
 	}
 	tags := e.tags(big)
-	if tags[upload.TagStatus] != upload.StatusError || !strings.Contains(tags[upload.TagError], "MAX_UPLOAD_BYTES") {
+	if tags[upload.TagStatus] != string(upload.Rejected) || !strings.Contains(tags[upload.TagError], "MAX_UPLOAD_BYTES") {
 		t.Fatalf("tags = %v; want rejected over MAX_UPLOAD_BYTES", tags)
 	}
-	e.wantOutcome(big.key, upload.OutcomeRejected)
+	e.wantOutcome(big.key, upload.Rejected)
 }
 
 func TestSkippedRecords(t *testing.T) {
@@ -213,7 +215,7 @@ func TestSkippedRecords(t *testing.T) {
 	empty := e.put("templates/empty.pdf", nil)
 	outside := e.put("other/menu.pdf", pdf)
 	removed := e.put("templates/removed.pdf", pdf)
-	claimLike := e.put("nxcloud-claims/templates/x.pdf/v", pdf)
+	claimLike := e.put(upload.ClaimPrefix+"templates/x.pdf/v", pdf)
 	created := e.put("templates/copied.pdf", pdf)
 	if _, err := e.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(removed.key)}); err != nil {
 		t.Fatal(err)
@@ -236,7 +238,7 @@ func TestSkippedRecords(t *testing.T) {
 		outside.key: "outside prefix",
 		removed.key: "no longer exists",
 	} {
-		if l := e.wantOutcome(key, upload.OutcomeSkipped); !strings.Contains(l["reason"].(string), reason) {
+		if l := e.wantOutcome(key, upload.Skipped); !strings.Contains(l["reason"].(string), reason) {
 			t.Errorf("%s: reason %q; want it to mention %q", key, l["reason"], reason)
 		}
 	}
@@ -245,7 +247,7 @@ func TestSkippedRecords(t *testing.T) {
 			t.Errorf("%s was tagged: %v", o.key, tags)
 		}
 	}
-	e.wantOutcome(created.key, upload.OutcomeUploaded)
+	e.wantOutcome(created.key, upload.Uploaded)
 }
 
 func TestTestEventAndEmptyEvents(t *testing.T) {
@@ -278,7 +280,7 @@ func TestDuplicateDeliverySequential(t *testing.T) {
 	if n := e.uploadCalls(); n != 1 {
 		t.Fatalf("NXCloud calls = %d; want 1", n)
 	}
-	l := e.wantOutcome(o.key, upload.OutcomeSkipped)
+	l := e.wantOutcome(o.key, upload.Skipped)
 	if l["media_id"] != id || !strings.Contains(l["reason"].(string), "already uploaded") {
 		t.Errorf("second delivery logged %v; want skipped, already uploaded, media id %s", l, id)
 	}
@@ -286,8 +288,8 @@ func TestDuplicateDeliverySequential(t *testing.T) {
 
 func TestDuplicateDeliveryConcurrent(t *testing.T) {
 	t.Parallel()
-	// A slow NXCloud keeps the first upload in flight while the duplicate
-	// arrives.
+	// A slow NXCloud keeps the first upload in flight while the duplicates
+	// arrive; they wait for its verdict and end without an error.
 	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
 	o := e.put("templates/menu.pdf", pdf)
 	ev := e.event(record{obj: o})
@@ -310,20 +312,19 @@ func TestDuplicateDeliveryConcurrent(t *testing.T) {
 			t.Errorf("delivery %d: %v", i, err)
 		}
 	}
-	if got := len(e.nx.Uploads()); got != 1 {
-		t.Fatalf("NXCloud uploads = %d; want 1", got)
+	ups := e.nx.Uploads()
+	if len(ups) != 1 {
+		t.Fatalf("NXCloud uploads = %d; want 1", len(ups))
 	}
-	if c := e.claims(); len(c) != 0 {
-		t.Errorf("claims left: %v", c)
-	}
-	if e.tags(o)[upload.TagStatus] != upload.StatusDone {
+	if e.tags(o)[upload.TagStatus] != string(upload.Uploaded) {
 		t.Error("object not tagged uploaded")
 	}
+	e.wantRecord(o, upload.Uploaded, ups[0].ID)
 }
 
 func TestSuperseded(t *testing.T) {
 	t.Parallel()
-	t.Run("versioned", func(t *testing.T) {
+	t.Run("older version", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
 		old := e.put("templates/menu.pdf", pdf)
@@ -332,7 +333,10 @@ func TestSuperseded(t *testing.T) {
 		if e.uploadCalls() != 0 {
 			t.Fatal("the old version was sent")
 		}
-		e.wantOutcome(old.key, upload.OutcomeSuperseded)
+		e.wantOutcome(old.key, upload.Superseded)
+		if rec := e.wantRecord(old, upload.Superseded, ""); !strings.Contains(rec.Error, cur.version) {
+			t.Errorf("superseded record %+v does not name the current version %s", rec, cur.version)
+		}
 		if len(e.tags(old)) != 0 || len(e.tags(cur)) != 0 {
 			t.Error("a superseded object was tagged")
 		}
@@ -342,33 +346,110 @@ func TestSuperseded(t *testing.T) {
 			t.Fatalf("uploads = %+v; want the current version", ups)
 		}
 	})
-	t.Run("unversioned etag", func(t *testing.T) {
-		t.Parallel()
-		no := false
-		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, versioned: &no})
-		old := e.put("templates/menu.pdf", pdf)
-		cur := e.put("templates/menu.pdf", []byte("%PDF new"))
-		e.handle(e.event(record{obj: old}))
-		if e.uploadCalls() != 0 {
-			t.Fatal("an overwritten object was sent under the old event")
-		}
-		e.wantOutcome(old.key, upload.OutcomeSuperseded)
-		e.handle(e.event(record{obj: cur}))
-		if ups := e.nx.Uploads(); len(ups) != 1 || ups[0].SHA256 != cur.sha256 {
-			t.Fatalf("uploads = %+v; want the current content", ups)
-		}
-		if c := e.claims(); len(c) != 0 {
-			t.Errorf("claims left: %v", c)
-		}
-	})
-	t.Run("event without version or etag pins the current one", func(t *testing.T) {
+	t.Run("an uploaded version keeps its verdict when overwritten", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+		old := e.put("templates/menu.pdf", pdf)
+		e.handle(e.event(record{obj: old}))
+		id := e.nx.Uploads()[0].ID
+		e.put("templates/menu.pdf", []byte("%PDF new"))
+		e.handle(e.event(record{obj: old})) // a late duplicate of the first event
+		e.wantOutcome(old.key, upload.Superseded)
+		e.wantRecord(old, upload.Uploaded, id)
+	})
+	t.Run("event without a version id is served from the current version", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+		e.put("templates/menu.pdf", []byte("%PDF old"))
 		o := e.put("templates/menu.pdf", pdf)
 		e.handle(e.event(record{obj: o, noIdent: true}))
-		if ups := e.nx.Uploads(); len(ups) != 1 || e.tags(o)[upload.TagMediaID] != ups[0].ID {
-			t.Fatalf("uploads = %+v, tags %v", ups, e.tags(o))
+		ups := e.nx.Uploads()
+		if len(ups) != 1 || ups[0].SHA256 != o.sha256 || e.tags(o)[upload.TagMediaID] != ups[0].ID {
+			t.Fatalf("uploads = %+v, tags %v; want the current version sent and tagged", ups, e.tags(o))
 		}
+		e.wantRecord(o, upload.Uploaded, ups[0].ID)
+	})
+}
+
+// TestUnversionedBucketRefused: without versions the upload cannot tell
+// which content an event is for; it refuses with the fix and sends nothing.
+func TestUnversionedBucketRefused(t *testing.T) {
+	t.Parallel()
+	no := false
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, versioned: &no})
+	o := e.put("templates/menu.pdf", pdf)
+	err := e.h.Handle(context.Background(), e.event(record{obj: o}))
+	if err == nil || !strings.Contains(err.Error(), "put-bucket-versioning") || !strings.Contains(err.Error(), e.bucket) {
+		t.Fatalf("Handle = %v; want an error naming the bucket and how to enable versioning", err)
+	}
+	if e.uploadCalls() != 0 || len(e.tags(o)) != 0 || len(e.claims()) != 0 {
+		t.Fatalf("calls %d, tags %v, claims %v; want nothing sent, tagged or claimed", e.uploadCalls(), e.tags(o), e.claims())
+	}
+}
+
+// copyObject copies src to dst in the bucket (S3 copies the tags along) and
+// returns the new version.
+func (e *env) copyObject(src object, dst string, metadata map[string]string) object {
+	e.t.Helper()
+	in := &s3.CopyObjectInput{
+		Bucket: aws.String(e.bucket), Key: aws.String(dst),
+		CopySource: aws.String(e.bucket + "/" + src.key + "?versionId=" + src.version),
+	}
+	if metadata != nil {
+		in.Metadata, in.MetadataDirective = metadata, types.MetadataDirectiveReplace
+	}
+	out, err := e.s3.CopyObject(context.Background(), in)
+	if err != nil {
+		e.t.Fatalf("copy %s to %s: %v", src.key, dst, err)
+	}
+	return object{key: dst, version: aws.ToString(out.VersionId), size: src.size, sha256: src.sha256}
+}
+
+// TestCopiesAreNewVersions: S3 copies tags, so a copy carries the original's
+// verdict; it is a new version and is decided on its own.
+func TestCopiesAreNewVersions(t *testing.T) {
+	t.Parallel()
+	const other = "8613800138000"
+	t.Run("copy to another phone's folder is sent with its own id", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOptions{})
+		a := e.put("templates/"+phone+"/a.pdf", pdf, withTags("owner=ops"))
+		e.handle(e.event(record{obj: a}))
+		b := e.copyObject(a, "templates/"+other+"/a.pdf", nil)
+		if got := e.tags(b)[upload.TagMediaID]; got == "" {
+			t.Fatal("the copy carries no tags: the test does not exercise S3's tag copy")
+		}
+		e.handle(e.event(record{obj: b, name: "ObjectCreated:Copy"}))
+		ups := e.nx.Uploads()
+		if len(ups) != 2 || ups[1].BusinessPhone != other || ups[1].SHA256 != a.sha256 || ups[1].ID == ups[0].ID {
+			t.Fatalf("uploads = %+v; want the copy sent again for %s", ups, other)
+		}
+		if tags := e.tags(b); tags[upload.TagMediaID] != ups[1].ID || tags["owner"] != "ops" {
+			t.Fatalf("copy's tags = %v; want its own id %s, owner kept", tags, ups[1].ID)
+		}
+		e.wantRecord(b, upload.Uploaded, ups[1].ID)
+		e.wantRecord(a, upload.Uploaded, ups[0].ID)
+	})
+	t.Run("copy onto itself with the phone fixes a rejection", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOptions{})
+		a := e.put("templates/menus/a.pdf", pdf)
+		e.handle(e.event(record{obj: a}))
+		if tags := e.tags(a); tags[upload.TagStatus] != string(upload.Rejected) {
+			t.Fatalf("tags = %v; want rejected for lack of a phone", tags)
+		}
+		fixed := e.copyObject(a, a.key, map[string]string{upload.MetadataBusinessPhone: other})
+		e.handle(e.event(record{obj: fixed, name: "ObjectCreated:Copy"}))
+		ups := e.nx.Uploads()
+		if len(ups) != 1 || ups[0].BusinessPhone != other {
+			t.Fatalf("uploads = %+v; want the fixed copy sent for %s", ups, other)
+		}
+		tags := e.tags(fixed)
+		if tags[upload.TagStatus] != string(upload.Uploaded) || tags[upload.TagMediaID] != ups[0].ID || tags[upload.TagError] != "" {
+			t.Fatalf("tags = %v; want uploaded with %s and no error left", tags, ups[0].ID)
+		}
+		e.wantRecord(a, upload.Rejected, "")
+		e.wantRecord(fixed, upload.Uploaded, ups[0].ID)
 	})
 }
 
@@ -382,13 +463,13 @@ func TestNXCloudRejects(t *testing.T) {
 			e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Code: code})
 			e.handle(e.event(record{obj: o}))
 			tags := e.tags(o)
-			if tags[upload.TagStatus] != upload.StatusError || !strings.Contains(tags[upload.TagError], "9") || tags["owner"] != "ops" {
+			if tags[upload.TagStatus] != string(upload.Rejected) || !strings.Contains(tags[upload.TagError], "9") || tags["owner"] != "ops" {
 				t.Fatalf("tags = %v; want rejected with the code, owner kept", tags)
 			}
 			checkTagValue(t, tags[upload.TagError])
-			e.wantOutcome(o.key, upload.OutcomeRejected)
-			if c := e.claims(); len(c) != 0 {
-				t.Errorf("claims left: %v", c)
+			e.wantOutcome(o.key, upload.Rejected)
+			if rec := e.wantRecord(o, upload.Rejected, ""); !strings.Contains(rec.Error, "nxcloud code") {
+				t.Errorf("record = %+v; want the NXCloud code as the reason", rec)
 			}
 			// A duplicate delivery of the same event is a no-op: the
 			// rejection is permanent, nothing is sent again.
@@ -396,8 +477,8 @@ func TestNXCloudRejects(t *testing.T) {
 			if n := e.uploadCalls(); n != 1 {
 				t.Errorf("NXCloud calls after a duplicate delivery = %d; want 1", n)
 			}
-			if got := e.tags(o)[upload.TagStatus]; got != upload.StatusError {
-				t.Errorf("status after a duplicate delivery = %q; want %q", got, upload.StatusError)
+			if got := e.tags(o)[upload.TagStatus]; got != string(upload.Rejected) {
+				t.Errorf("status after a duplicate delivery = %q; want rejected", got)
 			}
 		})
 	}
@@ -406,7 +487,7 @@ func TestNXCloudRejects(t *testing.T) {
 		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, nxOpts: []nxcloudtest.Option{nxcloudtest.WithNotWhatsAppPhones(phone)}})
 		o := e.put("templates/menu.pdf", pdf)
 		e.handle(e.event(record{obj: o}))
-		if tags := e.tags(o); tags[upload.TagStatus] != upload.StatusError || !strings.Contains(tags[upload.TagError], "9002") {
+		if tags := e.tags(o); tags[upload.TagStatus] != string(upload.Rejected) || !strings.Contains(tags[upload.TagError], "9002") {
 			t.Fatalf("tags = %v; want rejected 9002", tags)
 		}
 	})
@@ -440,7 +521,10 @@ func TestTransientFailures(t *testing.T) {
 			if c := e.claims(); len(c) != 0 {
 				t.Fatalf("claim not released: %v", c)
 			}
-			e.wantOutcome(o.key, upload.OutcomeFailed)
+			if rec := e.record(o); rec != nil {
+				t.Fatalf("a verdict was recorded after a transient failure: %+v", rec)
+			}
+			e.wantOutcome(o.key, upload.Failed)
 			// Lambda's retry.
 			e.handle(ev)
 			ups := e.nx.Uploads()
@@ -477,7 +561,7 @@ func TestCredentialsFailureIsTransient(t *testing.T) {
 
 func TestDeadlineAbortsAndReleases(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, SafetyMargin: 500 * time.Millisecond}})
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, Margin: 500 * time.Millisecond}})
 	o := e.put("templates/menu.pdf", pdf)
 	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: 10 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -498,6 +582,37 @@ func TestDeadlineAbortsAndReleases(t *testing.T) {
 	}
 }
 
+// TestSlowS3AfterNXCloudAnswered: NXCloud answers just before the send's
+// deadline and S3 is slow right after; the record and the tags are still
+// written before the Lambda deadline, so no retry sends the file again.
+func TestSlowS3AfterNXCloudAnswered(t *testing.T) {
+	t.Parallel()
+	spy := &spyS3{}
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, wrapS3: spy.wrap})
+	o := e.put("templates/menu.pdf", pdf)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	// The send must end by 6s - 1.2s (a fifth of the time as the margin).
+	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: 4 * time.Second})
+	spy.set(func(s *spyS3) {
+		s.delay = func(op, key string) time.Duration {
+			if strings.HasPrefix(key, upload.RecordPrefix) && op == "PutObject" || op == "PutObjectTagging" {
+				return 400 * time.Millisecond
+			}
+			return 0
+		}
+	})
+	err := e.h.Handle(ctx, e.event(record{obj: o}))
+	if err != nil || ctx.Err() != nil {
+		t.Fatalf("Handle = %v (context %v); want the upload recorded and tagged before the deadline", err, ctx.Err())
+	}
+	ups := e.nx.Uploads()
+	if len(ups) != 1 || e.tags(o)[upload.TagMediaID] != ups[0].ID {
+		t.Fatalf("uploads %+v, tags %v", ups, e.tags(o))
+	}
+	e.wantRecord(o, upload.Uploaded, ups[0].ID)
+}
+
 func TestTagsMerged(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
@@ -505,7 +620,7 @@ func TestTagsMerged(t *testing.T) {
 	e.handle(e.event(record{obj: o}))
 	tags := e.tags(o)
 	id := e.nx.Uploads()[0].ID
-	want := map[string]string{"owner": "ops", "project": "spring menu", upload.TagMediaID: id, upload.TagStatus: upload.StatusDone}
+	want := map[string]string{"owner": "ops", "project": "spring menu", upload.TagMediaID: id, upload.TagStatus: string(upload.Uploaded)}
 	if len(tags) != len(want) {
 		t.Fatalf("tags = %v; want %v", tags, want)
 	}
@@ -530,7 +645,7 @@ func TestMultiRecordRetrySkipsSuccesses(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "b.pdf") || strings.Contains(err.Error(), "a.pdf") {
 		t.Fatalf("Handle = %v; want an error about b.pdf only", err)
 	}
-	if e.tags(a)[upload.TagStatus] != upload.StatusDone || e.tags(c)[upload.TagStatus] != upload.StatusDone || len(e.tags(b)) != 0 {
+	if e.tags(a)[upload.TagStatus] != string(upload.Uploaded) || e.tags(c)[upload.TagStatus] != string(upload.Uploaded) || len(e.tags(b)) != 0 {
 		t.Fatalf("tags a=%v b=%v c=%v; want a and c uploaded, b untouched", e.tags(a), e.tags(b), e.tags(c))
 	}
 	e.handle(ev)
@@ -538,19 +653,17 @@ func TestMultiRecordRetrySkipsSuccesses(t *testing.T) {
 	if len(ups) != 3 || e.uploadCalls() != 4 {
 		t.Fatalf("uploads %d, calls %d; want 3 uploads in 4 calls (no resend of a or c)", len(ups), e.uploadCalls())
 	}
-	e.wantOutcome(a.key, upload.OutcomeSkipped)
-	e.wantOutcome(b.key, upload.OutcomeUploaded)
+	e.wantOutcome(a.key, upload.Skipped)
+	e.wantOutcome(b.key, upload.Uploaded)
 }
 
 // TestTaggingFailureKeepsMediaID: NXCloud answered an id but tagging fails;
-// the retry must tag with that id instead of uploading again.
+// the id is recorded first, so the retry tags with it instead of uploading
+// again.
 func TestTaggingFailureKeepsMediaID(t *testing.T) {
 	t.Parallel()
-	f := &faultyS3{failPutTagging: 100}
-	e := newEnv(t, envOptions{
-		cfg:    upload.Config{DefaultBusinessPhone: phone, TagAttempts: 2},
-		wrapS3: func(api upload.S3API) upload.S3API { f.S3API = api; return f },
-	})
+	spy := &spyS3{fail: map[string]int{"PutObjectTagging": 100}}
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, wrapS3: spy.wrap})
 	o := e.put("templates/menu.pdf", pdf)
 	ev := e.event(record{obj: o})
 	err := e.h.Handle(context.Background(), ev)
@@ -558,60 +671,85 @@ func TestTaggingFailureKeepsMediaID(t *testing.T) {
 		t.Fatal("Handle = nil; want an error while the object is not tagged")
 	}
 	ups := e.nx.Uploads()
-	if len(ups) != 1 || !strings.Contains(err.Error(), ups[0].ID) {
-		t.Fatalf("Handle = %v, uploads %+v; want one upload and its id in the error", err, ups)
+	if len(ups) != 1 {
+		t.Fatalf("uploads %+v; want one", ups)
 	}
-	if c := e.claims(); len(c) != 1 {
-		t.Fatalf("claims = %v; want the claim kept with the media id", c)
-	}
+	e.wantRecord(o, upload.Uploaded, ups[0].ID)
 
-	f.mu.Lock()
-	f.failPutTagging = 0
-	f.mu.Unlock()
+	spy.set(func(s *spyS3) { s.fail = nil })
 	e.handle(ev)
 	if n := e.uploadCalls(); n != 1 {
 		t.Fatalf("NXCloud calls = %d after the retry; want still 1", n)
 	}
-	if tags := e.tags(o); tags[upload.TagMediaID] != ups[0].ID || tags[upload.TagStatus] != upload.StatusDone {
+	if tags := e.tags(o); tags[upload.TagMediaID] != ups[0].ID || tags[upload.TagStatus] != string(upload.Uploaded) {
 		t.Fatalf("tags = %v; want the first upload's id", tags)
 	}
-	if c := e.claims(); len(c) != 0 {
-		t.Fatalf("claims left: %v", c)
-	}
-	e.wantOutcome(o.key, upload.OutcomeUploaded)
+	e.wantOutcome(o.key, upload.Skipped)
 }
 
-// putClaim writes a claim as another invocation would.
-func (e *env) putClaim(o object, expires time.Time) {
+// TestUntaggableMediaID: an id S3 cannot hold as a tag value is tagged in
+// its S3-safe form, kept whole in the record, and never fails the event.
+func TestUntaggableMediaID(t *testing.T) {
+	t.Parallel()
+	for name, id := range map[string]string{
+		"characters outside the tag alphabet": "4:abc#def?ghi&jkl",
+		"longer than 256 characters":          "4:" + strings.Repeat("x", 300),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+			o := e.put("templates/menu.pdf", pdf)
+			answer, _ := json.Marshal(map[string]any{"code": 0, "message": "Request successful", "data": map[string]string{"id": id}})
+			e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Body: string(answer)})
+			e.handle(e.event(record{obj: o}))
+			sum := sha256.Sum256([]byte(id))
+			want := "sha256:" + hex.EncodeToString(sum[:])
+			if tags := e.tags(o); tags[upload.TagMediaID] != want || tags[upload.TagStatus] != string(upload.Uploaded) {
+				t.Fatalf("tags = %v; want %s=%s", tags, upload.TagMediaID, want)
+			}
+			if upload.MediaIDTagValue(id) != want {
+				t.Errorf("MediaIDTagValue(%q) = %q; want %q", id, upload.MediaIDTagValue(id), want)
+			}
+			e.wantRecord(o, upload.Uploaded, id)
+		})
+	}
+}
+
+// putClaim writes a claim as another delivery would.
+func (e *env) putClaim(o object, leaseMS int64) {
 	e.t.Helper()
-	body := `{"bucket":"` + e.bucket + `","key":"` + o.key + `","version":"` + o.version + `","etag":"` + o.etag +
-		`","expires":"` + expires.UTC().Format(time.RFC3339Nano) + `","owner":"other"}`
+	body := fmt.Sprintf(`{"bucket":%q,"key":%q,"version_id":%q,"owner":"other","lease_ms":%d}`, e.bucket, o.key, o.version, leaseMS)
 	_, err := e.s3.PutObject(context.Background(), &s3.PutObjectInput{
-		Bucket: aws.String(e.bucket), Key: aws.String(upload.DefaultClaimPrefix + o.key + "/" + o.version),
-		Body: strings.NewReader(body),
+		Bucket: aws.String(e.bucket), Key: aws.String(upload.ClaimKey(o.key, o.version)), Body: strings.NewReader(body),
 	})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 }
 
+// later is a clock d ahead: claims written now look that much older to a
+// handler with it.
+func later(d time.Duration) func() time.Time { return func() time.Time { return time.Now().Add(d) } }
+
 func TestClaims(t *testing.T) {
 	t.Parallel()
 	t.Run("stale claim is taken over", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, Clock: later(2 * time.Minute)}})
 		o := e.put("templates/menu.pdf", pdf)
-		e.putClaim(o, time.Now().Add(-time.Minute))
+		e.putClaim(o, 30_000)
 		e.handle(e.event(record{obj: o}))
-		if len(e.nx.Uploads()) != 1 || len(e.claims()) != 0 {
-			t.Fatalf("uploads %d, claims %v; want 1 upload and no claim", len(e.nx.Uploads()), e.claims())
+		ups := e.nx.Uploads()
+		if len(ups) != 1 {
+			t.Fatalf("uploads %d; want 1 after taking over the stale claim", len(ups))
 		}
+		e.wantRecord(o, upload.Uploaded, ups[0].ID)
 	})
 	t.Run("live claim elsewhere is retried later", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, ClaimWait: 300 * time.Millisecond}})
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, ClaimWait: 500 * time.Millisecond}})
 		o := e.put("templates/menu.pdf", pdf)
-		e.putClaim(o, time.Now().Add(time.Hour))
+		e.putClaim(o, 30_000)
 		err := e.h.Handle(context.Background(), e.event(record{obj: o}))
 		if err == nil || e.uploadCalls() != 0 {
 			t.Fatalf("Handle = %v with %d calls; want a transient error and nothing sent", err, e.uploadCalls())
@@ -620,21 +758,173 @@ func TestClaims(t *testing.T) {
 			t.Fatalf("claims = %v; the other holder's claim must stay", c)
 		}
 	})
+	t.Run("a longer lease than allowed counts as the longest", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, Clock: later(70 * time.Second)}})
+		o := e.put("templates/menu.pdf", pdf)
+		e.putClaim(o, int64(time.Hour/time.Millisecond))
+		e.handle(e.event(record{obj: o}))
+		if n := len(e.nx.Uploads()); n != 1 {
+			t.Fatalf("uploads %d; a claim is stale 60s+5s after its last write whatever it says", n)
+		}
+	})
+	t.Run("the holder's verdict ends the wait without an error", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+		o := e.put("templates/menu.pdf", pdf)
+		e.putClaim(o, 30_000)
+		go func() {
+			time.Sleep(400 * time.Millisecond)
+			// What the holder writes when NXCloud answers.
+			rec, _ := json.Marshal(upload.Record{Status: upload.Uploaded, Bucket: e.bucket, Key: o.key, VersionID: o.version, MediaID: "4:held"})
+			_, _ = e.s3.PutObject(context.Background(), &s3.PutObjectInput{
+				Bucket: aws.String(e.bucket), Key: aws.String(upload.RecordKey(o.key, o.version)), Body: bytes.NewReader(rec)})
+		}()
+		e.handle(e.event(record{obj: o}))
+		if e.uploadCalls() != 0 {
+			t.Fatal("a duplicate sent the version another delivery holds")
+		}
+		if l := e.wantOutcome(o.key, upload.Skipped); l["media_id"] != "4:held" {
+			t.Errorf("log line %v; want the holder's media id", l)
+		}
+	})
 	t.Run("claim released while waiting", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
 		o := e.put("templates/menu.pdf", pdf)
-		e.putClaim(o, time.Now().Add(time.Hour))
+		e.putClaim(o, 30_000)
 		go func() {
 			time.Sleep(400 * time.Millisecond)
 			_, _ = e.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{
-				Bucket: aws.String(e.bucket), Key: aws.String(upload.DefaultClaimPrefix + o.key + "/" + o.version)})
+				Bucket: aws.String(e.bucket), Key: aws.String(upload.ClaimKey(o.key, o.version))})
 		}()
 		e.handle(e.event(record{obj: o}))
 		if len(e.nx.Uploads()) != 1 {
 			t.Fatalf("uploads = %d; want 1 once the other holder released", len(e.nx.Uploads()))
 		}
 	})
+	t.Run("a dead holder's recorded id is tagged, not uploaded again", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, Clock: later(2 * time.Minute)}})
+		o := e.put("templates/menu.pdf", pdf)
+		e.putClaim(o, 30_000)
+		rec, _ := json.Marshal(upload.Record{Status: upload.Uploaded, Bucket: e.bucket, Key: o.key, VersionID: o.version, MediaID: "4:recorded"})
+		if _, err := e.s3.PutObject(context.Background(), &s3.PutObjectInput{
+			Bucket: aws.String(e.bucket), Key: aws.String(upload.RecordKey(o.key, o.version)), Body: bytes.NewReader(rec)}); err != nil {
+			t.Fatal(err)
+		}
+		e.handle(e.event(record{obj: o}))
+		if e.uploadCalls() != 0 {
+			t.Fatal("the version was sent again although its id was recorded")
+		}
+		if tags := e.tags(o); tags[upload.TagMediaID] != "4:recorded" || tags[upload.TagStatus] != string(upload.Uploaded) {
+			t.Fatalf("tags = %v; want the recorded id", tags)
+		}
+	})
+}
+
+// TestLeaseRenewedWhileSending: an upload that takes several leases keeps
+// its claim; a duplicate whose clock runs 5s ahead (so the staleness grace
+// is used up) still sees it live and sends nothing.
+func TestLeaseRenewedWhileSending(t *testing.T) {
+	t.Parallel()
+	const lease = 3 * time.Second
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, Lease: lease}})
+	o := e.put("templates/menu.pdf", pdf)
+	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: 3 * lease})
+	ev := e.event(record{obj: o})
+	done := make(chan error, 1)
+	go func() { done <- e.h.Handle(context.Background(), ev) }()
+
+	time.Sleep(2 * lease)
+	dup := upload.NewHandler(upload.Config{DefaultBusinessPhone: phone, Lease: lease, Clock: later(5 * time.Second)}, e.s3, e.client, nil)
+	if err := dup.Handle(context.Background(), ev); err != nil {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := e.uploadCalls(); n != 1 {
+		t.Fatalf("NXCloud calls = %d; want 1: the holder's renewed lease must keep the duplicate out", n)
+	}
+}
+
+// TestLeaseLostStopsSending: a holder whose claim was taken over stops
+// sending at its next renewal, before NXCloud has the whole file.
+func TestLeaseLostStopsSending(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, Lease: 900 * time.Millisecond}})
+	o := e.put("templates/menu.pdf", pdf)
+	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: 5 * time.Second})
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		e.putClaim(o, 30_000) // another delivery took the claim over
+	}()
+	start := time.Now()
+	err := e.h.Handle(context.Background(), e.event(record{obj: o}))
+	if err == nil || !strings.Contains(err.Error(), "claim on this version was lost") {
+		t.Fatalf("Handle = %v; want the lost claim reported", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("sending went on for %v after the claim was lost", took)
+	}
+	if rec := e.record(o); rec != nil {
+		t.Fatalf("a verdict was recorded by the holder that lost its claim: %+v", rec)
+	}
+}
+
+// TestClaimDocument reads the claim while the upload is in flight: it names
+// the version and the lease.
+func TestClaimDocument(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
+	o := e.put("templates/menu.pdf", pdf)
+	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: time.Second})
+	done := make(chan error, 1)
+	go func() { done <- e.h.Handle(context.Background(), e.event(record{obj: o})) }()
+
+	var body []byte
+	for i := 0; i < 100 && body == nil; i++ {
+		out, err := e.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(upload.ClaimKey(o.key, o.version))})
+		if err == nil {
+			body, _ = io.ReadAll(out.Body)
+			out.Body.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Bucket, Key, Owner string
+		VersionID          string `json:"version_id"`
+		LeaseMS            int64  `json:"lease_ms"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("claim %q is not JSON: %v", body, err)
+	}
+	if doc.Bucket != e.bucket || doc.Key != o.key || doc.VersionID != o.version || doc.Owner == "" || doc.LeaseMS != upload.DefaultLease.Milliseconds() {
+		t.Fatalf("claim = %s; want bucket, key, version, owner and the %s lease", body, upload.DefaultLease)
+	}
+}
+
+// TestRequestsPerUpload counts the S3 requests of the common case, a small
+// new file, and of a duplicate delivery.
+func TestRequestsPerUpload(t *testing.T) {
+	t.Parallel()
+	spy := &spyS3{}
+	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, wrapS3: spy.wrap})
+	o := e.put("templates/menu.pdf", pdf)
+	ev := e.event(record{obj: o})
+	e.handle(ev)
+	if n, ops := spy.total(); n > 6 {
+		t.Errorf("a successful upload made %d S3 requests %v; want at most 6", n, ops)
+	}
+	e.handle(ev)
+	if n, ops := spy.total(); n > 3 {
+		t.Errorf("a duplicate delivery made %d S3 requests %v; want at most 3", n, ops)
+	}
 }
 
 // TestBytesMatch sends a binary object of a few MiB and compares hashes.
@@ -674,63 +964,33 @@ func (r *rotatingCreds) Refresh(context.Context) (nxcloud.Credentials, error) {
 }
 
 // TestRotatedSecretReopensBody: NXCloud refuses the old key, the client
-// refreshes and sends again with a body GetBody reopened from the same
-// version.
+// refreshes and, the secret having changed, sends again with a body GetBody
+// reopened from the same version. An unchanged secret is not sent twice.
 func TestRotatedSecretReopensBody(t *testing.T) {
 	t.Parallel()
-	creds := &rotatingCreds{cur: nxcloud.Credentials{AccessKey: "old-key", AccessSecret: "old-secret"}}
-	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, creds: creds})
-	creds.fresh = e.nx.Credentials()
-	o := e.put("templates/menu.pdf", pdf)
-	e.handle(e.event(record{obj: o}))
-	calls := e.nx.Calls(nxcloud.ActionUploadTemplateFile)
-	ups := e.nx.Uploads()
-	if len(calls) != 2 || calls[0].Code < 1000 || calls[0].Code > 1099 || len(ups) != 1 || ups[0].SHA256 != o.sha256 {
-		t.Fatalf("calls %d (first code %d), uploads %+v; want an auth refusal then the whole file", len(calls), calls[0].Code, ups)
-	}
-}
-
-// TestClaimExpiresAtLambdaDeadline reads the claim while the upload is in
-// flight: it names the version and expires at the invocation's deadline.
-func TestClaimExpiresAtLambdaDeadline(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
-	o := e.put("templates/menu.pdf", pdf)
-	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: time.Second})
-	deadline := time.Now().Add(30 * time.Second)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- e.h.Handle(ctx, e.event(record{obj: o})) }()
-
-	claimKey := upload.DefaultClaimPrefix + o.key + "/" + o.version
-	var body []byte
-	for i := 0; i < 100; i++ {
-		out, err := e.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(claimKey)})
-		if err == nil {
-			body, _ = io.ReadAll(out.Body)
-			out.Body.Close()
-			break
+	t.Run("changed", func(t *testing.T) {
+		t.Parallel()
+		creds := &rotatingCreds{cur: nxcloud.Credentials{AccessKey: "old-key", AccessSecret: "old-secret"}}
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, creds: creds})
+		creds.fresh = e.nx.Credentials()
+		o := e.put("templates/menu.pdf", pdf)
+		e.handle(e.event(record{obj: o}))
+		calls := e.nx.Calls(nxcloud.ActionUploadTemplateFile)
+		ups := e.nx.Uploads()
+		if len(calls) != 2 || calls[0].Code < 1000 || calls[0].Code > 1099 || len(ups) != 1 || ups[0].SHA256 != o.sha256 {
+			t.Fatalf("calls %d (first code %d), uploads %+v; want an auth refusal then the whole file", len(calls), calls[0].Code, ups)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if body == nil {
-		t.Fatalf("no claim %s seen while the upload was in flight", claimKey)
-	}
-	var doc struct {
-		Bucket, Key, Version, ETag string
-		Expires                    time.Time
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		t.Fatalf("claim %s is not JSON: %v", body, err)
-	}
-	if doc.Bucket != e.bucket || doc.Key != o.key || doc.Version != o.version || doc.ETag != o.etag || !doc.Expires.Equal(deadline.UTC().Truncate(0)) {
-		t.Fatalf("claim = %s; want bucket, key, version, etag and expires %s", body, deadline.UTC())
-	}
-	if c := e.claims(); len(c) != 0 {
-		t.Errorf("claims left: %v", c)
-	}
+	})
+	t.Run("unchanged", func(t *testing.T) {
+		t.Parallel()
+		wrong := nxcloud.Credentials{AccessKey: "wrong-key", AccessSecret: "wrong-secret"}
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, creds: &rotatingCreds{cur: wrong, fresh: wrong}})
+		o := e.put("templates/menu.pdf", pdf)
+		if err := e.h.Handle(context.Background(), e.event(record{obj: o})); err == nil {
+			t.Fatal("Handle = nil; want the authentication error (transient: the secret may be fixed)")
+		}
+		if n := e.uploadCalls(); n != 1 {
+			t.Fatalf("NXCloud calls = %d; want 1: the same credentials are not sent the whole file again", n)
+		}
+	})
 }

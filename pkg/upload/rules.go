@@ -6,33 +6,14 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"unicode/utf8"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 )
 
-// Tag keys and values the pipeline writes on the objects it handles.
-const (
-	TagMediaID  = "nxcloud-media-id"
-	TagStatus   = "nxcloud-status"
-	TagError    = "nxcloud-error"
-	StatusDone  = "uploaded"
-	StatusError = "rejected"
-)
-
 // MetadataBusinessPhone is the user metadata key (x-amz-meta-business-phone)
 // that names the merchant phone of an object.
 const MetadataBusinessPhone = "business-phone"
-
-// maxTags is the number of tags S3 allows on one object.
-const maxTags = 10
-
-// maxTagValue is the longest tag value S3 accepts, in characters.
-const maxTagValue = 256
 
 // DecodeKey decodes an object key as S3 event notifications encode it: like a
 // URL query value, '+' for a space and %xx escapes.
@@ -113,78 +94,3 @@ func typeFor(contentType, key string) (typ, reason string) {
 	}
 	return "", fmt.Sprintf("unsupported type: content-type %s and extension %q: use pdf, mp4, jpeg or png", ct, ext)
 }
-
-// tagSafe turns s into a valid S3 tag value: only ASCII letters and digits,
-// spaces and + - = . _ : / @, runs of anything else replaced by one space, at
-// most 256 characters.
-func tagSafe(s string) string {
-	var b strings.Builder
-	space := false
-	for _, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("+-=._:/@", r)
-		if !ok {
-			if !space && b.Len() > 0 {
-				b.WriteByte(' ')
-			}
-			space = true
-			continue
-		}
-		b.WriteRune(r)
-		space = false
-	}
-	out := strings.TrimSpace(b.String())
-	if utf8.RuneCountInString(out) > maxTagValue {
-		out = strings.TrimSpace(out[:maxTagValue])
-	}
-	return out
-}
-
-// ourTags are the keys the pipeline owns; merging replaces all of them.
-var ourTags = []string{TagMediaID, TagStatus, TagError}
-
-// mergeTags returns existing with the pipeline's tags (in the order given)
-// replacing any tag the pipeline owns. S3 allows 10 tags per object: when
-// existing plus ours exceed that, the last existing tags are dropped and
-// their keys returned, so that the status is always recorded.
-func mergeTags(existing []types.Tag, ours ...types.Tag) (merged []types.Tag, dropped []string) {
-	keep := make([]types.Tag, 0, len(existing)+len(ours))
-	for _, t := range existing {
-		k := aws.ToString(t.Key)
-		owned := false
-		for _, o := range ourTags {
-			if k == o {
-				owned = true
-				break
-			}
-		}
-		if !owned {
-			keep = append(keep, t)
-		}
-	}
-	if room := maxTags - len(ours); len(keep) > room {
-		for _, t := range keep[room:] {
-			dropped = append(dropped, aws.ToString(t.Key))
-		}
-		keep = keep[:room]
-	}
-	return append(keep, ours...), dropped
-}
-
-// tag builds one S3 tag.
-func tag(k, v string) types.Tag { return types.Tag{Key: aws.String(k), Value: aws.String(v)} }
-
-// tagValue returns the value of key in tags.
-func tagValue(tags []types.Tag, key string) (string, bool) {
-	for _, t := range tags {
-		if aws.ToString(t.Key) == key {
-			return aws.ToString(t.Value), true
-		}
-	}
-	return "", false
-}
-
-// normalizeETag strips quotes (S3 quotes ETags in headers, events do not).
-func normalizeETag(etag string) string { return strings.Trim(etag, `"`) }
-
-// quoteETag quotes an ETag for If-Match.
-func quoteETag(etag string) string { return `"` + normalizeETag(etag) + `"` }

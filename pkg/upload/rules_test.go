@@ -122,8 +122,8 @@ func TestTagSafe(t *testing.T) {
 func TestMergeTags(t *testing.T) {
 	t.Parallel()
 	existing := []types.Tag{tag("owner", "ops"), tag(TagError, "old"), tag("team", "a")}
-	got, dropped := mergeTags(existing, tag(TagMediaID, "4:x"), tag(TagStatus, StatusDone))
-	want := map[string]string{"owner": "ops", "team": "a", TagMediaID: "4:x", TagStatus: StatusDone}
+	got, dropped := mergeTags(existing, tag(TagMediaID, "4:x"), tag(TagStatus, string(Uploaded)))
+	want := map[string]string{"owner": "ops", "team": "a", TagMediaID: "4:x", TagStatus: string(Uploaded)}
 	if len(got) != len(want) || len(dropped) != 0 {
 		t.Fatalf("mergeTags = %v dropped %v; want %v", got, dropped, want)
 	}
@@ -137,11 +137,11 @@ func TestMergeTags(t *testing.T) {
 	for i := range 10 {
 		full = append(full, tag(string(rune('a'+i)), "v"))
 	}
-	got, dropped = mergeTags(full, tag(TagStatus, StatusError), tag(TagError, "why"))
+	got, dropped = mergeTags(full, tag(TagStatus, string(Rejected)), tag(TagError, "why"))
 	if len(got) != maxTags || strings.Join(dropped, ",") != "i,j" {
 		t.Fatalf("mergeTags over the limit: %d tags, dropped %v; want 10 and [i j]", len(got), dropped)
 	}
-	if v, _ := tagValue(got, TagStatus); v != StatusError {
+	if v, _ := tagValue(got, TagStatus); v != string(Rejected) {
 		t.Errorf("status tag lost: %v", got)
 	}
 }

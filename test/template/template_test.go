@@ -422,7 +422,8 @@ func TestLeastPrivilege(t *testing.T) {
 	wantS3 := map[string][]string{
 		"${UploadPrefix}*": {"s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion",
 			"s3:GetObjectVersionTagging", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"},
-		claimPrefix + "*": {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"},
+		claimPrefix + "*":   {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"},
+		"nxcloud-records/*": {"s3:GetObject", "s3:PutObject"},
 		// The bucket itself: ListBucket turns the 403 for a missing key into a 404.
 		"": {"s3:ListBucket"},
 	}
@@ -719,6 +720,7 @@ func TestEnvironment(t *testing.T) {
 				Timeout:        config.DefaultTimeout,
 				MaxUploadBytes: config.DefaultMaxUploadBytes,
 				UploadPrefix:   config.DefaultUploadPrefix,
+				ClaimLease:     config.DefaultClaimLease,
 			}
 			if cfg != want {
 				t.Errorf("defaults = %+v, want SPEC's %+v", cfg, want)
