@@ -19,6 +19,7 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
 
 const tagWait = 30 * time.Second
@@ -86,6 +87,16 @@ func objectTags(t *testing.T, ctx context.Context, bucket, key, version string) 
 		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
 	}
 	return tags
+}
+
+// recordOf reads the verdict recorded for a version, nil when none.
+func recordOf(t *testing.T, ctx context.Context, bucket, key, version string) *upload.Record {
+	t.Helper()
+	rec, err := upload.ReadRecord(ctx, st.S3Client(), bucket, key, version)
+	if err != nil {
+		t.Fatalf("record of %s: %v", key, err)
+	}
+	return rec
 }
 
 // uploadsOf returns the files NXCloud stored with body's content.
@@ -404,12 +415,12 @@ func TestUploadEventFile(t *testing.T) {
 	body := sized(rec.Object.Size)
 	put := putObjectIn(t, ctx, rec.Bucket.Name, key, body, nil)
 
-	// As is: its ETag names another content, so nothing is sent.
+	// As is: its version id names another version, so nothing is sent.
 	if ferr := invokeUpload(t, ctx, stackFunction(localstack.UploadTemplateFileFunction), raw); ferr != nil {
 		t.Fatalf("events/s3-put.json as is: the function failed: %s", ferr.Message)
 	}
 	if n := len(uploadCallsOf(body)); n != 0 {
-		t.Errorf("an event naming another ETag sent the object (%d calls)", n)
+		t.Errorf("an event naming another version sent the object (%d calls)", n)
 	}
 
 	// With the ETag and version id of the object written.
@@ -706,8 +717,8 @@ func TestUploadNXCloudFaults(t *testing.T) {
 					t.Errorf("a permanent rejection reached the failure queue")
 				}
 			}
-			if c := claimsOf(t, ctx, key); c != 0 {
-				t.Errorf("%d claim objects left after a rejection", c)
+			if rec := recordOf(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); rec == nil || rec.Status != upload.Rejected {
+				t.Errorf("record after a rejection = %+v, want the rejection recorded for the version", rec)
 			}
 		})
 	}
@@ -855,5 +866,160 @@ func TestUploadMultipartAndCopy(t *testing.T) {
 	tags = waitTags(t, ctx, dst)
 	if m, ok := st.NXCloud.Media(tags["nxcloud-media-id"]); tags["nxcloud-status"] != "uploaded" || !ok || m.SHA256 != sha256Hex(img) || m.MimeType != "image/png" {
 		t.Errorf("copied object: tags %v, want uploaded as image/png with the source's content", tags)
+	}
+}
+
+// copyObject copies a version to dst (S3 copies its tags along); metadata,
+// when set, replaces the source's.
+func copyObject(t *testing.T, ctx context.Context, src, version, dst string, metadata map[string]string) *s3.CopyObjectOutput {
+	t.Helper()
+	in := &s3.CopyObjectInput{Bucket: aws.String(st.Bucket), Key: aws.String(dst),
+		CopySource: aws.String(st.Bucket + "/" + src + "?versionId=" + version)}
+	if metadata != nil {
+		in.Metadata, in.MetadataDirective = metadata, s3types.MetadataDirectiveReplace
+	}
+	out, err := st.S3Client().CopyObject(ctx, in)
+	if err != nil {
+		t.Fatalf("copy %s to %s: %v", src, dst, err)
+	}
+	return out
+}
+
+// waitVersionTag waits until a version is tagged with a status.
+func waitVersionTag(t *testing.T, ctx context.Context, key, version string) map[string]string {
+	t.Helper()
+	for deadline := time.Now().Add(tagWait); ; time.Sleep(50 * time.Millisecond) {
+		tags := objectTags(t, ctx, st.Bucket, key, version)
+		if tags["nxcloud-status"] != "" || time.Now().After(deadline) {
+			return tags
+		}
+	}
+}
+
+// TestUploadCopies: S3 copies the tags with an object, so a copy carries
+// the original's verdict; it is a new version and is sent on its own, with
+// its own phone and id. A copy onto itself with new metadata is how S3
+// changes metadata, and how a rejection is fixed.
+func TestUploadCopies(t *testing.T) {
+	t.Parallel()
+	const other = "8613800138000"
+	t.Run("to another phone's folder", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t, 60*time.Second)
+		name := "copied-" + randomID(6) + ".pdf"
+		src, dst := st.Prefix+phone+"/"+name, st.Prefix+other+"/"+name
+		body := randomPDF()
+		putObject(t, ctx, src, body, nil)
+		first := waitTags(t, ctx, src)
+		// aws s3 cp s3://B/templates/<phone>/a.pdf s3://B/templates/<other>/a.pdf
+		out, err := st.S3Client().CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(st.Bucket), Key: aws.String(dst), CopySource: aws.String(st.Bucket + "/" + src)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The copy starts out with the original's tags; wait for its own.
+		var tags map[string]string
+		for deadline := time.Now().Add(tagWait); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if tags = objectTags(t, ctx, st.Bucket, dst, aws.ToString(out.VersionId)); tags["nxcloud-media-id"] != first["nxcloud-media-id"] {
+				break
+			}
+		}
+		ups := uploadsOf(body)
+		if len(ups) != 2 || tags["nxcloud-status"] != "uploaded" || tags["nxcloud-media-id"] == first["nxcloud-media-id"] {
+			t.Fatalf("copy: tags %v (original %v), %d uploads; want the copy sent again with its own id", tags, first, len(ups))
+		}
+		if m, _ := st.NXCloud.Media(tags["nxcloud-media-id"]); m.BusinessPhone != other {
+			t.Errorf("the copy was sent for %q, want the phone of its folder %s", m.BusinessPhone, other)
+		}
+		if rec := recordOf(t, ctx, st.Bucket, dst, aws.ToString(out.VersionId)); rec == nil || rec.MediaID != tags["nxcloud-media-id"] {
+			t.Errorf("the copy's record = %+v, want its own id", rec)
+		}
+	})
+	t.Run("onto itself with the phone after a rejection", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t, 60*time.Second)
+		key := st.Prefix + "nophone-" + randomID(6) + ".pdf"
+		body := randomPDF()
+		put := putObject(t, ctx, key, body, nil)
+		if tags := waitTags(t, ctx, key); tags["nxcloud-status"] != "rejected" {
+			t.Fatalf("tags = %v, want rejected for lack of a phone", tags)
+		}
+		fixed := copyObject(t, ctx, key, aws.ToString(put.VersionId), key, map[string]string{"business-phone": other})
+		tags := waitVersionTag(t, ctx, key, aws.ToString(fixed.VersionId))
+		for deadline := time.Now().Add(tagWait); tags["nxcloud-status"] == "rejected" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			tags = objectTags(t, ctx, st.Bucket, key, aws.ToString(fixed.VersionId))
+		}
+		m, ok := st.NXCloud.Media(tags["nxcloud-media-id"])
+		if tags["nxcloud-status"] != "uploaded" || !ok || m.BusinessPhone != other || tags["nxcloud-error"] != "" {
+			t.Fatalf("the fixed copy: tags %v; want uploaded for %s, no error left", tags, other)
+		}
+		if n := len(uploadsOf(body)); n != 1 {
+			t.Errorf("NXCloud stored the file %d times, want once", n)
+		}
+	})
+}
+
+// TestUploadVersions: an event without a version id (as `sam local
+// generate-event s3 put` writes it) is served from the current version; an
+// object in a bucket without versioning is refused with the fix.
+func TestUploadVersions(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	fn, prefix := directRuntime(t)
+
+	key := prefix + phone + "/no-version-id.pdf"
+	putObject(t, ctx, key, randomPDF(), nil)
+	body := randomPDF()
+	cur := putObject(t, ctx, key, body, nil)
+	ev := localstack.S3EventForObject(st.Bucket, key, int64(len(body)), "", "")
+	payload, _ := json.Marshal(ev)
+	if ferr := invokeUpload(t, ctx, fn, payload); ferr != nil {
+		t.Fatalf("an event without a version id failed: %s", ferr.Message)
+	}
+	tags := objectTags(t, ctx, st.Bucket, key, aws.ToString(cur.VersionId))
+	if m, ok := st.NXCloud.Media(tags["nxcloud-media-id"]); !ok || m.SHA256 != sha256Hex(body) {
+		t.Errorf("tags of the current version %v; want it sent and tagged", tags)
+	}
+
+	bucket := "unversioned-" + randomID(8)
+	if err := st.MinIO.CreateBucket(ctx, bucket, false); err != nil {
+		t.Fatal(err)
+	}
+	key = prefix + phone + "/unversioned.pdf"
+	body = randomPDF()
+	put := putObjectIn(t, ctx, bucket, key, body, nil)
+	ferr := invokeUpload(t, ctx, fn, eventFor(bucket, key, len(body), put))
+	if ferr == nil || !strings.Contains(ferr.Message, "put-bucket-versioning") || !strings.Contains(ferr.Message, bucket) {
+		t.Fatalf("an object in a bucket without versioning: %+v; want an error naming the bucket and the fix", ferr)
+	}
+	if n := len(uploadCallsOf(body)); n != 0 {
+		t.Errorf("an object in an unversioned bucket was sent (%d calls)", n)
+	}
+}
+
+// TestUploadUntaggableID: NXCloud answers an id S3 cannot hold as a tag
+// value; the object is tagged with its S3-safe form, the record keeps it
+// whole, and the event never goes round the retries (serial: a fault).
+func TestUploadUntaggableID(t *testing.T) {
+	serial(t, nxcloud.ActionUploadTemplateFile)
+	ctx := testContext(t, 60*time.Second)
+	id := "4:Pz8#odd?id&" + randomID(6)
+	answer, _ := json.Marshal(map[string]any{"code": 0, "message": "Request successful", "data": map[string]string{"id": id}})
+	st.NXCloud.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Body: string(answer)})
+	key := st.Prefix + phone + "/odd-id-" + randomID(6) + ".pdf"
+	put := putObject(t, ctx, key, randomPDF(), nil)
+	tags := waitTags(t, ctx, key)
+	if err := st.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if want := upload.MediaIDTagValue(id); tags["nxcloud-status"] != "uploaded" || tags["nxcloud-media-id"] != want || !strings.HasPrefix(want, "sha256:") {
+		t.Errorf("tags = %v, want uploaded with %s", tags, want)
+	}
+	if rec := recordOf(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); rec == nil || rec.MediaID != id {
+		t.Errorf("record = %+v, want the whole id %q", rec, id)
+	}
+	for _, f := range st.Failed() {
+		if strings.Contains(string(f.Event), path.Base(key)) {
+			t.Errorf("the event went to the failure queue: %s", f.Error)
+		}
 	}
 }

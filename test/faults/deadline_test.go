@@ -89,7 +89,7 @@ func TestUploadDeadlines(t *testing.T) {
 				t.Errorf("%d cold starts: the process was killed at the deadline", n)
 			}
 			tags := b.checkInvariants(obj, []attempt{first, second})
-			if tags[upload.TagStatus] != upload.StatusDone || b.uploadsOf(obj) != 1 {
+			if tags[upload.TagStatus] != uploaded || b.uploadsOf(obj) != 1 {
 				t.Errorf("after the retry: tags %v, %d uploads; want uploaded once", tags, b.uploadsOf(obj))
 			}
 			recordOutcome("Upload (deadline 4s)", tc.name, deadlineSummary(first, second, tags, b.uploadsOf(obj)))

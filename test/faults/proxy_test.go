@@ -158,6 +158,12 @@ func (p *tcpProxy) handle(client *net.TCPConn, f proxyFault) {
 		return
 	}
 	// Request direction.
+	if f.mode == modeDripRequest {
+		// A small, fixed receive buffer: what the client has sent is not
+		// all sitting in the proxy's kernel buffer, ready to flow on after
+		// the client died.
+		_ = client.SetReadBuffer(16 << 10)
+	}
 	go func() {
 		if f.mode == modeDripRequest {
 			_ = drip(up, client, f.chunk, f.interval, p.done)

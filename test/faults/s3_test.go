@@ -111,16 +111,16 @@ func TestS3Faults(t *testing.T) {
 				}
 			})
 			return uploadOpts{s3URL: p.url}, nil
-		}, wantAttempts: 1, wantStatus: upload.StatusDone, wantUploads: 1},
+		}, wantAttempts: 1, wantStatus: uploaded, wantUploads: 1},
 		{name: "throttled past the SDK's retries: 503 SlowDown for the first 3 requests", timeout: 12 * time.Second, setup: func(t *testing.T, b *bucketWorld, o *object) (uploadOpts, func(int)) {
 			p := newSlowDownProxy(t, b.minio.Endpoint, 3)
 			return uploadOpts{s3URL: p.url}, nil
-		}, wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1, wantLog: "StatusCode: 503"},
+		}, wantAttempts: 2, wantStatus: uploaded, wantUploads: 1, wantLog: "StatusCode: 503"},
 		{name: "S3 slower than the Lambda deadline", timeout: 4 * time.Second, setup: func(t *testing.T, b *bucketWorld, o *object) (uploadOpts, func(int)) {
 			p := newSlowDownProxy(t, b.minio.Endpoint, 0)
 			p.delay.Store(int64(20 * time.Second))
 			return uploadOpts{s3URL: p.url}, func(int) { p.delay.Store(0) }
-		}, wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1, wantLog: "deadline exceeded"},
+		}, wantAttempts: 2, wantStatus: uploaded, wantUploads: 1, wantLog: "deadline exceeded"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,9 @@ import (
 
 const (
 	prefix      = "templates/"
-	claimPrefix = upload.DefaultClaimPrefix
+	claimPrefix = upload.ClaimPrefix
+	uploaded    = string(upload.Uploaded)
+	rejected    = string(upload.Rejected)
 	// maxAttempts is one invocation plus Lambda's asynchronous retries
 	// (MaximumRetryAttempts 2, the template's default and AWS's maximum).
 	maxAttempts = 3
@@ -189,35 +192,51 @@ func (b *bucketWorld) uploadsOf(o object) int {
 	return n
 }
 
-// answeredIDs are the media ids NXCloud answered (HTTP 200, code 0) and
-// the client received.
+// answeredIDs are the media ids NXCloud answered (HTTP 200, code 0, no
+// fault but a delay) and the client received.
 func (b *bucketWorld) answeredIDs() map[string]bool {
 	ids := map[string]bool{}
 	for _, c := range b.nx.Calls(nxcloud.ActionUploadTemplateFile) {
-		if c.HTTPStatus == 200 && c.Code == 0 && c.MediaID != "" && c.Fault == nil {
+		delayOnly := c.Fault != nil && *c.Fault == nxcloudtest.Fault{Delay: c.Fault.Delay, Times: c.Fault.Times}
+		if c.HTTPStatus == 200 && c.Code == 0 && c.MediaID != "" && (c.Fault == nil || delayOnly) {
 			ids[c.MediaID] = true
 		}
 	}
 	return ids
 }
 
+// record returns the verdict recorded for the version o, nil when none.
+func (b *bucketWorld) record(o object) *upload.Record {
+	b.t.Helper()
+	rec, err := upload.ReadRecord(context.Background(), b.s3, b.bucket, o.key, o.version)
+	if err != nil {
+		b.t.Fatalf("read record of %s: %v", o.key, err)
+	}
+	return rec
+}
+
 // checkInvariants checks what must hold after any fault: an uploaded tag
-// only with an id NXCloud answered; a failed last attempt leaves the object
-// untagged-or-rejected; no claim is left behind.
+// only with an id NXCloud answered, and the same id in the version's
+// record; a failed last attempt leaves the object untagged-or-rejected; a
+// claim is left only with a verdict recorded.
 func (b *bucketWorld) checkInvariants(o object, attempts []attempt) map[string]string {
 	b.t.Helper()
 	tags := b.tags(o)
-	if tags[upload.TagStatus] == upload.StatusDone {
+	rec := b.record(o)
+	if tags[upload.TagStatus] == uploaded {
 		if id := tags[upload.TagMediaID]; !b.answeredIDs()[id] {
 			b.t.Errorf("tagged %s=%s with media id %q that NXCloud never answered (answered: %v)",
-				upload.TagStatus, upload.StatusDone, id, b.answeredIDs())
+				upload.TagStatus, uploaded, id, b.answeredIDs())
+		}
+		if rec == nil || rec.Status != upload.Uploaded || rec.MediaID != tags[upload.TagMediaID] {
+			b.t.Errorf("tagged uploaded with %q but the record is %+v", tags[upload.TagMediaID], rec)
 		}
 	}
-	if last := attempts[len(attempts)-1]; last.failed() && tags[upload.TagStatus] == upload.StatusDone {
+	if last := attempts[len(attempts)-1]; last.failed() && tags[upload.TagStatus] == uploaded {
 		b.t.Errorf("the last attempt failed (%s) but the object is tagged uploaded", last.res.Error.Message)
 	}
-	if c := b.claims(); len(c) > 0 {
-		b.t.Errorf("claims left behind: %v", c)
+	if rec == nil && slices.Contains(b.claims(), upload.ClaimKey(o.key, o.version)) {
+		b.t.Errorf("the claim of %s is left behind without a verdict", o.key)
 	}
 	return tags
 }
@@ -272,55 +291,55 @@ func TestUploadFaults(t *testing.T) {
 	tests := []uploadCase{
 		// NXCloud HTTP errors and bad answers: NXCloud stored nothing, the
 		// retry uploads once.
-		{name: "HTTP 500 once", before: inject(nxcloudtest.Fault{HTTPStatus: 500}), wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1},
-		{name: "HTTP 429 once", before: inject(nxcloudtest.Fault{HTTPStatus: 429}), wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1},
-		{name: "HTTP 503 twice", before: inject(nxcloudtest.Fault{HTTPStatus: 503, Times: 2}), wantAttempts: 3, wantStatus: upload.StatusDone, wantUploads: 1},
+		{name: "HTTP 500 once", before: inject(nxcloudtest.Fault{HTTPStatus: 500}), wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
+		{name: "HTTP 429 once", before: inject(nxcloudtest.Fault{HTTPStatus: 429}), wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
+		{name: "HTTP 503 twice", before: inject(nxcloudtest.Fault{HTTPStatus: 503, Times: 2}), wantAttempts: 3, wantStatus: uploaded, wantUploads: 1},
 		{name: "HTTP 503 on every attempt (to the failure queue)", before: inject(nxcloudtest.Fault{HTTPStatus: 503, Times: 3}),
 			wantAttempts: 3, wantStatus: "", wantUploads: 0},
-		{name: "HTML instead of JSON once", before: inject(nxcloudtest.Fault{Body: "<html>busy</html>"}), wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1},
-		{name: "truncated JSON once", before: inject(nxcloudtest.Fault{Body: `{"code":0,"data":{"id":"4:tru`}), wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1},
-		{name: "code 0 without an id once", before: inject(nxcloudtest.Fault{Body: `{"code":0,"data":{},"message":"ok"}`}), wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1},
-		{name: "code 9001 once", before: inject(nxcloudtest.Fault{Code: 9001}), wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1},
-		{name: "connection dropped before the body was read", before: inject(nxcloudtest.Fault{DropConnection: true}), wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1},
-		{name: "connection dropped after the body was read", before: inject(nxcloudtest.Fault{DropConnection: true, Delay: time.Millisecond}), wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1},
-		{name: "code 9002 (permanent)", before: inject(nxcloudtest.Fault{Code: 9002}), wantAttempts: 1, wantStatus: upload.StatusError, wantUploads: 0},
-		{name: "code 9000 (permanent)", before: inject(nxcloudtest.Fault{Code: 9000}), wantAttempts: 1, wantStatus: upload.StatusError, wantUploads: 0},
+		{name: "HTML instead of JSON once", before: inject(nxcloudtest.Fault{Body: "<html>busy</html>"}), wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
+		{name: "truncated JSON once", before: inject(nxcloudtest.Fault{Body: `{"code":0,"data":{"id":"4:tru`}), wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
+		{name: "code 0 without an id once", before: inject(nxcloudtest.Fault{Body: `{"code":0,"data":{},"message":"ok"}`}), wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
+		{name: "code 9001 once", before: inject(nxcloudtest.Fault{Code: 9001}), wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
+		{name: "connection dropped before the body was read", before: inject(nxcloudtest.Fault{DropConnection: true}), wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
+		{name: "connection dropped after the body was read", before: inject(nxcloudtest.Fault{DropConnection: true, Delay: time.Millisecond}), wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
+		{name: "code 9002 (permanent)", before: inject(nxcloudtest.Fault{Code: 9002}), wantAttempts: 1, wantStatus: rejected, wantUploads: 0},
+		{name: "code 9000 (permanent)", before: inject(nxcloudtest.Fault{Code: 9000}), wantAttempts: 1, wantStatus: rejected, wantUploads: 0},
 
 		// Below HTTP, through the proxy.
 		{name: "request dripped past the deadline", proxy: &proxyFault{mode: modeDripRequest, chunk: 512, interval: 100 * time.Millisecond},
-			size: 256 << 10, heal: healProxy, wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1},
+			size: 256 << 10, heal: healProxy, wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
 		{name: "accepted and never read", proxy: &proxyFault{mode: modeBlackHole}, heal: healProxy,
-			wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1},
+			wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
 		// NXCloud stored the file but its answer was lost: the retry cannot
 		// know, and NXCloud's API has no idempotency key, so it uploads a
 		// second copy. Only the id actually received is tagged.
 		{name: "answer reset mid-body after NXCloud stored the file", proxy: &proxyFault{mode: modeResetResponse, n: 10, conns: 1},
-			wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 2},
+			wantAttempts: 2, wantStatus: uploaded, wantUploads: 2},
 		{name: "answer truncated after NXCloud stored the file", proxy: &proxyFault{mode: modeTruncateResponse, n: 10, conns: 1},
-			wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 2},
+			wantAttempts: 2, wantStatus: uploaded, wantUploads: 2},
 		{name: "answer later than the deadline after NXCloud stored the file", before: inject(nxcloudtest.Fault{Delay: 30 * time.Second}),
-			wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 2},
+			wantAttempts: 2, wantStatus: uploaded, wantUploads: 2},
 
 		// Credentials.
 		{name: "rotated in NXCloud and in the secret", warm: true, before: func(b *bucketWorld) { b.rotate(true) },
-			wantAttempts: 1, wantStatus: upload.StatusDone, wantUploads: 1},
+			wantAttempts: 1, wantStatus: uploaded, wantUploads: 1},
 		{name: "rotated in NXCloud only (to the failure queue)", warm: true, before: func(b *bucketWorld) { b.rotate(false) },
 			wantAttempts: 3, wantStatus: "", wantUploads: 0},
 		{name: "rotated in NXCloud only, then the secret updated", warm: true, before: func(b *bucketWorld) { b.rotate(false) },
 			heal: func(b *bucketWorld, _ *tcpProxy, n int) {
 				c := b.nx.Credentials()
 				b.putSecret(c.AccessKey, c.AccessSecret)
-			}, wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1},
+			}, wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
 		{name: "Secrets Manager down on a cold start, then back", before: func(b *bucketWorld) { b.sm.FailNext(1000, "InternalServiceError", 500) },
-			heal: func(b *bucketWorld, _ *tcpProxy, n int) { b.sm.FailNext(0, "", 0) }, wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1},
+			heal: func(b *bucketWorld, _ *tcpProxy, n int) { b.sm.FailNext(0, "", 0) }, wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
 		{name: "Secrets Manager down while the cached secret is valid", warm: true,
 			before:       func(b *bucketWorld) { b.sm.FailNext(1000, "InternalServiceError", 500) },
-			wantAttempts: 1, wantStatus: upload.StatusDone, wantUploads: 1},
+			wantAttempts: 1, wantStatus: uploaded, wantUploads: 1},
 		{name: "secret malformed, then fixed", before: func(b *bucketWorld) { b.sm.Put(secretName, `{"accessKey":"AKonly1234567"}`) },
 			heal: func(b *bucketWorld, _ *tcpProxy, n int) {
 				c := b.nx.Credentials()
 				b.putSecret(c.AccessKey, c.AccessSecret)
-			}, wantAttempts: 2, wantStatus: upload.StatusDone, wantUploads: 1},
+			}, wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
