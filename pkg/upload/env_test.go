@@ -311,7 +311,7 @@ type spyS3 struct {
 	upload.S3API
 	mu    sync.Mutex
 	calls map[string]int
-	fail  map[string]int                          // fail the next n calls of an operation
+	fail  map[string]int                     // fail the next n calls of an operation
 	delay func(op, key string) time.Duration // nil: no delay
 }
 
