@@ -28,8 +28,8 @@ import (
 // MediaService is what the handler needs from NXCloud; *nxcloud.Client
 // implements it.
 type MediaService interface {
-	// GetMedia returns the media's data object (Media.Raw holds it exactly as
-	// NXCloud sent it).
+	// GetMedia returns the media's data object; the handler answers
+	// Media.Raw, which holds it exactly as NXCloud sent it.
 	GetMedia(ctx context.Context, businessPhone, mediaID string) (*nxcloud.Media, error)
 	// DeleteMedia deletes the media.
 	DeleteMedia(ctx context.Context, businessPhone, mediaID string) error
@@ -270,13 +270,7 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, c call) erro
 		if err != nil {
 			return err
 		}
-		body := []byte(m.Raw)
-		if len(body) == 0 {
-			if body, err = json.Marshal(m); err != nil {
-				return err
-			}
-		}
-		writeJSON(w, http.StatusOK, body)
+		writeJSON(w, http.StatusOK, m.Raw)
 	default:
 		if err := h.svc.DeleteMedia(ctx, c.phone, c.mediaID); err != nil {
 			return err
