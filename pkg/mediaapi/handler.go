@@ -189,6 +189,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // parse routes the request and validates its input. route is the matched
 // route pattern, or "unmatched".
 func (h *handler) parse(r *http.Request) (c call, route string, err error) {
+	if err, ok := r.Context().Value(eventErrorKey{}).(error); ok {
+		return c, "unmatched", err // an event NewLambdaHandler could not convert
+	}
 	path := stripStage(r.Context(), r.URL.EscapedPath())
 	rawID, ok := strings.CutPrefix(path, routePrefix)
 	if !ok || strings.Contains(rawID, "/") {
