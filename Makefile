@@ -59,7 +59,7 @@ build: ## Build all three functions into bin/<LogicalId>/bootstrap
 		$(MAKE) --no-print-directory build-$$fn ARTIFACTS_DIR="$(BIN_DIR)/$$fn" || exit 1; \
 	done
 
-test: ## Run the whole test suite (the README's test command)
+test: minio ## Run the whole test suite (the README's test command; installs MinIO first if missing)
 	$(GO) test $(TEST_FLAGS) ./...
 
 lint: fmt-check vet golangci-lint ## gofmt check, go vet and golangci-lint
@@ -103,12 +103,16 @@ local: ## Run the whole bundle locally (local NXCloud, S3 and Secrets Manager)
 demo: ## Run the bundle locally and walk through upload, get and delete
 	$(GO) run ./cmd/local $(DEMO_ARGS)
 
-minio: ## Install the pinned MinIO into GOPATH/bin unless it is there
-	@if [ -x "$(MINIO_BIN_DIR)/minio" ]; then \
+minio: ## Install the pinned MinIO into GOPATH/bin unless it is there (or MINIO_BIN names one)
+	@if [ -n "$$MINIO_BIN" ] && [ -x "$$MINIO_BIN" ]; then \
+		echo "minio: using MINIO_BIN=$$MINIO_BIN"; \
+	elif [ -x "$(MINIO_BIN_DIR)/minio" ]; then \
 		echo "minio: $(MINIO_BIN_DIR)/minio is installed"; \
 	else \
-		echo "minio: installing github.com/minio/minio@$(MINIO_VERSION) into $(MINIO_BIN_DIR) (takes a few minutes)"; \
-		GOBIN="$(MINIO_BIN_DIR)" $(GO) install github.com/minio/minio@$(MINIO_VERSION); \
+		echo "minio: installing github.com/minio/minio@$(MINIO_VERSION) into $(MINIO_BIN_DIR) (takes a few minutes, once)"; \
+		start=$$SECONDS; \
+		GOBIN="$(MINIO_BIN_DIR)" $(GO) install github.com/minio/minio@$(MINIO_VERSION) || exit 1; \
+		echo "minio: installed in $$((SECONDS - start))s"; \
 	fi
 
 validate: ## sam validate --lint
