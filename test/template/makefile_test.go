@@ -34,8 +34,7 @@ func makeCmd(t *testing.T, args ...string) *exec.Cmd {
 // TestMakefileTargets dry-runs the targets SAM and people use.
 func TestMakefileTargets(t *testing.T) {
 	t.Parallel()
-	tpl := loadTemplate(t)
-	for _, id := range serverlessFunctions(tpl) {
+	for _, id := range functions(source(t)) {
 		t.Run("build-"+id, func(t *testing.T) {
 			t.Parallel()
 			dir := functionDirs[id]
