@@ -1,6 +1,7 @@
 package template_test
 
 import (
+	"encoding/json"
 	"maps"
 	"reflect"
 	"regexp"
@@ -167,6 +168,15 @@ func TestLogging(t *testing.T) {
 		if ret := at(tpl, "Resources", group, "Properties", "RetentionInDays"); group == "" || ret != "7" {
 			t.Errorf("%s: log group %q has RetentionInDays %v with LogRetentionDays=7, want a group of this template with that retention", id, group, ret)
 		}
+	}
+	// The HTTP API's access log, one JSON line per request, kept as long.
+	access := at(tpl, "Resources", "HttpApi", "Properties", "AccessLogSettings")
+	dest, _ := at(access, "DestinationArn", "Fn::GetAtt", 0).(string)
+	if at(tpl, "Resources", dest, "Type") != "AWS::Logs::LogGroup" || at(tpl, "Resources", dest, "Properties", "RetentionInDays") != "7" {
+		t.Errorf("HttpApi.AccessLogSettings.DestinationArn = %v, want !GetAtt of a log group of this template with RetentionInDays from LogRetentionDays", at(access, "DestinationArn"))
+	}
+	if f, _ := at(access, "Format").(string); !json.Valid([]byte(f)) || !strings.Contains(f, "$context.requestId") {
+		t.Errorf("HttpApi.AccessLogSettings.Format = %q, want a JSON line with $context.requestId", f)
 	}
 }
 
