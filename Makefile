@@ -38,7 +38,7 @@ LOCAL_ARGS ?=
 DEMO_ARGS ?= demo
 
 .PHONY: help build $(addprefix build-,$(FUNCTIONS)) test lint fmt-check vet golangci-lint bench \
-	local demo minio sam-build deploy validate clean
+	local demo minio sam-build deploy validate guard clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-32s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -127,6 +127,21 @@ validate: ## cfn-lint template.yaml (applies the SAM transform); skipped with a 
 		echo "$(CFN_LINT) template.yaml"; $(CFN_LINT) template.yaml; \
 	else \
 		$(call skip_or_fail,validate,cfn-lint is not installed: pip install cfn-lint (or run sam validate --lint)); \
+	fi
+
+PYTHON ?= python3
+GUARD_DIR := tools/guard
+guard: ## cfn-guard with the AWS Control Tower rules over the SAM-transformed template (SECURITY.md)
+	@if ! command -v npm >/dev/null 2>&1; then \
+		$(call skip_or_fail,guard,npm is not installed: install Node.js 18 or later); \
+	elif ! $(PYTHON) -c 'import samtranslator' 2>/dev/null; then \
+		$(call skip_or_fail,guard,$(PYTHON) cannot import samtranslator for the SAM transform: pip install cfn-lint (it brings aws-sam-translator)); \
+	else \
+		if [ ! -f $(GUARD_DIR)/node_modules/.installed ] || [ $(GUARD_DIR)/package-lock.json -nt $(GUARD_DIR)/node_modules/.installed ]; then \
+			echo "npm ci --prefix $(GUARD_DIR)"; \
+			npm ci --prefix $(GUARD_DIR) --ignore-scripts --no-audit --no-fund && touch $(GUARD_DIR)/node_modules/.installed || exit 1; \
+		fi; \
+		$(PYTHON) $(GUARD_DIR)/guard.py template.yaml SECURITY.md; \
 	fi
 
 sam-build: ## sam build (calls the build-<LogicalId> targets)
