@@ -91,11 +91,8 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 60s); findings land in
 	done
 
 .PHONY: bench-ci
-# The packages with Go benchmarks (the end-to-end packages start whole stacks in TestMain).
-BENCH_PKGS ?= ./bench/ ./pkg/...
-bench-ci: ## Quick benchmark run (seconds, writes nothing) and every Go benchmark once
+bench-ci: ## Quick benchmark run: every section and Go benchmark once, small sizes (seconds, writes nothing)
 	$(GO) run ./cmd/bench -quick -out ''
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime=1x $(BENCH_PKGS)
 
 local: ## Run the whole bundle locally (local NXCloud, S3 and Secrets Manager)
 	$(GO) run ./cmd/local $(LOCAL_ARGS)
