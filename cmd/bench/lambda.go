@@ -225,7 +225,7 @@ func (r *runner) goBenchmarks(ctx context.Context) error {
 		"package", "benchmark", "ns/op", "B/op", "allocs/op")
 	for _, name := range order {
 		st := stats[name]
-		t.row(name, dist(st["ns/op"], "%.0f"), median(st["B/op"]), median(st["allocs/op"]))
+		t.row(name, dist(st["ns/op"], "%.0f"), fmt.Sprintf("%.0f", median(st["B/op"])), fmt.Sprintf("%.0f", median(st["allocs/op"])))
 	}
 	for _, m := range []string{"Get", "Delete"} {
 		h, p := stats["bench | Handler"+m], stats["bench | Plain"+m]
