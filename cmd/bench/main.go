@@ -234,7 +234,7 @@ func (r *runner) markdown(start time.Time, load, notes string) string {
 		return strings.TrimSpace(string(out))
 	}
 	commit := git("rev-parse", "HEAD")
-	if git("status", "--porcelain", "--untracked-files=no") != "" {
+	if git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!BENCHMARKS.md") != "" { // the report itself aside
 		commit += " (with uncommitted changes)"
 	}
 	var b strings.Builder
