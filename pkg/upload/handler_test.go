@@ -884,7 +884,7 @@ func TestClaimDocument(t *testing.T) {
 	go func() { done <- e.h.Handle(context.Background(), e.event(record{obj: o})) }()
 
 	var body []byte
-	for i := 0; i < 100 && body == nil; i++ {
+	for range 100 {
 		out, err := e.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(upload.ClaimKey(o.key, o.version))})
 		if err == nil {
 			body, _ = io.ReadAll(out.Body)
