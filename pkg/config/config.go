@@ -142,8 +142,11 @@ func FromEnv(getenv func(string) string, required ...string) (Config, error) {
 	duration(EnvTimeout, DefaultTimeout, &c.Timeout)
 	duration(EnvClaimLease, DefaultClaimLease, &c.ClaimLease)
 	duration(EnvUploadURLTTL, DefaultUploadURLTTL, &c.UploadURLTTL)
-	if c.UploadURLTTL > MaxUploadURLTTL {
+	switch {
+	case c.UploadURLTTL > MaxUploadURLTTL:
 		bad(EnvUploadURLTTL, "%s is longer than %s, the longest S3 accepts for a presigned URL", c.UploadURLTTL, MaxUploadURLTTL)
+	case c.UploadURLTTL < time.Second:
+		bad(EnvUploadURLTTL, "%s is shorter than 1s: a presigned URL lives whole seconds", c.UploadURLTTL)
 	}
 	if c.ClaimLease > MaxClaimLease {
 		bad(EnvClaimLease, "%s is longer than %s: a dead holder's claim must go stale before Lambda's first retry", c.ClaimLease, MaxClaimLease)

@@ -89,6 +89,7 @@ func TestFromEnvBadValueNamesVariable(t *testing.T) {
 		{config.EnvUploadURLTTL, "15"},
 		{config.EnvUploadURLTTL, "0s"},
 		{config.EnvUploadURLTTL, "169h"},
+		{config.EnvUploadURLTTL, "500ms"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			t.Parallel()
