@@ -238,8 +238,11 @@ func TestHTTPAPIRoutes(t *testing.T) {
 	t.Parallel()
 	tpl := loadTemplate(t)
 	want := map[string]string{
-		"GET /media/{mediaId}":    "GetMediaFunction",
-		"DELETE /media/{mediaId}": "DeleteMediaFunction",
+		"GET /media/{mediaId}":         "GetMediaFunction",
+		"GET /media/{mediaId}/content": "GetMediaFunction",
+		"DELETE /media/{mediaId}":      "DeleteMediaFunction",
+		"POST /uploads":                "UploadSessionsFunction",
+		"GET /uploads/{uploadId}":      "UploadSessionsFunction",
 	}
 	if got := httpRoutes(t, tpl); !maps.Equal(got, want) {
 		t.Errorf("HTTP API routes = %v, want %v", got, want)
@@ -428,6 +431,9 @@ func TestLeastPrivilege(t *testing.T) {
 		"": {"s3:ListBucket"},
 	}
 	for id := range functionDirs {
+		if id == "UploadSessionsFunction" {
+			continue // reads no secret: sessions_template_test.go checks its role
+		}
 		t.Run(id, func(t *testing.T) {
 			t.Parallel()
 			gotS3 := map[string][]string{}
@@ -694,6 +700,9 @@ func TestEnvironment(t *testing.T) {
 	}
 	s := newStack(t, tpl, nil)
 	for id := range functionDirs {
+		if id == "UploadSessionsFunction" {
+			continue // its own variables: sessions_template_test.go checks them
+		}
 		t.Run(id, func(t *testing.T) {
 			t.Parallel()
 			env := map[string]string{}
@@ -721,6 +730,7 @@ func TestEnvironment(t *testing.T) {
 				MaxUploadBytes: config.DefaultMaxUploadBytes,
 				UploadPrefix:   config.DefaultUploadPrefix,
 				ClaimLease:     config.DefaultClaimLease,
+				UploadURLTTL:   config.DefaultUploadURLTTL,
 			}
 			if cfg != want {
 				t.Errorf("defaults = %+v, want SPEC's %+v", cfg, want)
