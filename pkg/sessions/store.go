@@ -75,9 +75,10 @@ func NewStore(cfg Config, api S3API, presigner Presigner) *Store {
 	return &Store{cfg: cfg, s3: api, presign: presigner}
 }
 
-// SessionKey is the key of the session document of id; FileKey the key the
-// session's file is put at.
-func SessionKey(prefix, id string) string        { return prefix + Folder + id + "/" }
+// SessionKey is the key of the session document of id.
+func SessionKey(prefix, id string) string { return prefix + Folder + id + "/" }
+
+// FileKey is the key the file of session id is put at.
 func FileKey(prefix, id, fileName string) string { return SessionKey(prefix, id) + fileName }
 
 // Folder is where the sessions live, below the upload prefix.
