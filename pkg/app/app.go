@@ -31,10 +31,8 @@ import (
 // App holds the dependencies built once per container.
 type App struct {
 	Config  config.Config
-	AWS     aws.Config
-	Secrets *secret.Provider
+	AWS     aws.Config // the upload function builds its S3 client from it
 	NXCloud *nxcloud.Client
-	Logger  *slog.Logger
 }
 
 // New reads and validates the environment and builds the shared dependencies.
@@ -60,7 +58,7 @@ func New(ctx context.Context, getenv func(string) string, logger *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("nxcloud client: %w", err)
 	}
-	return &App{Config: cfg, AWS: awsCfg, Secrets: secrets, NXCloud: client, Logger: logger}, nil
+	return &App{Config: cfg, AWS: awsCfg, NXCloud: client}, nil
 }
 
 // LoadAWS loads the SDK's configuration from the environment (AWS_REGION,

@@ -169,6 +169,9 @@ func (h *uploadsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // route matches the path and the method; id is the decoded {uploadId}.
 func (h *uploadsHandler) route(r *http.Request) (route, id string, err error) {
+	if err, ok := r.Context().Value(eventErrorKey{}).(error); ok {
+		return "unmatched", "", err // an event NewLambdaHandler could not convert
+	}
 	path := stripStage(r.Context(), r.URL.EscapedPath())
 	method := http.MethodPost
 	if raw, ok := strings.CutPrefix(path, UploadsRoute+"/"); ok {

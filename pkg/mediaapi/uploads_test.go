@@ -2,6 +2,7 @@ package mediaapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -293,5 +294,52 @@ func TestUploadsCreateStoreFailure(t *testing.T) {
 	lines := logs.lines(t, "upload request")
 	if len(lines) != 1 || lines[0]["cause"] != "upload_store" || !strings.Contains(fmt.Sprint(lines[0]["error"]), "AccessDenied") {
 		t.Errorf("log lines = %v, want one with cause upload_store and the error", lines)
+	}
+}
+
+// Through NewLambdaHandler, as the function runs it: a body API Gateway
+// base64-encoded reaches the handler decoded, and an event the adapter
+// cannot convert is the same JSON 400 as on the media routes, before the
+// store is asked.
+func TestUploadsThroughLambdaHandler(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		mod        eventMod
+		wantStatus int
+		wantMsg    string
+	}{
+		{"body base64-encoded", func(ev *events.APIGatewayV2HTTPRequest) {
+			ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString([]byte(ev.Body)), true
+		}, http.StatusCreated, ""},
+		{"body marked base64 that is not", func(ev *events.APIGatewayV2HTTPRequest) { ev.IsBase64Encoded = true },
+			http.StatusBadRequest, "marked isBase64Encoded but is not base64"},
+		{"raw control character in rawPath", func(ev *events.APIGatewayV2HTTPRequest) { ev.RawPath = "/uploads\x01" },
+			http.StatusBadRequest, "percent-encode rawPath"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := &fakeUploads{}
+			log, _ := newLogger()
+			ev := loadEvent(t, createUploadEvent)
+			tc.mod(&ev)
+			resp, err := mediaapi.NewLambdaHandler(mediaapi.NewUploadsHandler(fake, mediaapi.UploadsOptions{Logger: log}))(context.Background(), ev)
+			if err != nil {
+				t.Fatalf("invocation failed: %v", err)
+			}
+			if resp.StatusCode != tc.wantStatus || resp.Headers["Content-Type"] != "application/json" {
+				t.Fatalf("got %d %v %s, want %d application/json", resp.StatusCode, resp.Headers, resp.Body, tc.wantStatus)
+			}
+			creates, _ := fake.calls()
+			if tc.wantStatus == http.StatusCreated {
+				if len(creates) != 1 || creates[0].FileName != "menu card.pdf" {
+					t.Errorf("store asked for %v, want the fixture's file", creates)
+				}
+				return
+			}
+			if msg := decodeError(t, resp).Error.Message; !strings.Contains(msg, tc.wantMsg) || len(creates) != 0 {
+				t.Errorf("message %q (want %q), store asked for %v", msg, tc.wantMsg, creates)
+			}
+		})
 	}
 }

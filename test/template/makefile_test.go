@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -34,8 +35,7 @@ func makeCmd(t *testing.T, args ...string) *exec.Cmd {
 // TestMakefileTargets dry-runs the targets SAM and people use.
 func TestMakefileTargets(t *testing.T) {
 	t.Parallel()
-	tpl := loadTemplate(t)
-	for _, id := range serverlessFunctions(tpl) {
+	for _, id := range functions(source(t)) {
 		t.Run("build-"+id, func(t *testing.T) {
 			t.Parallel()
 			dir := functionDirs[id]
@@ -100,7 +100,7 @@ func TestMakefileTargets(t *testing.T) {
 func TestBuildBootstrap(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
-		t.Skip("builds three binaries; skipped with -short")
+		t.Skip("builds every function; skipped with -short")
 	}
 	for id, dir := range functionDirs {
 		t.Run(id, func(t *testing.T) {
@@ -140,6 +140,12 @@ func TestBuildBootstrap(t *testing.T) {
 				if settings[k] != want {
 					t.Errorf("build setting %s = %q, want %q", k, settings[k], want)
 				}
+			}
+			// SPEC: neither the get nor the delete binary links the S3 client
+			// (its own module), which the upload and sessions functions need.
+			linksS3 := slices.ContainsFunc(bi.Deps, func(m *debug.Module) bool { return m.Path == "github.com/aws/aws-sdk-go-v2/service/s3" })
+			if want := id == "UploadTemplateFileFunction" || id == "UploadSessionsFunction"; linksS3 != want {
+				t.Errorf("links the S3 client = %v, want %v: only the functions that use S3 link it", linksS3, want)
 			}
 		})
 	}
