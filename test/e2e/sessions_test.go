@@ -224,9 +224,11 @@ func TestSessionFullFlow(t *testing.T) {
 	if c.FileName != fileName || c.FileType != "application/pdf" || c.Fields["business_phone"] != phone {
 		t.Errorf("NXCloud got file %q of type %q for phone %q", c.FileName, c.FileType, c.Fields["business_phone"])
 	}
+	// The verdict is recorded before the object is tagged: the tags follow.
 	key := st.Prefix + "uploads/" + s.ID + "/" + fileName
-	if tags := objectTags(t, testContext(t, 10*time.Second), st.Bucket, key, ""); tags["nxcloud-media-id"] != c.MediaID {
-		t.Errorf("the object %s is tagged %v, want nxcloud-media-id %s", key, tags, c.MediaID)
+	tags, err := localstack.WaitForTag(testContext(t, sessionWait), st.S3Client(), st.Bucket, key, "nxcloud-media-id", sessionWait)
+	if err != nil || tags["nxcloud-media-id"] != c.MediaID {
+		t.Errorf("the object %s is tagged %v (%v), want nxcloud-media-id %s", key, tags, err, c.MediaID)
 	}
 
 	// The content route sends the caller to the file NXCloud holds.
