@@ -1,10 +1,10 @@
 // Command local runs the whole bundle on this machine, with no AWS account and
 // no Docker: the local NXCloud (or the real one), a local Secrets Manager,
-// MinIO with the media bucket, and the three real function binaries driven
+// MinIO with the media bucket, and the real function binaries driven
 // through the Lambda Runtime API, behind a local HTTP API and S3 events.
 //
 //	go run ./cmd/local                 # run until Ctrl-C (make local)
-//	go run ./cmd/local demo            # walk through upload, get, delete (make demo)
+//	go run ./cmd/local demo            # walk through an upload session, get, content, delete (make demo)
 //	go run ./cmd/local invoke GetMediaFunction events/get-media.json
 //
 // Point it at the real NXCloud with NXCLOUD_BASE_URL, NXCLOUD_ACCESS_KEY and
@@ -124,8 +124,12 @@ The bundle runs locally. Try it from another terminal:
   aws --endpoint-url %s s3 cp menu.pdf s3://%s/%s%s/menu.pdf
   aws --endpoint-url %s s3api get-object-tagging --bucket %s --key %s%s/menu.pdf
 
-  # HTTP API
+  # HTTP API: upload over HTTP (make demo walks it through)
+  curl -s -X POST %s/uploads -d '{"file_name":"menu.pdf","type":"application/pdf","size":'$(wc -c <menu.pdf)',"business_phone":"%s"}'
+  curl -s -X PUT -T menu.pdf -H '<each of the headers answered>' '<upload_url>'
+  curl -s %s/uploads/<upload_id>
   curl -s '%s/media/<nxcloud-media-id>?business_phone=%s'
+  curl -sL -o menu-back.pdf '%s/media/<nxcloud-media-id>/content?business_phone=%s'
   curl -s -X DELETE '%s/media/<nxcloud-media-id>?business_phone=%s'
 
   # Secrets Manager (rotate the credentials the functions use)
@@ -136,6 +140,9 @@ Ctrl-C stops everything.
 		st.MinIO.AccessKey, st.MinIO.SecretKey,
 		st.S3Endpoint, st.Bucket, st.Prefix, localstack.DefaultPhone,
 		st.S3Endpoint, st.Bucket, st.Prefix, localstack.DefaultPhone,
+		st.APIURL, localstack.DefaultPhone,
+		st.APIURL,
+		st.APIURL, localstack.DefaultPhone,
 		st.APIURL, localstack.DefaultPhone,
 		st.APIURL, localstack.DefaultPhone,
 		st.SecretsEndpoint, st.SecretID)

@@ -3,11 +3,16 @@ package localstack
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
 	"os/exec"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -59,58 +64,187 @@ const samplePDF = "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n" +
 	"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n" +
 	"trailer<</Root 1 0 R>>\n%%EOF\n"
 
-// Demo walks through the bundle against a running stack: upload a sample PDF,
-// read its NXCloud id back from the object's tags, GET it, DELETE it, GET it
-// again and show the error. Each step prints what it did and what came back.
+// Demo walks through the bundle over HTTP only, as a caller of the API
+// without S3 rights does: create an upload session, PUT a sample PDF to its
+// presigned URL with its headers, poll the session until NXCloud's media id
+// is there, GET the media, follow GET /media/{id}/content to the file, DELETE
+// it and GET it again to show the error. Each step prints the equivalent curl
+// command and what came back.
 func Demo(ctx context.Context, st *Stack, w io.Writer, phone string) error {
 	if phone == "" {
 		phone = DefaultPhone
 	}
-	cli := st.S3Client()
-	key := st.Prefix + phone + "/menu card.pdf"
+	api := st.APIURL
+	d := demo{ctx: ctx, w: w}
 
-	fmt.Fprintf(w, "\n1. upload a sample PDF to s3://%s/%s\n", st.Bucket, key)
-	put, err := cli.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:      aws.String(st.Bucket),
-		Key:         aws.String(key),
-		Body:        bytes.NewReader([]byte(samplePDF)),
-		ContentType: aws.String("application/pdf"),
-	})
-	if err != nil {
-		return fmt.Errorf("put object: %w", err)
+	d.step("1. create an upload session")
+	req, _ := json.Marshal(map[string]any{"file_name": "menu card.pdf", "type": "application/pdf", "size": len(samplePDF), "business_phone": phone})
+	d.curl("curl -s -X POST %s/uploads -d '%s'", api, req)
+	var session struct {
+		ID      string            `json:"upload_id"`
+		URL     string            `json:"upload_url"`
+		Method  string            `json:"method"`
+		Headers map[string]string `json:"headers"`
 	}
-	fmt.Fprintf(w, "   version %s, %d bytes\n", aws.ToString(put.VersionId), len(samplePDF))
+	if err := d.call(http.MethodPost, api+"/uploads", nil, req, http.StatusCreated, &session); err != nil {
+		return err
+	}
 
-	fmt.Fprintln(w, "\n2. wait for the upload function to tag the object")
-	tags, err := WaitForTag(ctx, cli, st.Bucket, key, "nxcloud-status", 60*time.Second)
+	d.step("2. PUT the file to upload_url with exactly the headers given")
+	var flags []string
+	for _, k := range slices.Sorted(maps.Keys(session.Headers)) {
+		flags = append(flags, fmt.Sprintf("-H '%s: %s'", k, session.Headers[k]))
+	}
+	d.curl("curl -s -X %s %s -T menu.pdf '%s'", session.Method, strings.Join(flags, " "), session.URL)
+	if err := d.call(session.Method, session.URL, session.Headers, []byte(samplePDF), http.StatusOK, nil); err != nil {
+		return err
+	}
+
+	d.step("3. poll the session until the upload function has NXCloud's answer")
+	d.curl("curl -s %s/uploads/%s", api, session.ID)
+	var status struct {
+		Status  string `json:"status"`
+		MediaID string `json:"media_id"`
+		Error   string `json:"error"`
+	}
+	poll, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for last := ""; ; {
+		body, err := d.fetch(poll, http.MethodGet, api+"/uploads/"+session.ID, nil, nil, http.StatusOK, &status)
+		if err != nil {
+			return fmt.Errorf("%w (see the UploadTemplateFileFunction log lines above)", err)
+		}
+		if status.Status != last {
+			fmt.Fprintf(w, "   %s\n", body)
+			last = status.Status
+		}
+		if status.Status == "uploaded" || status.Status == "rejected" {
+			break
+		}
+		select {
+		case <-poll.Done():
+			return errors.New("the upload did not finish in time: see the UploadTemplateFileFunction log lines above")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if status.Status != "uploaded" {
+		return fmt.Errorf("the upload was rejected: %s", status.Error)
+	}
+
+	media := api + "/media/" + url.PathEscape(status.MediaID)
+	query := "?business_phone=" + phone
+	d.step("4. GET the media from NXCloud")
+	d.curl("curl -s '%s%s'", media, query)
+	if err := d.call(http.MethodGet, media+query, nil, nil, http.StatusOK, nil); err != nil {
+		return err
+	}
+
+	d.step("5. GET its content: a redirect to the url of a fresh getMedia, followed")
+	d.curl("curl -sL -o menu-back.pdf '%s/content%s'", media, query)
+	if err := d.redirect(media+"/content"+query, []byte(samplePDF)); err != nil {
+		return err
+	}
+
+	d.step("6. DELETE it")
+	d.curl("curl -s -X DELETE '%s%s'", media, query)
+	if err := d.call(http.MethodDelete, media+query, nil, nil, http.StatusOK, nil); err != nil {
+		return err
+	}
+
+	d.step("7. GET it again: NXCloud no longer knows it")
+	d.curl("curl -s '%s%s'", media, query)
+	if err := d.call(http.MethodGet, media+query, nil, nil, http.StatusBadRequest, nil); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\ndone")
+	return nil
+}
+
+// demo prints the steps of Demo and makes its HTTP calls.
+type demo struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (d demo) step(title string) { fmt.Fprintf(d.w, "\n%s\n", title) }
+
+func (d demo) curl(format string, a ...any) { fmt.Fprintf(d.w, "   $ "+format+"\n", a...) }
+
+// call makes one request, prints the answer and decodes it into out (when
+// not nil); a status other than want is an error.
+func (d demo) call(method, target string, headers map[string]string, body []byte, want int, out any) error {
+	answer, err := d.fetch(d.ctx, method, target, headers, body, want, out)
 	if err != nil {
 		return err
 	}
-	for _, k := range []string{"nxcloud-status", "nxcloud-media-id", "nxcloud-error"} {
-		if v, ok := tags[k]; ok {
-			fmt.Fprintf(w, "   %s = %s\n", k, v)
-		}
-	}
-	id := tags["nxcloud-media-id"]
-	if tags["nxcloud-status"] != "uploaded" || id == "" {
-		return fmt.Errorf("the upload was not accepted: %v", tags)
-	}
+	fmt.Fprintf(d.w, "   %s\n", answer)
+	return nil
+}
 
-	url := st.APIURL + "/media/" + id + "?business_phone=" + phone
-	steps := []struct{ title, method string }{
-		{"3. GET the media from NXCloud through the HTTP API", http.MethodGet},
-		{"4. DELETE it", http.MethodDelete},
-		{"5. GET it again: NXCloud no longer knows it", http.MethodGet},
+// fetch makes one request and returns its status and body as one line.
+func (d demo) fetch(ctx context.Context, method, target string, headers map[string]string, body []byte, want int, out any) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
+	if err != nil {
+		return "", err
 	}
-	for _, s := range steps {
-		fmt.Fprintf(w, "\n%s\n   %s %s\n", s.title, s.method, url)
-		status, body, err := call(ctx, s.method, url)
-		if err != nil {
-			return err
+	for k, v := range headers {
+		req.Header.Set(k, v) // Content-Length is the body's, as curl sends it
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", err
+	}
+	answer := fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(b))
+	if resp.StatusCode != want {
+		return "", fmt.Errorf("%s %s answered %s, want %d", method, target, answer, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return "", fmt.Errorf("%s %s: %w", method, target, err)
 		}
-		fmt.Fprintf(w, "   %d %s\n", status, body)
 	}
-	fmt.Fprintln(w, "\ndone")
+	return answer, nil
+}
+
+// redirect GETs target, shows its 302, follows Location and checks that the
+// file that comes back is want.
+func (d demo) redirect(target string, want []byte) error {
+	cli := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, err := http.NewRequestWithContext(d.ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := cli.Do(req)
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	fmt.Fprintf(d.w, "   %d Location: %s (Cache-Control: %s)\n", resp.StatusCode, loc, resp.Header.Get("Cache-Control"))
+	if resp.StatusCode != http.StatusFound || loc == "" {
+		return fmt.Errorf("GET %s answered %d, want 302 with a Location", target, resp.StatusCode)
+	}
+	req, err = http.NewRequestWithContext(d.ctx, http.MethodGet, loc, nil)
+	if err != nil {
+		return err
+	}
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	got, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.w, "   %d %s, %d bytes\n", resp.StatusCode, resp.Header.Get("Content-Type"), len(got))
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, want) {
+		return fmt.Errorf("the file behind %s is not the one uploaded (%d, %d bytes)", loc, resp.StatusCode, len(got))
+	}
 	return nil
 }
 
@@ -135,18 +269,4 @@ func WaitForTag(ctx context.Context, cli *s3.Client, bucket, key, tag string, wa
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func call(ctx context.Context, method, url string) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, string(bytes.TrimSpace(b)), err
 }

@@ -34,6 +34,7 @@ const (
 	GetMediaFunction           = "GetMediaFunction"
 	DeleteMediaFunction        = "DeleteMediaFunction"
 	UploadTemplateFileFunction = "UploadTemplateFileFunction"
+	UploadSessionsFunction     = "UploadSessionsFunction"
 )
 
 // Functions lists the logical ids with the package each is built from.
@@ -41,6 +42,7 @@ var Functions = map[string]string{
 	GetMediaFunction:           "./functions/get-media",
 	DeleteMediaFunction:        "./functions/delete-media",
 	UploadTemplateFileFunction: "./functions/upload-template-file",
+	UploadSessionsFunction:     "./functions/upload-sessions",
 }
 
 // Embedded defaults of the local run.
@@ -111,7 +113,7 @@ type FailedEvent struct {
 }
 
 // Stack is a running local bundle: the local NXCloud (unless a real one is
-// used), the local Secrets Manager, MinIO with the media bucket, the three
+// used), the local Secrets Manager, MinIO with the media bucket, the
 // functions under the Lambda Runtime API, the HTTP front and the S3 event
 // delivery.
 type Stack struct {
@@ -215,7 +217,10 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		if ak == "" {
 			ak, secret = DefaultAccessKey, DefaultAccessSecret
 		}
-		s.NXCloud = nxcloudtest.NewServer(nxcloudtest.WithCredentials(ak, secret),
+		// The local NXCloud keeps the files it is sent, so that the url
+		// getMedia answers (and GET /media/{mediaId}/content redirects to)
+		// serves them.
+		s.NXCloud = nxcloudtest.NewServer(nxcloudtest.WithCredentials(ak, secret), nxcloudtest.WithKeepContent(true),
 			nxcloudtest.WithLogger(slog.New(slog.NewJSONHandler(s.prefixed("nxcloud"), nil))))
 		s.NXCloud.AddMedia(nxcloudtest.Media{ID: SampleMediaID, MimeType: "application/pdf", FileName: "menu card.pdf"})
 		s.seedFixtures()
@@ -266,6 +271,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		"NXCLOUD_SECRET_ID=" + s.SecretID,
 		"NXCLOUD_BASE_URL=" + s.NXCloudURL,
 		"UPLOAD_PREFIX=" + s.Prefix,
+		"MEDIA_BUCKET=" + s.Bucket,
 		"AWS_REGION=" + miniotest.Region,
 		"AWS_ACCESS_KEY_ID=" + s.MinIO.AccessKey,
 		"AWS_SECRET_ACCESS_KEY=" + s.MinIO.SecretKey,
@@ -307,7 +313,10 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	// HTTP front (API Gateway HTTP API).
 	s.routes = []frontRoute{
 		{Route{http.MethodGet, "/media/{mediaId}"}, GetMediaFunction},
+		{Route{http.MethodGet, "/media/{mediaId}/content"}, GetMediaFunction},
 		{Route{http.MethodDelete, "/media/{mediaId}"}, DeleteMediaFunction},
+		{Route{http.MethodPost, "/uploads"}, UploadSessionsFunction},
+		{Route{http.MethodGet, "/uploads/{uploadId}"}, UploadSessionsFunction},
 	}
 	addr := opts.Addr
 	if addr == "" {
@@ -320,7 +329,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	s.APIURL = "http://" + ln.Addr().String()
 	s.front = &http.Server{Handler: http.HandlerFunc(s.serveAPI), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.front.Serve(ln) }()
-	s.progress("HTTP API at %s (GET and DELETE /media/{mediaId})", s.APIURL)
+	s.progress("HTTP API at %s (GET and DELETE /media/{mediaId}, GET /media/{mediaId}/content, POST /uploads, GET /uploads/{uploadId})", s.APIURL)
 	return s, nil
 }
 
@@ -337,7 +346,8 @@ func (s *Stack) S3Client() *s3.Client { return s.MinIO.Client() }
 func (s *Stack) Invoke(ctx context.Context, logicalID string, payload []byte) (*lambdart.Result, error) {
 	p, ok := s.runtimes[logicalID]
 	if !ok {
-		return nil, fmt.Errorf("unknown function %q: use one of %s, %s, %s", logicalID, GetMediaFunction, DeleteMediaFunction, UploadTemplateFileFunction)
+		return nil, fmt.Errorf("unknown function %q: use one of %s, %s, %s, %s", logicalID,
+			GetMediaFunction, DeleteMediaFunction, UploadTemplateFileFunction, UploadSessionsFunction)
 	}
 	return p.invoke(ctx, payload)
 }
@@ -417,7 +427,7 @@ func (s *Stack) Close() {
 	}
 }
 
-// build compiles the three functions for this host with the Makefile's
+// build compiles the functions for this host with the Makefile's
 // build-<LogicalId> targets, exactly as `sam build` does for arm64.
 func (s *Stack) build(ctx context.Context) error {
 	root := s.opts.RepoRoot
@@ -458,12 +468,12 @@ func (s *Stack) build(ctx context.Context) error {
 	return nil
 }
 
-// seedFixtures makes the media ids of events/get-media.json and
-// events/delete-media.json known to the local NXCloud, so that
-// `local invoke GetMediaFunction events/get-media.json` answers 200 as it
-// would for a media id NXCloud returned.
+// seedFixtures makes the media ids of events/get-media.json,
+// get-media-content.json and delete-media.json known to the local NXCloud,
+// so that `local invoke GetMediaFunction events/get-media.json` answers 200
+// as it would for a media id NXCloud returned.
 func (s *Stack) seedFixtures() {
-	for _, f := range []string{"get-media.json", "delete-media.json"} {
+	for _, f := range []string{"get-media.json", "get-media-content.json", "delete-media.json"} {
 		b, err := os.ReadFile(filepath.Join(s.root, "events", f))
 		if err != nil {
 			continue

@@ -1,8 +1,9 @@
-// Package app builds what every function of the bundle shares from the
+// Package app builds what the functions of the bundle share from the
 // environment: the validated configuration, the AWS configuration, the cached
 // Secrets Manager credentials, the signed NXCloud client and the JSON logger.
-// A function's main calls New once per container (at init), then hands the
-// parts to its handler and to lambda.Start.
+// A function that calls NXCloud calls New once per container (at init), then
+// hands the parts to its handler and to lambda.Start; the upload sessions,
+// which read no secret, take only config.FromEnv and LoadAWS.
 //
 // It deliberately links no S3 client: the get and delete functions stay small.
 package app
@@ -37,21 +38,13 @@ type App struct {
 // New reads and validates the environment and builds the shared dependencies.
 // Its errors name the variable at fault; nothing here calls the network.
 func New(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*App, error) {
-	cfg, err := config.FromEnv(getenv)
+	cfg, err := config.FromEnv(getenv, config.EnvSecretID)
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := LoadAWS(ctx, getenv)
 	if err != nil {
-		return nil, fmt.Errorf("aws configuration (AWS_REGION, AWS_ENDPOINT_URL*, AWS_* credentials): %w", err)
-	}
-	if awsCfg.Region == "" {
-		// Lambda always sets AWS_REGION. A run against local endpoints
-		// (AWS_ENDPOINT_URL*) needs no real region: sign for us-east-1.
-		if !LocalEndpoint(getenv, "AWS_ENDPOINT_URL_SECRETS_MANAGER") && !LocalEndpoint(getenv, "AWS_ENDPOINT_URL_S3") {
-			return nil, fmt.Errorf("AWS_REGION: is not set: set it to the region of the secret (Lambda sets it for you)")
-		}
-		awsCfg.Region = "us-east-1"
+		return nil, err
 	}
 	secrets := secret.NewProvider(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID,
 		secret.WithTTL(cfg.SecretTTL), secret.WithLogger(logger))
@@ -66,6 +59,24 @@ func New(ctx context.Context, getenv func(string) string, logger *slog.Logger) (
 		return nil, fmt.Errorf("nxcloud client: %w", err)
 	}
 	return &App{Config: cfg, AWS: awsCfg, NXCloud: client}, nil
+}
+
+// LoadAWS loads the SDK's configuration from the environment (AWS_REGION,
+// AWS_ENDPOINT_URL*, the AWS_* credentials). Lambda always sets AWS_REGION;
+// without it, a run against local endpoints signs for us-east-1 and any
+// other run fails naming the variable.
+func LoadAWS(ctx context.Context, getenv func(string) string) (aws.Config, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("aws configuration (AWS_REGION, AWS_ENDPOINT_URL*, AWS_* credentials): %w", err)
+	}
+	if awsCfg.Region == "" {
+		if !LocalEndpoint(getenv, "AWS_ENDPOINT_URL_SECRETS_MANAGER") && !LocalEndpoint(getenv, "AWS_ENDPOINT_URL_S3") {
+			return aws.Config{}, fmt.Errorf("AWS_REGION: is not set: set it to the region of the stack (Lambda sets it for you)")
+		}
+		awsCfg.Region = "us-east-1"
+	}
+	return awsCfg, nil
 }
 
 // LocalEndpoint reports whether the SDK is pointed away from AWS for a

@@ -58,6 +58,38 @@ func TestNew(t *testing.T) {
 	}
 }
 
+// LoadAWS is what the upload sessions take from app: no secret involved.
+func TestLoadAWS(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		wantErr bool
+		region  string
+	}{
+		{"lambda", map[string]string{"AWS_REGION": "eu-west-1"}, false, "eu-west-1"},
+		{"local S3 without a region", map[string]string{"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000"}, false, "us-east-1"},
+		{"no region", map[string]string{}, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clearAWSEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := app.LoadAWS(context.Background(), os.Getenv)
+			switch {
+			case tc.wantErr:
+				if err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
+					t.Fatalf("LoadAWS = %v, want an error naming AWS_REGION", err)
+				}
+			case err != nil:
+				t.Fatalf("LoadAWS: %v", err)
+			case cfg.Region != tc.region:
+				t.Errorf("region = %q, want %q", cfg.Region, tc.region)
+			}
+		})
+	}
+}
+
 func TestLocalEndpoint(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,8 @@ const (
 	EnvMaxUploadBytes = "MAX_UPLOAD_BYTES"
 	EnvUploadPrefix   = "UPLOAD_PREFIX"
 	EnvClaimLease     = "UPLOAD_CLAIM_LEASE"
+	EnvMediaBucket    = "MEDIA_BUCKET"
+	EnvUploadURLTTL   = "UPLOAD_URL_TTL"
 )
 
 // Defaults (SPEC.md, "Configuration").
@@ -34,6 +37,10 @@ const (
 	DefaultMaxUploadBytes = 104857600
 	DefaultUploadPrefix   = "templates/"
 	DefaultClaimLease     = 30 * time.Second
+	DefaultUploadURLTTL   = 15 * time.Minute
+	// MaxUploadURLTTL is the longest lifetime S3 accepts for a SigV4
+	// presigned URL.
+	MaxUploadURLTTL = 7 * 24 * time.Hour
 	// MaxClaimLease is the longest claim lease: a claim whose holder died is
 	// stale within it (plus a few seconds for clocks), before Lambda's first
 	// retry about a minute later.
@@ -43,7 +50,8 @@ const (
 	ReservedPrefix = "nxcloud-"
 )
 
-// Config is the validated configuration shared by the three functions.
+// Config is the validated configuration of the functions. Each function reads
+// the fields it needs.
 type Config struct {
 	SecretID       string
 	BaseURL        string
@@ -54,6 +62,8 @@ type Config struct {
 	MaxUploadBytes int64
 	UploadPrefix   string
 	ClaimLease     time.Duration
+	MediaBucket    string        // the stack's media bucket; may be empty
+	UploadURLTTL   time.Duration // lifetime of a presigned upload URL
 }
 
 // ValidPhone reports whether s is a merchant phone: 5 to 20 ASCII digits.
@@ -72,15 +82,19 @@ func ValidPhone(s string) bool {
 }
 
 // FromEnv reads and validates every variable. getenv is os.Getenv in the
-// functions and a map lookup in tests. Every problem found is reported, each
-// naming its variable.
-func FromEnv(getenv func(string) string) (Config, error) {
+// functions and a map lookup in tests. required names the variables the
+// calling function cannot run without: EnvSecretID for the functions that
+// call NXCloud, EnvMediaBucket for the upload sessions; any other variable
+// has a default or may be empty. Every problem found is reported, each naming
+// its variable.
+func FromEnv(getenv func(string) string, required ...string) (Config, error) {
 	c := Config{
 		SecretTTL:      DefaultSecretTTL,
 		Timeout:        DefaultTimeout,
 		MaxUploadBytes: DefaultMaxUploadBytes,
 		UploadPrefix:   DefaultUploadPrefix,
 		ClaimLease:     DefaultClaimLease,
+		UploadURLTTL:   DefaultUploadURLTTL,
 		BaseURL:        nxcloud.DefaultBaseURL,
 		SignAlgorithm:  nxcloud.MD5,
 	}
@@ -90,7 +104,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 
 	c.SecretID = strings.TrimSpace(getenv(EnvSecretID))
-	if c.SecretID == "" {
+	if c.SecretID == "" && slices.Contains(required, EnvSecretID) {
 		bad(EnvSecretID, "is required: set it to the name or ARN of the Secrets Manager secret holding {\"accessKey\",\"accessSecret\"}")
 	}
 
@@ -127,6 +141,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	duration(EnvSecretTTL, DefaultSecretTTL, &c.SecretTTL)
 	duration(EnvTimeout, DefaultTimeout, &c.Timeout)
 	duration(EnvClaimLease, DefaultClaimLease, &c.ClaimLease)
+	duration(EnvUploadURLTTL, DefaultUploadURLTTL, &c.UploadURLTTL)
+	switch {
+	case c.UploadURLTTL > MaxUploadURLTTL:
+		bad(EnvUploadURLTTL, "%s is longer than %s, the longest S3 accepts for a presigned URL", c.UploadURLTTL, MaxUploadURLTTL)
+	case c.UploadURLTTL < time.Second:
+		bad(EnvUploadURLTTL, "%s is shorter than 1s: a presigned URL lives whole seconds", c.UploadURLTTL)
+	}
 	if c.ClaimLease > MaxClaimLease {
 		bad(EnvClaimLease, "%s is longer than %s: a dead holder's claim must go stale before Lambda's first retry", c.ClaimLease, MaxClaimLease)
 	}
@@ -162,8 +183,33 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 
+	c.MediaBucket = strings.TrimSpace(getenv(EnvMediaBucket))
+	switch {
+	case c.MediaBucket == "" && slices.Contains(required, EnvMediaBucket):
+		bad(EnvMediaBucket, "is required: set it to the name of the stack's media bucket (the template sets it)")
+	case c.MediaBucket != "" && !validBucketName(c.MediaBucket):
+		bad(EnvMediaBucket, "%q is not an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens", c.MediaBucket)
+	}
+
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// validBucketName reports whether s is an S3 bucket name: 3 to 63 lower-case
+// letters, digits, dots and hyphens, starting and ending with a letter or a
+// digit.
+func validBucketName(s string) bool {
+	if len(s) < 3 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (c != '.' && c != '-' || i == 0 || i == len(s)-1) {
+			return false
+		}
+	}
+	return true
 }

@@ -28,6 +28,7 @@ func TestFromEnvDefaults(t *testing.T) {
 		MaxUploadBytes: 104857600,
 		UploadPrefix:   "templates/",
 		ClaimLease:     30 * time.Second,
+		UploadURLTTL:   15 * time.Minute,
 	}
 	if c != want {
 		t.Errorf("FromEnv = %+v, want %+v", c, want)
@@ -46,12 +47,15 @@ func TestFromEnvValues(t *testing.T) {
 		config.EnvMaxUploadBytes: "1048576",
 		config.EnvUploadPrefix:   "media/in/",
 		config.EnvClaimLease:     "1m",
+		config.EnvMediaBucket:    "nxcloud-media-123456789012-eu-west-1-0a1b2c3d4e5f",
+		config.EnvUploadURLTTL:   "1h30m",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.BaseURL != "http://127.0.0.1:8081" || c.BusinessPhone != "8615812341795" || c.SecretTTL != 90*time.Second ||
-		c.SignAlgorithm != nxcloud.SHA256 || c.Timeout != 2*time.Second || c.MaxUploadBytes != 1048576 || c.UploadPrefix != "media/in/" || c.ClaimLease != time.Minute {
+		c.SignAlgorithm != nxcloud.SHA256 || c.Timeout != 2*time.Second || c.MaxUploadBytes != 1048576 || c.UploadPrefix != "media/in/" || c.ClaimLease != time.Minute ||
+		c.MediaBucket != "nxcloud-media-123456789012-eu-west-1-0a1b2c3d4e5f" || c.UploadURLTTL != 90*time.Minute {
 		t.Errorf("FromEnv = %+v", c)
 	}
 }
@@ -77,14 +81,52 @@ func TestFromEnvBadValueNamesVariable(t *testing.T) {
 		{config.EnvUploadPrefix, "nxcloud-records/templates/"},
 		{config.EnvClaimLease, "61s"},
 		{config.EnvClaimLease, "soon"},
+		{config.EnvMediaBucket, ""},
+		{config.EnvMediaBucket, "Media_Bucket"},
+		{config.EnvMediaBucket, "ab"},
+		{config.EnvMediaBucket, "-media"},
+		{config.EnvMediaBucket, "arn:aws:s3:::media"},
+		{config.EnvUploadURLTTL, "15"},
+		{config.EnvUploadURLTTL, "0s"},
+		{config.EnvUploadURLTTL, "169h"},
+		{config.EnvUploadURLTTL, "500ms"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			t.Parallel()
-			vars := map[string]string{config.EnvSecretID: "s"}
+			vars := map[string]string{config.EnvSecretID: "s", config.EnvMediaBucket: "media"}
 			vars[tc.name] = tc.value
-			_, err := config.FromEnv(env(vars))
+			_, err := config.FromEnv(env(vars), config.EnvSecretID, config.EnvMediaBucket)
 			if err == nil || !strings.Contains(err.Error(), tc.name) {
 				t.Errorf("FromEnv(%s=%q) = %v, want an error naming %s", tc.name, tc.value, err, tc.name)
+			}
+		})
+	}
+}
+
+// A variable is required only by the functions that name it: the upload
+// sessions read no secret, the NXCloud functions need no bucket.
+func TestFromEnvRequired(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		vars     map[string]string
+		required []string
+		wantErr  string // names the variable; empty for success
+	}{
+		{"sessions without a secret id", map[string]string{config.EnvMediaBucket: "media"}, []string{config.EnvMediaBucket}, ""},
+		{"sessions without a bucket", map[string]string{config.EnvSecretID: "s"}, []string{config.EnvMediaBucket}, config.EnvMediaBucket},
+		{"nxcloud without a bucket", map[string]string{config.EnvSecretID: "s"}, []string{config.EnvSecretID}, ""},
+		{"nxcloud without a secret id", map[string]string{config.EnvMediaBucket: "media"}, []string{config.EnvSecretID}, config.EnvSecretID},
+		{"a bad value of a variable not required", map[string]string{config.EnvMediaBucket: "media", config.EnvTimeout: "soon"}, []string{config.EnvMediaBucket}, config.EnvTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.FromEnv(env(tc.vars), tc.required...)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("FromEnv = %v, want no error", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("FromEnv = %v, want an error naming %s", err, tc.wantErr)
 			}
 		})
 	}

@@ -20,22 +20,30 @@ func (e *inputError) Error() string { return e.msg }
 
 func badInput(format string, a ...any) error { return &inputError{msg: fmt.Sprintf(format, a...)} }
 
-// errNotFound is a path outside /media/{mediaId}.
-var errNotFound = errors.New("not found: this API serves /media/{mediaId}")
+// errNotFound is a path the API does not serve.
+var errNotFound = errors.New("not found: this API serves /media/{mediaId}, /media/{mediaId}/content, /uploads and /uploads/{uploadId}")
 
-// methodError is a method the function does not serve on /media/{mediaId}.
+// methodError is a method the function does not serve on a route.
 type methodError struct {
 	method string
+	route  string
 	allow  []string
 }
 
 func (e *methodError) Error() string {
-	return fmt.Sprintf("method %s is not allowed on /media/{mediaId}: use %s", e.method, strings.Join(e.allow, " or "))
+	return fmt.Sprintf("method %s is not allowed on %s: use %s", e.method, e.route, strings.Join(e.allow, " or "))
 }
+
+// storeError is a failure of the upload sessions' storage (S3).
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return "upload sessions storage: " + e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
 
 // call describes the request a failure happened in, for the messages.
 type call struct {
 	action        string // NXCloud action: getMedia or deleteMedia
+	content       bool   // GET /media/{mediaId}/content
 	mediaID       string
 	phone         string
 	phoneFromEnv  bool // the phone is the NXCLOUD_BUSINESS_PHONE default
@@ -67,6 +75,22 @@ var statusTable = []rule{
 		match:   func(err error) bool { var e *methodError; return errors.As(err, &e) },
 		status:  http.StatusMethodNotAllowed,
 		message: func(err error, _ call) string { return err.Error() },
+	},
+	{
+		cause:  "upload_not_found",
+		match:  func(err error) bool { return errors.Is(err, ErrUploadNotFound) },
+		status: http.StatusNotFound,
+		message: func(error, call) string {
+			return "no upload session has this upload_id: use the upload_id that POST /uploads answered, or create a session with POST /uploads"
+		},
+	},
+	{
+		cause:  "upload_store",
+		match:  func(err error) bool { var e *storeError; return errors.As(err, &e) },
+		status: http.StatusServiceUnavailable,
+		message: func(error, call) string {
+			return "the upload sessions' storage did not answer as expected: retry later; if it persists the operator must check the function's logs"
+		},
 	},
 	{
 		cause:   "bad_input",

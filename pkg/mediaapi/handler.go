@@ -50,9 +50,12 @@ type Options struct {
 	Methods []string
 }
 
-// Route is the path pattern the handler serves, as API Gateway and the logs
-// name it.
-const Route = "/media/{mediaId}"
+// Route and ContentRoute are the path patterns the handler serves, as API
+// Gateway and the logs name them.
+const (
+	Route        = "/media/{mediaId}"
+	ContentRoute = "/media/{mediaId}/content"
+)
 
 // MaxMediaIDLength is the longest mediaId accepted, in characters.
 const MaxMediaIDLength = 256
@@ -62,7 +65,10 @@ const MaxMediaIDLength = 256
 // before Lambda ends the invocation.
 const deadlineMargin = 500 * time.Millisecond
 
-const routePrefix = "/media/"
+const (
+	routePrefix   = "/media/"
+	contentSuffix = "/content"
+)
 
 // handler implements the routes; see NewHandler.
 type handler struct {
@@ -74,22 +80,26 @@ type handler struct {
 	now          func() time.Time
 }
 
-// NewHandler returns the http.Handler of GET and DELETE /media/{mediaId}.
+// NewHandler returns the http.Handler of GET and DELETE /media/{mediaId} and,
+// when it serves GET, of GET /media/{mediaId}/content.
 //
 // A request goes through these steps, each answering at once when it fails:
 //
 //  1. Route: the path (taken from the URL, as the API Gateway v2 adapter
 //     builds it from rawPath; a stage prefix "/<stage>" is removed when the
 //     API Gateway context names a stage other than $default) must be
-//     /media/{mediaId}, else 404; the method must be one of opts.Methods, else
-//     405 with an Allow header.
+//     /media/{mediaId} or /media/{mediaId}/content, else 404; the method must
+//     be one of opts.Methods (GET only on /content), else 405 with an Allow
+//     header.
 //  2. Input: mediaId (percent-decoded, so %2F is a slash inside the id) must
 //     be non-empty, valid UTF-8, at most MaxMediaIDLength characters and free
 //     of control characters; business_phone (the query parameter, else
 //     opts.DefaultBusinessPhone) must be 5 to 20 digits. Else 400, and NXCloud
 //     is not called.
 //  3. NXCloud: GET answers 200 with NXCloud's data object as is; DELETE
-//     answers 200 with {"success": true}.
+//     answers 200 with {"success": true}; GET /content calls getMedia afresh
+//     and answers 302 with Location: the url NXCloud returned (an answer
+//     without an http(s) url is a 502), the data object as the body.
 //
 // Failures map to statuses through one table: bad input 400; NXCloud 9000
 // 400; 9002 and 9006 422; an authentication code still failing after the
@@ -140,50 +150,71 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 
 	c, route, err := h.parse(r)
-	if err == nil {
-		err = h.serve(ctx, w, c)
-	}
 	status := http.StatusOK
-	var row *rule
-	if err != nil {
-		row = classify(err)
-		status = row.status
-		h.writeError(w, err, row, c)
+	if err == nil {
+		status, err = h.serve(ctx, w, c)
 	}
+	var extra []slog.Attr
+	if c.mediaID != "" {
+		extra = append(extra, slog.String("media_id", c.mediaID))
+	}
+	finish(ctx, w, h.log, "media request", request{method: r.Method, route: route, status: status, err: err, call: c,
+		latency: h.now().Sub(start), cold: cold}, extra...)
+}
 
-	attrs := make([]slog.Attr, 0, 10)
+// request is what one request came to, for its error answer and its log
+// line.
+type request struct {
+	method, route string
+	status        int   // the status answered when err is nil
+	err           error // the failure, answered through statusTable
+	call          call
+	latency       time.Duration
+	cold          bool
+}
+
+// finish writes the error answer of a failed request and the request's one
+// log line (msg) with request_id, method, route, status, nxcloud_code (when
+// any), latency_ms, cold_start, the extra attributes and, for a failure,
+// cause and error.
+func finish(ctx context.Context, w http.ResponseWriter, log *slog.Logger, msg string, req request, extra ...slog.Attr) {
+	var row *rule
+	if req.err != nil {
+		row = classify(req.err)
+		req.status = row.status
+		writeError(w, req.err, row, req.call)
+	}
+	attrs := make([]slog.Attr, 0, 10+len(extra))
 	attrs = append(attrs,
 		slog.String("request_id", requestID(ctx)),
-		slog.String("method", r.Method),
-		slog.String("route", route),
-		slog.Int("status", status),
+		slog.String("method", req.method),
+		slog.String("route", req.route),
+		slog.Int("status", req.status),
 	)
-	if code, ok := nxcloudCode(err); ok {
+	if code, ok := nxcloudCode(req.err); ok {
 		attrs = append(attrs, slog.Int("nxcloud_code", code))
 	}
 	attrs = append(attrs,
-		slog.Int64("latency_ms", h.now().Sub(start).Milliseconds()),
-		slog.Bool("cold_start", cold),
+		slog.Int64("latency_ms", req.latency.Milliseconds()),
+		slog.Bool("cold_start", req.cold),
 	)
-	if c.mediaID != "" {
-		attrs = append(attrs, slog.String("media_id", c.mediaID))
-	}
+	attrs = append(attrs, extra...)
 	level := slog.LevelInfo
 	if row != nil {
 		attrs = append(attrs, slog.String("cause", row.cause))
 		switch {
-		case status >= 500:
+		case req.status >= 500:
 			level = slog.LevelError
 			// The error's text (credentials and transport problems
 			// included) is for the operator; the caller only gets the
 			// table's message.
-			attrs = append(attrs, slog.String("error", err.Error()))
-		case status >= 400:
+			attrs = append(attrs, slog.String("error", req.err.Error()))
+		case req.status >= 400:
 			level = slog.LevelWarn
-			attrs = append(attrs, slog.String("error", err.Error()))
+			attrs = append(attrs, slog.String("error", req.err.Error()))
 		}
 	}
-	h.log.LogAttrs(ctx, level, "media request", attrs...)
+	log.LogAttrs(ctx, level, msg, attrs...)
 }
 
 // parse routes the request and validates its input. route is the matched
@@ -194,12 +225,21 @@ func (h *handler) parse(r *http.Request) (c call, route string, err error) {
 	}
 	path := stripStage(r.Context(), r.URL.EscapedPath())
 	rawID, ok := strings.CutPrefix(path, routePrefix)
-	if !ok || strings.Contains(rawID, "/") {
+	if !ok {
 		return c, "unmatched", errNotFound
 	}
-	route = Route
-	if !slices.Contains(h.allow, r.Method) {
-		return c, route, &methodError{method: r.Method, allow: h.allow}
+	route, allow := Route, h.allow
+	if i := strings.IndexByte(rawID, '/'); i >= 0 {
+		// An escaped slash (%2F) stays inside the id: only /content is
+		// another route, and only where GET is served.
+		if rawID[i:] != contentSuffix || !slices.Contains(h.allow, http.MethodGet) {
+			return c, "unmatched", errNotFound
+		}
+		rawID, c.content = rawID[:i], true
+		route, allow = ContentRoute, []string{http.MethodGet}
+	}
+	if !slices.Contains(allow, r.Method) {
+		return c, route, &methodError{method: r.Method, route: route, allow: allow}
 	}
 	c.action = nxcloud.ActionGetMedia
 	if r.Method == http.MethodDelete {
@@ -260,27 +300,37 @@ func (h *handler) businessPhone(rawQuery string) (phone string, fromUser, fromEn
 	return phone, fromUser, fromEnv, nil
 }
 
-// serve calls NXCloud and writes the 200 answer.
-func (h *handler) serve(ctx context.Context, w http.ResponseWriter, c call) error {
+// serve calls NXCloud and writes the successful answer.
+func (h *handler) serve(ctx context.Context, w http.ResponseWriter, c call) (int, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-deadlineMargin))
 		defer cancel()
 	}
-	switch c.action {
-	case nxcloud.ActionGetMedia:
-		m, err := h.svc.GetMedia(ctx, c.phone, c.mediaID)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, m.Raw)
-	default:
+	if c.action == nxcloud.ActionDeleteMedia {
 		if err := h.svc.DeleteMedia(ctx, c.phone, c.mediaID); err != nil {
-			return err
+			return 0, err
 		}
 		writeJSON(w, http.StatusOK, []byte(`{"success":true}`))
+		return http.StatusOK, nil
 	}
-	return nil
+	m, err := h.svc.GetMedia(ctx, c.phone, c.mediaID)
+	if err != nil {
+		return 0, err
+	}
+	body := []byte(m.Raw)
+	if !c.content {
+		writeJSON(w, http.StatusOK, body)
+		return http.StatusOK, nil
+	}
+	// url.Parse refuses control characters: the URL is safe in a header.
+	if u, err := url.Parse(m.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return 0, &nxcloud.ResponseError{Action: c.action, HTTPStatus: http.StatusOK, Excerpt: clean(m.URL),
+			Reason: "data.url is not an http(s) URL"}
+	}
+	w.Header().Set("Location", m.URL)
+	writeJSON(w, http.StatusFound, body)
+	return http.StatusFound, nil
 }
 
 // errorBody is the JSON of every error response.
@@ -291,7 +341,7 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-func (h *handler) writeError(w http.ResponseWriter, err error, row *rule, c call) {
+func writeError(w http.ResponseWriter, err error, row *rule, c call) {
 	var b errorBody
 	b.Error.Message = row.message(err, c)
 	if code, ok := nxcloudCode(err); ok {

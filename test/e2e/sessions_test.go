@@ -1,0 +1,616 @@
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
+)
+
+// The upload sessions (POST /uploads, GET /uploads/{uploadId}) and the
+// content redirect (GET /media/{mediaId}/content), through the built
+// functions, the local HTTP API and MinIO.
+
+const sessionWait = 30 * time.Second
+
+// session is the 201 answer of POST /uploads.
+type session struct {
+	ID        string            `json:"upload_id"`
+	URL       string            `json:"upload_url"`
+	Method    string            `json:"method"`
+	Headers   map[string]string `json:"headers"`
+	ExpiresAt time.Time         `json:"expires_at"`
+}
+
+// sessionStatus is the 200 answer of GET /uploads/{uploadId}.
+type sessionStatus struct {
+	ID            string    `json:"upload_id"`
+	Status        string    `json:"status"`
+	FileName      string    `json:"file_name"`
+	Type          string    `json:"type"`
+	Size          int64     `json:"size"`
+	BusinessPhone string    `json:"business_phone"`
+	MediaID       string    `json:"media_id"`
+	Error         string    `json:"error"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// sessionRequest sends a request with a body to the stack's HTTP API.
+func sessionRequest(t *testing.T, method, path string, body []byte) apiResponse {
+	t.Helper()
+	req, err := http.NewRequestWithContext(testContext(t, httpTimeout+5*time.Second), method, st.APIURL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(output, "e2e answer | %s %s -> %d %s\n", method, path, resp.StatusCode, b)
+	return apiResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// newSessionBody is a POST /uploads body.
+func newSessionBody(fileName, typ string, size int) []byte {
+	b, _ := json.Marshal(map[string]any{"file_name": fileName, "type": typ, "size": size, "business_phone": phone})
+	return b
+}
+
+// decodeJSON decodes a 2xx answer strictly.
+func decodeJSON(t *testing.T, r apiResponse, status int, v any) {
+	t.Helper()
+	checkJSON(t, r)
+	if r.Status != status {
+		t.Fatalf("answer %s, want %d", r, status)
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("answer %s: %v", r, err)
+	}
+}
+
+// createSession makes a session through the HTTP API.
+func createSession(t *testing.T, fileName, typ string, size int) session {
+	t.Helper()
+	var s session
+	decodeJSON(t, sessionRequest(t, http.MethodPost, "/uploads", newSessionBody(fileName, typ, size)), http.StatusCreated, &s)
+	return s
+}
+
+// putSessionFile sends body to the session's upload URL with headers, as a
+// caller with curl does (Content-Length is the body's own); it returns the
+// status S3 answered.
+func putSessionFile(t *testing.T, s session, body []byte, headers map[string]string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(testContext(t, 20*time.Second), s.Method, s.URL, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("PUT %s: %v", s.URL, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	fmt.Fprintf(output, "e2e answer | PUT upload_url -> %d %s\n", resp.StatusCode, b)
+	return resp.StatusCode
+}
+
+// getStatus reads a session's status through the HTTP API.
+func getStatus(t *testing.T, id string) sessionStatus {
+	t.Helper()
+	var s sessionStatus
+	decodeJSON(t, sessionRequest(t, http.MethodGet, "/uploads/"+id, nil), http.StatusOK, &s)
+	return s
+}
+
+// waitStatus polls a session until its status is not one of pending.
+func waitStatus(t *testing.T, id string, pending ...string) sessionStatus {
+	t.Helper()
+	deadline := time.Now().Add(sessionWait)
+	for {
+		s := getStatus(t, id)
+		if !contains(pending, s.Status) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s still %s after %s", id, s.Status, sessionWait)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// uploadCalls returns the verified uploadTemplateFile calls that carried
+// content.
+func uploadCalls(content []byte) []nxcloudtest.Call {
+	var out []nxcloudtest.Call
+	for _, c := range st.NXCloud.Calls(nxcloud.ActionUploadTemplateFile) {
+		if c.Verified && c.FileSHA256 == sha256Hex(content) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// sessionFile returns a PDF-looking file no other test sends.
+func sessionFile(size int) []byte {
+	b := []byte("%PDF-1.4 " + randomID(16) + " ")
+	for len(b) < size {
+		b = append(b, 'x')
+	}
+	return b[:size]
+}
+
+var hexID = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// TestSessionFullFlow: a caller with no S3 rights uploads a file over HTTP
+// and gets the media id NXCloud returned, then follows the content redirect
+// to the very bytes it sent.
+func TestSessionFullFlow(t *testing.T) {
+	t.Parallel()
+	file := sessionFile(4096)
+	fileName := "menu card (été) " + randomID(4) + ".pdf"
+	before := time.Now()
+	s := createSession(t, fileName, "application/pdf", len(file))
+
+	if !hexID.MatchString(s.ID) || s.Method != http.MethodPut {
+		t.Errorf("upload_id %q (want 32 hex digits), method %q (want PUT)", s.ID, s.Method)
+	}
+	if d := s.ExpiresAt.Sub(before); d < 14*time.Minute || d > 16*time.Minute {
+		t.Errorf("expires_at %v is %v from now, want UPLOAD_URL_TTL's default 15m", s.ExpiresAt, d)
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil || "http://"+u.Host != st.S3Endpoint || u.Query().Get("X-Amz-Signature") == "" {
+		t.Fatalf("upload_url %s is not a presigned URL of the local S3 %s", s.URL, st.S3Endpoint)
+	}
+	wantHeaders := map[string]string{"Content-Type": "application/pdf", "Content-Length": "4096", "If-None-Match": "*", "X-Amz-Meta-Business-Phone": phone}
+	if fmt.Sprint(s.Headers) != fmt.Sprint(wantHeaders) {
+		t.Errorf("headers = %v, want %v", s.Headers, wantHeaders)
+	}
+	if got := getStatus(t, s.ID); got.Status != "awaiting_file" || got.FileName != fileName || got.Size != 4096 || got.BusinessPhone != phone {
+		t.Errorf("status before the PUT = %+v, want awaiting_file with the announced file", got)
+	}
+
+	if code := putSessionFile(t, s, file, s.Headers); code != http.StatusOK {
+		t.Fatalf("PUT with exactly the given headers = %d, want 200", code)
+	}
+	got := waitStatus(t, s.ID, "awaiting_file", "processing")
+	calls := uploadCalls(file)
+	if len(calls) != 1 {
+		t.Fatalf("%d uploadTemplateFile calls sent the file, want exactly 1", len(calls))
+	}
+	c := calls[0]
+	want := sessionStatus{ID: s.ID, Status: "uploaded", FileName: fileName, Type: "application/pdf", Size: 4096, BusinessPhone: phone,
+		MediaID: c.MediaID, UpdatedAt: got.UpdatedAt}
+	if got != want || c.MediaID == "" {
+		t.Errorf("status = %+v\nwant     %+v (NXCloud's media id %q)", got, want, c.MediaID)
+	}
+	if c.FileName != fileName || c.FileType != "application/pdf" || c.Fields["business_phone"] != phone {
+		t.Errorf("NXCloud got file %q of type %q for phone %q", c.FileName, c.FileType, c.Fields["business_phone"])
+	}
+	// The verdict is recorded before the object is tagged: the tags follow.
+	key := st.Prefix + "uploads/" + s.ID + "/" + fileName
+	tags, err := localstack.WaitForTag(testContext(t, sessionWait), st.S3Client(), st.Bucket, key, "nxcloud-media-id", sessionWait)
+	if err != nil || tags["nxcloud-media-id"] != c.MediaID {
+		t.Errorf("the object %s is tagged %v (%v), want nxcloud-media-id %s", key, tags, err, c.MediaID)
+	}
+
+	// The content route sends the caller to the file NXCloud holds.
+	r := contentCall(t, got.MediaID)
+	if r.Status != http.StatusFound || r.Header.Get("Location") != st.NXCloudURL+"/files/"+got.MediaID {
+		t.Fatalf("content = %d Location %q, want 302 to NXCloud's url", r.Status, r.Header.Get("Location"))
+	}
+	resp, err := http.Get(r.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	back, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(back, file) {
+		t.Errorf("following the redirect: %d, %d bytes, want the %d bytes uploaded", resp.StatusCode, len(back), len(file))
+	}
+}
+
+// contentCall sends GET /media/{id}/content without following the redirect.
+func contentCall(t *testing.T, id string) apiResponse {
+	t.Helper()
+	req, err := http.NewRequestWithContext(testContext(t, httpTimeout+5*time.Second), http.MethodGet,
+		st.APIURL+"/media/"+url.PathEscape(id)+"/content?business_phone="+phone, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := cli.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	fmt.Fprintf(output, "e2e answer | GET content -> %d %s\n", resp.StatusCode, b)
+	r := apiResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	checkJSON(t, r)
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", cc)
+	}
+	return r
+}
+
+// TestSessionPutRefused: S3 refuses a PUT of another type, other metadata or
+// another size than announced; the session stays awaiting_file and nothing
+// reaches NXCloud, and the announced file still goes through.
+func TestSessionPutRefused(t *testing.T) {
+	t.Parallel()
+	file := sessionFile(1000)
+	s := createSession(t, "refused-"+randomID(6)+".pdf", "application/pdf", len(file))
+	with := func(changes map[string]string) map[string]string {
+		h := map[string]string{}
+		for k, v := range s.Headers {
+			h[k] = v
+		}
+		for k, v := range changes {
+			if v == "" {
+				delete(h, k)
+			} else {
+				h[k] = v
+			}
+		}
+		return h
+	}
+	for _, tc := range []struct {
+		name    string
+		body    []byte
+		headers map[string]string
+	}{
+		{"another Content-Type", file, with(map[string]string{"Content-Type": "image/png"})},
+		{"another business-phone", file, with(map[string]string{"X-Amz-Meta-Business-Phone": defaultPhone})},
+		{"other metadata", file, with(map[string]string{"X-Amz-Meta-Business-Phone-Override": defaultPhone})},
+		{"no metadata", file, with(map[string]string{"X-Amz-Meta-Business-Phone": ""})},
+		{"a larger file", sessionFile(1001), s.Headers},
+		{"a smaller file", file[:999], s.Headers},
+		{"an empty file", nil, s.Headers},
+	} {
+		if code := putSessionFile(t, s, tc.body, tc.headers); code < 400 {
+			t.Errorf("%s: S3 answered %d, want a refusal", tc.name, code)
+		}
+	}
+	if got := getStatus(t, s.ID); got.Status != "awaiting_file" {
+		t.Errorf("status after refused PUTs = %s, want awaiting_file", got.Status)
+	}
+	if code := putSessionFile(t, s, file, s.Headers); code != http.StatusOK {
+		t.Fatalf("the announced PUT = %d, want 200", code)
+	}
+	if got := waitStatus(t, s.ID, "awaiting_file", "processing"); got.Status != "uploaded" || got.Size != 1000 {
+		t.Errorf("status = %+v, want uploaded with the announced 1000 bytes", got)
+	}
+	if code := putSessionFile(t, s, sessionFile(1000), s.Headers); code != http.StatusPreconditionFailed {
+		t.Errorf("a second PUT to the session = %d, want 412: a session takes one file", code)
+	}
+	if n := len(uploadCalls(file)); n != 1 {
+		t.Errorf("%d uploads of the file, want 1", n)
+	}
+}
+
+// s3Counter is a reverse proxy in front of MinIO that counts the requests
+// of the functions pointed at it.
+type s3Counter struct {
+	url string
+	mu  sync.Mutex
+	log []string
+	n   atomic.Int32
+}
+
+func newS3Counter(t *testing.T) *s3Counter {
+	t.Helper()
+	target, err := url.Parse(st.S3Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &s3Counter{}
+	proxy := httputil.NewSingleHostReverseProxy(target) // keeps the Host header the signature covers
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.n.Add(1)
+		c.mu.Lock()
+		c.log = append(c.log, r.Method+" "+r.URL.Path)
+		c.mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c.url = srv.URL
+	return c
+}
+
+// take returns the requests counted since the last call.
+func (c *s3Counter) take() (int, []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	log := c.log
+	c.log = nil
+	return int(c.n.Swap(0)), log
+}
+
+// sessionEvent is the fixture events/create-upload.json (or get-upload.json
+// for a GET) as API Gateway sends it for method and path, with body.
+func sessionEvent(t *testing.T, method, path string, body []byte) []byte {
+	t.Helper()
+	var ev events.APIGatewayV2HTTPRequest
+	fixture := "create-upload.json"
+	if method == http.MethodGet {
+		fixture = "get-upload.json"
+	}
+	if err := json.Unmarshal(readEvent(t, fixture), &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.RawPath, ev.RequestContext.HTTP.Path, ev.RequestContext.HTTP.Method = path, path, method
+	ev.Body = string(body)
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSessionValidationAndS3Requests: every validation rule answers 400
+// without touching S3; a session costs one S3 request, a status at most
+// three, an id that is not one of ours none.
+func TestSessionValidationAndS3Requests(t *testing.T) {
+	t.Parallel()
+	s3c := newS3Counter(t)
+	rt := mustRuntime(t, localstack.UploadSessionsFunction, "AWS_ENDPOINT_URL_S3="+s3c.url)
+	inv := func(method, path string, body []byte) apiResponse {
+		t.Helper()
+		return invokeAPI(t, rt.Invoke, sessionEvent(t, method, path, body))
+	}
+	valid := map[string]any{"file_name": "menu.pdf", "type": "application/pdf", "size": 2048, "business_phone": phone}
+	body := func(change func(map[string]any)) []byte {
+		m := map[string]any{}
+		for k, v := range valid {
+			m[k] = v
+		}
+		change(m)
+		b, _ := json.Marshal(m)
+		return b
+	}
+	for _, tc := range []struct {
+		name, msg string
+		body      []byte
+	}{
+		{"no file_name", "file_name is required", body(func(m map[string]any) { delete(m, "file_name") })},
+		{"empty type", "type is required", body(func(m map[string]any) { m["type"] = "" })},
+		{"no size", "size is required", body(func(m map[string]any) { delete(m, "size") })},
+		{"type NXCloud does not accept", "not a type NXCloud accepts", body(func(m map[string]any) { m["type"] = "image/webp" })},
+		{"size 0", "out of range", body(func(m map[string]any) { m["size"] = 0 })},
+		{"size over MAX_UPLOAD_BYTES", fmt.Sprintf("from 1 to %d", maxUploadBytes), body(func(m map[string]any) { m["size"] = maxUploadBytes + 1 })},
+		{"bad phone", "not a merchant phone", body(func(m map[string]any) { m["business_phone"] = "+86 158" })},
+		{"no phone, no default", "business_phone is required", body(func(m map[string]any) { delete(m, "business_phone") })},
+		{"file_name over 255 bytes", "at most 255", body(func(m map[string]any) { m["file_name"] = strings.Repeat("a", 252) + ".pdf" })},
+		{"file_name with /", `contains / or \`, body(func(m map[string]any) { m["file_name"] = "../../nxcloud-records/x.pdf" })},
+		{"file_name with \\", `contains / or \`, body(func(m map[string]any) { m["file_name"] = `..\x.pdf` })},
+		{"file_name with a control character", "control characters", body(func(m map[string]any) { m["file_name"] = "a\tb.pdf" })},
+		{"not JSON", "not a JSON object", []byte("file_name=menu.pdf&size=1")},
+		{"two JSON values", "more than one JSON value", append(body(func(map[string]any) {}), body(func(map[string]any) {})...)},
+		{"an array", "not a JSON object", []byte(`[{"file_name":"a.pdf"}]`)},
+		{"over 16 KiB", "larger than 16384 bytes", body(func(m map[string]any) { m["note"] = strings.Repeat("x", 16<<10) })},
+	} {
+		r := inv(http.MethodPost, "/uploads", tc.body)
+		if msg := checkError(t, r, http.StatusBadRequest, nil); !strings.Contains(msg, tc.msg) {
+			t.Errorf("%s: message %q does not say %q", tc.name, msg, tc.msg)
+		}
+		if n, reqs := s3c.take(); n != 0 {
+			t.Errorf("%s: %d S3 requests %v for a refused request, want none", tc.name, n, reqs)
+		}
+	}
+
+	var s session
+	decodeJSON(t, inv(http.MethodPost, "/uploads", body(func(map[string]any) {})), http.StatusCreated, &s)
+	if n, reqs := s3c.take(); n != 1 {
+		t.Errorf("POST /uploads made %d S3 requests %v, want 1", n, reqs)
+	}
+	status := func(id string, want int) (apiResponse, int) {
+		t.Helper()
+		r := inv(http.MethodGet, "/uploads/"+url.PathEscape(id), nil)
+		if r.Status != want {
+			t.Fatalf("GET /uploads/%s = %s, want %d", id, r, want)
+		}
+		n, reqs := s3c.take()
+		if n > 3 {
+			t.Errorf("GET /uploads/%s made %d S3 requests %v, want at most 3", id, n, reqs)
+		}
+		return r, n
+	}
+	for _, id := range []string{"abc", strings.ToUpper(s.ID), s.ID + "0", "../" + s.ID[3:], "%00"} {
+		r, n := status(id, http.StatusNotFound)
+		checkError(t, r, http.StatusNotFound, nil)
+		if n != 0 {
+			t.Errorf("the malformed id %q cost %d S3 requests, want 0", id, n)
+		}
+	}
+	if _, n := status(strings.Repeat("0", 32), http.StatusNotFound); n != 1 {
+		t.Errorf("an unknown id cost %d S3 requests, want 1", n)
+	}
+	if _, n := status(s.ID, http.StatusOK); n != 2 {
+		t.Errorf("awaiting_file cost %d S3 requests, want 2", n)
+	}
+	file := sessionFile(2048)
+	if code := putSessionFile(t, s, file, s.Headers); code != http.StatusOK {
+		t.Fatalf("PUT through %s = %d", s3c.url, code)
+	}
+	s3c.take() // the caller's PUT, through the proxy the URL names
+	deadline := time.Now().Add(sessionWait)
+	for {
+		r, n := status(s.ID, http.StatusOK)
+		var got sessionStatus
+		decodeJSON(t, r, http.StatusOK, &got)
+		if got.Status == "uploaded" {
+			if n != 3 {
+				t.Errorf("uploaded cost %d S3 requests, want 3", n)
+			}
+			break
+		}
+		if got.Status != "processing" || time.Now().After(deadline) {
+			t.Fatalf("status = %+v, want processing then uploaded", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestSessionUnknownIDs: through the HTTP API, an id that is not a session's
+// is a 404 with the error document.
+func TestSessionUnknownIDs(t *testing.T) {
+	t.Parallel()
+	for _, id := range []string{strings.Repeat("ab", 16), "not-an-id", "%2e%2e%2f" + strings.Repeat("a", 23)} {
+		msg := checkError(t, sessionRequest(t, http.MethodGet, "/uploads/"+id, nil), http.StatusNotFound, nil)
+		if !strings.Contains(msg, "POST /uploads") {
+			t.Errorf("404 message %q does not say how to get an upload_id", msg)
+		}
+	}
+}
+
+// TestSessionExpired: with no file past UPLOAD_URL_TTL the session reads
+// expired, and S3 refuses the expired URL.
+func TestSessionExpired(t *testing.T) {
+	t.Parallel()
+	rt := mustRuntime(t, localstack.UploadSessionsFunction, "UPLOAD_URL_TTL=1s")
+	var s session
+	decodeJSON(t, invokeAPI(t, rt.Invoke, sessionEvent(t, http.MethodPost, "/uploads", newSessionBody("late.pdf", "application/pdf", 10))), http.StatusCreated, &s)
+	if d := time.Until(s.ExpiresAt); d > time.Second {
+		t.Errorf("expires_at %v is %v away, want UPLOAD_URL_TTL=1s", s.ExpiresAt, d)
+	}
+	if got := getStatus(t, s.ID); got.Status != "awaiting_file" && got.Status != "expired" {
+		t.Errorf("status = %s, want awaiting_file", got.Status)
+	}
+	time.Sleep(time.Until(s.ExpiresAt) + 1500*time.Millisecond)
+	got := getStatus(t, s.ID)
+	if got.Status != "expired" || !got.UpdatedAt.Equal(s.ExpiresAt) {
+		t.Errorf("status = %+v, want expired since %v", got, s.ExpiresAt)
+	}
+	if code := putSessionFile(t, s, sessionFile(10), s.Headers); code != http.StatusForbidden {
+		t.Errorf("PUT to the expired URL = %d, want 403", code)
+	}
+}
+
+// TestSessionRejected: a file NXCloud refuses ends rejected, and the status
+// carries the reason (serial: it injects NXCloud's 9002 into the upload).
+func TestSessionRejected(t *testing.T) {
+	serial(t, nxcloud.ActionUploadTemplateFile)
+	file := sessionFile(512)
+	s := createSession(t, "rejected-"+randomID(6)+".pdf", "application/pdf", len(file))
+	st.NXCloud.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Code: 9002})
+	if code := putSessionFile(t, s, file, s.Headers); code != http.StatusOK {
+		t.Fatalf("PUT = %d", code)
+	}
+	got := waitStatus(t, s.ID, "awaiting_file", "processing")
+	if got.Status != "rejected" || !strings.Contains(got.Error, "9002") || got.MediaID != "" {
+		t.Errorf("status = %+v, want rejected with NXCloud's 9002 as the reason", got)
+	}
+}
+
+// TestSessionContentFetchedAfresh: each GET /media/{mediaId}/content calls
+// getMedia and redirects to the url of that answer; an NXCloud error maps as
+// for GET (serial: it injects getMedia answers).
+func TestSessionContentFetchedAfresh(t *testing.T) {
+	serial(t, nxcloud.ActionGetMedia)
+	id := addMedia(t, "content.pdf", "application/pdf")
+	n := len(st.NXCloud.Calls(nxcloud.ActionGetMedia))
+	for i := range 2 {
+		signed := fmt.Sprintf("https://cdn.example/%s?Expires=%d&Signature=s%d", url.PathEscape(id), time.Now().Unix()+60, i)
+		data, _ := json.Marshal(map[string]string{"mime_type": "application/pdf", "file_name": "content.pdf", "url": signed})
+		st.NXCloud.Inject(nxcloud.ActionGetMedia, nxcloudtest.Fault{Body: `{"code":0,"message":"Request successful","data":` + string(data) + `}`})
+		r := contentCall(t, id)
+		if r.Status != http.StatusFound || r.Header.Get("Location") != signed {
+			t.Errorf("request %d: %d Location %q, want 302 to %s", i, r.Status, r.Header.Get("Location"), signed)
+		}
+	}
+	if calls := callsSince(nxcloud.ActionGetMedia, n); len(calls) != 2 {
+		t.Errorf("%d getMedia calls for 2 content requests, want 2", len(calls))
+	}
+	st.NXCloud.Inject(nxcloud.ActionGetMedia, nxcloudtest.Fault{Code: 9006})
+	if msg := checkError(t, contentCall(t, id), http.StatusUnprocessableEntity, intp(9006)); !strings.Contains(msg, "not bound") {
+		t.Errorf("9006 message %q", msg)
+	}
+}
+
+// TestSessionsInit: the sessions function needs MEDIA_BUCKET and no secret,
+// and a bad value of its variables fails init naming the variable.
+func TestSessionsInit(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ variable, change string }{
+		{"MEDIA_BUCKET", "-MEDIA_BUCKET"},
+		{"MEDIA_BUCKET", "MEDIA_BUCKET=Not_A_Bucket"},
+		{"UPLOAD_URL_TTL", "UPLOAD_URL_TTL=soon"},
+		{"UPLOAD_URL_TTL", "UPLOAD_URL_TTL=200h"},
+		{"MAX_UPLOAD_BYTES", "MAX_UPLOAD_BYTES=0"},
+		{"UPLOAD_PREFIX", "UPLOAD_PREFIX=templates"},
+		{"NXCLOUD_BUSINESS_PHONE", "NXCLOUD_BUSINESS_PHONE=12"},
+	} {
+		t.Run(tc.change, func(t *testing.T) {
+			t.Parallel()
+			rt, _, err := startRuntime(t, localstack.UploadSessionsFunction, tc.change)
+			if err == nil {
+				_ = rt.Close()
+				t.Fatalf("init succeeded with %s", tc.change)
+			}
+			var ie *lambdart.InitError
+			if !errors.As(err, &ie) || !strings.Contains(ie.Message, tc.variable) {
+				t.Errorf("init error %v does not name %s", err, tc.variable)
+			}
+		})
+	}
+	t.Run("no secret", func(t *testing.T) {
+		t.Parallel()
+		rt := mustRuntime(t, localstack.UploadSessionsFunction, "-NXCLOUD_SECRET_ID", "AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:1")
+		r := invokeAPI(t, rt.Invoke, sessionEvent(t, http.MethodPost, "/uploads", newSessionBody("nosecret.pdf", "image/png", 1)))
+		if r.Status != http.StatusCreated {
+			t.Errorf("POST /uploads without a secret = %s, want 201", r)
+		}
+	})
+}
+
+// TestSessionDemo: make demo's walk-through (create, PUT, poll, get,
+// content, delete) runs against the stack.
+func TestSessionDemo(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := localstack.Demo(testContext(t, time.Minute), st, &out, phone); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "\ndone") {
+		t.Errorf("the demo did not finish:\n%s", out.String())
+	}
+	fmt.Fprintf(output, "e2e demo | %s\n", out.String())
+}
