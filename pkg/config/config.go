@@ -25,6 +25,9 @@ const (
 	EnvMaxUploadBytes = "MAX_UPLOAD_BYTES"
 	EnvUploadPrefix   = "UPLOAD_PREFIX"
 	EnvClaimLease     = "UPLOAD_CLAIM_LEASE"
+	EnvMediaBucket    = "MEDIA_BUCKET"
+	EnvSettle         = "RECONCILE_SETTLE"
+	EnvNamespace      = "METRICS_NAMESPACE"
 )
 
 // Defaults (SPEC.md, "Configuration").
@@ -34,6 +37,8 @@ const (
 	DefaultMaxUploadBytes = 104857600
 	DefaultUploadPrefix   = "templates/"
 	DefaultClaimLease     = 30 * time.Second
+	DefaultSettle         = 15 * time.Minute
+	DefaultNamespace      = "NXCloudMedia"
 	// MaxClaimLease is the longest claim lease: a claim whose holder died is
 	// stale within it (plus a few seconds for clocks), before Lambda's first
 	// retry about a minute later.
@@ -43,7 +48,7 @@ const (
 	ReservedPrefix = "nxcloud-"
 )
 
-// Config is the validated configuration shared by the three functions.
+// Config is the validated configuration shared by the functions.
 type Config struct {
 	SecretID       string
 	BaseURL        string
@@ -54,6 +59,22 @@ type Config struct {
 	MaxUploadBytes int64
 	UploadPrefix   string
 	ClaimLease     time.Duration
+	// MediaBucket is the stack's media bucket; FromEnv accepts it empty,
+	// RequireMediaBucket is for the functions that need it.
+	MediaBucket string
+	// Settle is the age below which the sweep leaves a version to its event.
+	Settle time.Duration
+	// Namespace is the CloudWatch namespace of the EMF metrics.
+	Namespace string
+}
+
+// RequireMediaBucket reports a missing MEDIA_BUCKET, for the functions that
+// cannot work without it.
+func (c Config) RequireMediaBucket() error {
+	if c.MediaBucket == "" {
+		return fmt.Errorf("invalid configuration: %s: is required: set it to the name of the stack's media bucket", EnvMediaBucket)
+	}
+	return nil
 }
 
 // ValidPhone reports whether s is a merchant phone: 5 to 20 ASCII digits.
@@ -81,6 +102,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		MaxUploadBytes: DefaultMaxUploadBytes,
 		UploadPrefix:   DefaultUploadPrefix,
 		ClaimLease:     DefaultClaimLease,
+		Settle:         DefaultSettle,
+		Namespace:      DefaultNamespace,
 		BaseURL:        nxcloud.DefaultBaseURL,
 		SignAlgorithm:  nxcloud.MD5,
 	}
@@ -127,6 +150,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	duration(EnvSecretTTL, DefaultSecretTTL, &c.SecretTTL)
 	duration(EnvTimeout, DefaultTimeout, &c.Timeout)
 	duration(EnvClaimLease, DefaultClaimLease, &c.ClaimLease)
+	duration(EnvSettle, DefaultSettle, &c.Settle)
 	if c.ClaimLease > MaxClaimLease {
 		bad(EnvClaimLease, "%s is longer than %s: a dead holder's claim must go stale before Lambda's first retry", c.ClaimLease, MaxClaimLease)
 	}
@@ -162,8 +186,57 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 
+	if v := strings.TrimSpace(getenv(EnvMediaBucket)); v != "" {
+		if !validBucketName(v) {
+			bad(EnvMediaBucket, "%q is not an S3 bucket name (3 to 63 lowercase letters, digits, dots and hyphens)", v)
+		} else {
+			c.MediaBucket = v
+		}
+	}
+
+	if v := strings.TrimSpace(getenv(EnvNamespace)); v != "" {
+		if !validNamespace(v) {
+			bad(EnvNamespace, "%q is not a CloudWatch namespace (1 to 255 letters, digits and . - _ / # : space, not starting with AWS/)", v)
+		} else {
+			c.Namespace = v
+		}
+	}
+
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// validBucketName reports whether s is a bucket name S3 accepts: 3 to 63
+// lowercase letters, digits, dots and hyphens, starting and ending with a
+// letter or digit.
+func validBucketName(s string) bool {
+	if len(s) < 3 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+		if !alnum && ((c != '.' && c != '-') || i == 0 || i == len(s)-1) {
+			return false
+		}
+	}
+	return true
+}
+
+// validNamespace reports whether s is a custom CloudWatch namespace: 1 to 255
+// characters among letters, digits and . - _ / # : and space, not in the
+// AWS/ namespaces reserved for AWS.
+func validNamespace(s string) bool {
+	if len(s) > 255 || strings.HasPrefix(s, "AWS/") {
+		return false
+	}
+	for _, r := range s {
+		ok := (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') || strings.ContainsRune(".-_/#: ", r)
+		if !ok {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -28,6 +28,8 @@ func TestFromEnvDefaults(t *testing.T) {
 		MaxUploadBytes: 104857600,
 		UploadPrefix:   "templates/",
 		ClaimLease:     30 * time.Second,
+		Settle:         15 * time.Minute,
+		Namespace:      "NXCloudMedia",
 	}
 	if c != want {
 		t.Errorf("FromEnv = %+v, want %+v", c, want)
@@ -46,12 +48,16 @@ func TestFromEnvValues(t *testing.T) {
 		config.EnvMaxUploadBytes: "1048576",
 		config.EnvUploadPrefix:   "media/in/",
 		config.EnvClaimLease:     "1m",
+		config.EnvMediaBucket:    "nxcloud-media-123456789012-eu-west-1-0a1b2c3d4e5f",
+		config.EnvSettle:         "2m",
+		config.EnvNamespace:      "Shop/NXCloud Media",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.BaseURL != "http://127.0.0.1:8081" || c.BusinessPhone != "8615812341795" || c.SecretTTL != 90*time.Second ||
-		c.SignAlgorithm != nxcloud.SHA256 || c.Timeout != 2*time.Second || c.MaxUploadBytes != 1048576 || c.UploadPrefix != "media/in/" || c.ClaimLease != time.Minute {
+		c.SignAlgorithm != nxcloud.SHA256 || c.Timeout != 2*time.Second || c.MaxUploadBytes != 1048576 || c.UploadPrefix != "media/in/" || c.ClaimLease != time.Minute ||
+		c.MediaBucket != "nxcloud-media-123456789012-eu-west-1-0a1b2c3d4e5f" || c.Settle != 2*time.Minute || c.Namespace != "Shop/NXCloud Media" {
 		t.Errorf("FromEnv = %+v", c)
 	}
 }
@@ -77,6 +83,12 @@ func TestFromEnvBadValueNamesVariable(t *testing.T) {
 		{config.EnvUploadPrefix, "nxcloud-records/templates/"},
 		{config.EnvClaimLease, "61s"},
 		{config.EnvClaimLease, "soon"},
+		{config.EnvMediaBucket, "Media_Bucket"},
+		{config.EnvMediaBucket, "s3://nxcloud-media"},
+		{config.EnvSettle, "15"},
+		{config.EnvSettle, "0s"},
+		{config.EnvNamespace, "AWS/Lambda"},
+		{config.EnvNamespace, "NXCloud\nMedia"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			t.Parallel()
@@ -87,6 +99,23 @@ func TestFromEnvBadValueNamesVariable(t *testing.T) {
 				t.Errorf("FromEnv(%s=%q) = %v, want an error naming %s", tc.name, tc.value, err, tc.name)
 			}
 		})
+	}
+}
+
+// MEDIA_BUCKET is optional for FromEnv; the functions that need it say so,
+// naming the variable.
+func TestRequireMediaBucket(t *testing.T) {
+	t.Parallel()
+	c, err := config.FromEnv(env(map[string]string{config.EnvSecretID: "s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RequireMediaBucket(); err == nil || !strings.Contains(err.Error(), config.EnvMediaBucket) {
+		t.Errorf("RequireMediaBucket() = %v, want an error naming %s", err, config.EnvMediaBucket)
+	}
+	c.MediaBucket = "media"
+	if err := c.RequireMediaBucket(); err != nil {
+		t.Errorf("RequireMediaBucket() = %v with the bucket set", err)
 	}
 }
 
