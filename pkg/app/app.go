@@ -1,6 +1,8 @@
 // Package app builds what every function of the bundle shares from the
 // environment: the validated configuration, the AWS configuration, the cached
-// Secrets Manager credentials, the signed NXCloud client and the JSON logger.
+// Secrets Manager credentials, the signed NXCloud client, the JSON logger and
+// the EMF metrics recorder, hooked to the NXCloud client (latency by action
+// and code) and to the Secrets Manager client (credential refreshes).
 // A function's main calls New once per container (at init), then hands the
 // parts to its handler and to lambda.Start.
 //
@@ -23,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/metrics"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/secret"
 )
@@ -34,10 +37,12 @@ type App struct {
 	Secrets *secret.Provider
 	NXCloud *nxcloud.Client
 	Logger  *slog.Logger
+	Metrics *metrics.Recorder
 }
 
 // New reads and validates the environment and builds the shared dependencies.
-// Its errors name the variable at fault; nothing here calls the network.
+// Its errors name the variable at fault; nothing here calls the network. It
+// records the cold start: New runs once per execution environment.
 func New(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*App, error) {
 	cfg, err := config.FromEnv(getenv)
 	if err != nil {
@@ -55,19 +60,34 @@ func New(ctx context.Context, getenv func(string) string, logger *slog.Logger) (
 		}
 		awsCfg.Region = "us-east-1"
 	}
-	secrets := secret.NewProvider(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID,
-		secret.WithTTL(cfg.SecretTTL), secret.WithLogger(logger))
+	rec := metrics.New(logger, cfg.Namespace)
+	sm := countedSecrets{secretsmanager.NewFromConfig(awsCfg), rec}
+	secrets := secret.NewProvider(sm, cfg.SecretID, secret.WithTTL(cfg.SecretTTL), secret.WithLogger(logger))
 	client, err := nxcloud.NewClient(
 		nxcloud.WithBaseURL(cfg.BaseURL),
 		nxcloud.WithCredentials(secrets),
 		nxcloud.WithAlgorithm(cfg.SignAlgorithm),
 		nxcloud.WithTimeout(cfg.Timeout),
 		nxcloud.WithLogger(logger),
+		nxcloud.WithObserver(rec.NXCloudCall),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("nxcloud client: %w", err)
 	}
-	return &App{Config: cfg, AWS: awsCfg, Secrets: secrets, NXCloud: client, Logger: logger}, nil
+	rec.ColdStart(ctx, getenv("AWS_LAMBDA_FUNCTION_NAME"))
+	return &App{Config: cfg, AWS: awsCfg, Secrets: secrets, NXCloud: client, Logger: logger, Metrics: rec}, nil
+}
+
+// countedSecrets records every read of the secret as a credential refresh.
+type countedSecrets struct {
+	api     secret.GetSecretValueAPI
+	metrics *metrics.Recorder
+}
+
+func (c countedSecrets) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	out, err := c.api.GetSecretValue(ctx, in, optFns...)
+	c.metrics.CredentialRefresh(ctx, err)
+	return out, err
 }
 
 // LocalEndpoint reports whether the SDK is pointed away from AWS for a
