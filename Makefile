@@ -13,12 +13,13 @@ GOARCH ?= arm64
 GO_BUILD_FLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags='-s -w'
 
 # SAM logical id -> folder under functions/ (each a main package).
-FUNCTIONS := GetMediaFunction DeleteMediaFunction UploadTemplateFileFunction
+FUNCTIONS := GetMediaFunction DeleteMediaFunction UploadTemplateFileFunction ReconcileFunction
 FUNCTION_DIR_GetMediaFunction := get-media
 FUNCTION_DIR_DeleteMediaFunction := delete-media
 FUNCTION_DIR_UploadTemplateFileFunction := upload-template-file
+FUNCTION_DIR_ReconcileFunction := reconcile
 
-# Where `make build` puts the three bootstraps (bin/<LogicalId>/bootstrap).
+# Where `make build` puts the bootstraps (bin/<LogicalId>/bootstrap).
 BIN_DIR ?= bin
 
 GOLANGCI_LINT_VERSION ?= v2.15.0
@@ -54,7 +55,7 @@ build-$(1):
 endef
 $(foreach fn,$(FUNCTIONS),$(eval $(call build_function,$(fn))))
 
-build: ## Build all three functions into bin/<LogicalId>/bootstrap
+build: ## Build every function into bin/<LogicalId>/bootstrap
 	@for fn in $(FUNCTIONS); do \
 		$(MAKE) --no-print-directory build-$$fn ARTIFACTS_DIR="$(BIN_DIR)/$$fn" || exit 1; \
 	done

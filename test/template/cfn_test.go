@@ -30,6 +30,7 @@ var functionDirs = map[string]string{
 	"GetMediaFunction":           "get-media",
 	"DeleteMediaFunction":        "delete-media",
 	"UploadTemplateFileFunction": "upload-template-file",
+	"ReconcileFunction":          "reconcile",
 }
 
 // claimPrefix is where the upload function keeps its claim objects, outside

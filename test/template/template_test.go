@@ -25,6 +25,7 @@ var specVariables = []string{
 	config.EnvTimeout,
 	config.EnvMaxUploadBytes,
 	config.EnvUploadPrefix,
+	config.EnvNamespace,
 }
 
 // mergeGlobals applies SAM's Globals semantics: maps merge (the resource
@@ -191,7 +192,7 @@ func TestFunctions(t *testing.T) {
 			if !ok || timeout < 1 || timeout > 900 {
 				t.Errorf("Timeout = %v, want 1 to 900 seconds", p["Timeout"])
 			}
-			if id != "UploadTemplateFileFunction" && timeout >= 30 {
+			if id != "UploadTemplateFileFunction" && id != "ReconcileFunction" && timeout >= 30 {
 				t.Errorf("Timeout = %d s: an HTTP API integration gives up after 30 s, answer before", timeout)
 			}
 			if mem, ok := p["MemorySize"].(int); !ok || mem < 128 {
@@ -500,8 +501,13 @@ func TestLeastPrivilege(t *testing.T) {
 				gotS3[k] = slices.Compact(gotS3[k])
 			}
 			want := map[string][]string{}
-			if id == "UploadTemplateFileFunction" {
+			switch id {
+			case "UploadTemplateFileFunction":
 				want = wantS3
+			case "ReconcileFunction":
+				// The sweep: what the upload needs, plus listing the bucket's versions.
+				want = maps.Clone(wantS3)
+				want[""] = []string{"s3:ListBucket", "s3:ListBucketVersions"}
 			}
 			if !maps.EqualFunc(gotS3, want, slices.Equal) {
 				t.Errorf("S3 grants = %v, want %v", gotS3, want)
@@ -700,11 +706,15 @@ func TestEnvironment(t *testing.T) {
 			for k, v := range declaredEnv(t, tpl, id) {
 				r := s.eval(t, v)
 				if _, _, unresolved := isIntrinsic(r); unresolved {
-					// The secret's ARN is known at deploy time only.
-					if k != config.EnvSecretID || !reflectDeepEqual(r, ref("NxcloudSecret")) {
-						t.Errorf("%s = %v: want a parameter or the stack's secret", k, v)
+					// The secret's ARN and the bucket's name are known at deploy time only.
+					switch {
+					case k == config.EnvSecretID && reflectDeepEqual(r, ref("NxcloudSecret")):
+						r = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:nxcloud-AbCdEf"
+					case k == config.EnvMediaBucket && reflectDeepEqual(r, ref("MediaBucket")):
+						r = "nxcloud-media-123456789012-ap-southeast-2-0a1b2c3d4e5f"
+					default:
+						t.Errorf("%s = %v: want a parameter, the stack's secret or its bucket", k, v)
 					}
-					r = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:nxcloud-AbCdEf"
 				}
 				env[k] = scalarString(r)
 			}
@@ -721,6 +731,11 @@ func TestEnvironment(t *testing.T) {
 				MaxUploadBytes: config.DefaultMaxUploadBytes,
 				UploadPrefix:   config.DefaultUploadPrefix,
 				ClaimLease:     config.DefaultClaimLease,
+				Settle:         config.DefaultSettle,
+				Namespace:      config.DefaultNamespace,
+			}
+			if id == "ReconcileFunction" {
+				want.MediaBucket = "nxcloud-media-123456789012-ap-southeast-2-0a1b2c3d4e5f"
 			}
 			if cfg != want {
 				t.Errorf("defaults = %+v, want SPEC's %+v", cfg, want)
