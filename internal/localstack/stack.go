@@ -663,7 +663,7 @@ func (s *Stack) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path == FailureQueuePath && r.Method == http.MethodGet {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(s.Failed())
+		_ = json.NewEncoder(w).Encode(append([]FailedEvent{}, s.Failed()...))
 		return
 	}
 	var fn string
