@@ -156,7 +156,7 @@ func (s opsStack) exists(t *testing.T, id string) bool {
 }
 
 func (s opsStack) property(id string, path ...string) any {
-	var v any = s.doc["Resources"].(map[string]any)[id]
+	v := s.doc["Resources"].(map[string]any)[id]
 	for _, p := range append([]string{"Properties"}, path...) {
 		m, _ := v.(map[string]any)
 		v = m[p]
