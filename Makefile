@@ -39,7 +39,7 @@ LOCAL_ARGS ?=
 DEMO_ARGS ?= demo
 
 .PHONY: help build $(addprefix build-,$(FUNCTIONS)) test lint fmt-check vet golangci-lint bench \
-	local demo minio sam-build deploy validate clean
+	local demo minio sam-build deploy validate guard clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-32s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,7 +60,7 @@ build: ## Build every function into bin/<LogicalId>/bootstrap
 		$(MAKE) --no-print-directory build-$$fn ARTIFACTS_DIR="$(BIN_DIR)/$$fn" || exit 1; \
 	done
 
-test: ## Run the whole test suite (the README's test command)
+test: minio ## Run the whole test suite (the README's test command; installs MinIO first if missing)
 	$(GO) test $(TEST_FLAGS) ./...
 
 lint: fmt-check vet golangci-lint ## gofmt check, go vet and golangci-lint
@@ -92,11 +92,8 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 60s); findings land in
 	done
 
 .PHONY: bench-ci
-# The packages with Go benchmarks (the end-to-end packages start whole stacks in TestMain).
-BENCH_PKGS ?= ./bench/ ./pkg/...
-bench-ci: ## Quick benchmark run (seconds, writes nothing) and every Go benchmark once
+bench-ci: ## Quick benchmark run: every section and Go benchmark once, small sizes (seconds, writes nothing)
 	$(GO) run ./cmd/bench -quick -out ''
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime=1x $(BENCH_PKGS)
 
 local: ## Run the whole bundle locally (local NXCloud, S3 and Secrets Manager)
 	$(GO) run ./cmd/local $(LOCAL_ARGS)
@@ -104,16 +101,46 @@ local: ## Run the whole bundle locally (local NXCloud, S3 and Secrets Manager)
 demo: ## Run the bundle locally and walk through upload, get and delete
 	$(GO) run ./cmd/local $(DEMO_ARGS)
 
-minio: ## Install the pinned MinIO into GOPATH/bin unless it is there
-	@if [ -x "$(MINIO_BIN_DIR)/minio" ]; then \
+minio: ## Install the pinned MinIO into GOPATH/bin unless it is there (or MINIO_BIN names one)
+	@if [ -n "$$MINIO_BIN" ] && [ -x "$$MINIO_BIN" ]; then \
+		echo "minio: using MINIO_BIN=$$MINIO_BIN"; \
+	elif [ -x "$(MINIO_BIN_DIR)/minio" ]; then \
 		echo "minio: $(MINIO_BIN_DIR)/minio is installed"; \
 	else \
-		echo "minio: installing github.com/minio/minio@$(MINIO_VERSION) into $(MINIO_BIN_DIR) (takes a few minutes)"; \
-		GOBIN="$(MINIO_BIN_DIR)" $(GO) install github.com/minio/minio@$(MINIO_VERSION); \
+		echo "minio: installing github.com/minio/minio@$(MINIO_VERSION) into $(MINIO_BIN_DIR) (takes a few minutes, once)"; \
+		start=$$SECONDS; \
+		GOBIN="$(MINIO_BIN_DIR)" $(GO) install github.com/minio/minio@$(MINIO_VERSION) || exit 1; \
+		echo "minio: installed in $$((SECONDS - start))s"; \
 	fi
 
-validate: ## sam validate --lint
-	$(SAM) validate --lint
+# A validator that is not installed is skipped with a hint, except in CI (CI=true, as CI services
+# set it), where it fails: CI cannot skip a check silently.
+define skip_or_fail
+	case "$$CI" in true|1) echo "$(1): $(2) (required with CI=$$CI)" >&2; exit 1;; *) echo "$(1): skipped: $(2)";; esac
+endef
+
+CFN_LINT ?= cfn-lint
+validate: ## cfn-lint template.yaml (applies the SAM transform); skipped with a hint when cfn-lint is missing
+	@if command -v $(CFN_LINT) >/dev/null 2>&1; then \
+		echo "$(CFN_LINT) template.yaml"; $(CFN_LINT) template.yaml; \
+	else \
+		$(call skip_or_fail,validate,cfn-lint is not installed: pip install cfn-lint (or run sam validate --lint)); \
+	fi
+
+PYTHON ?= python3
+GUARD_DIR := tools/guard
+guard: ## cfn-guard with the AWS Control Tower rules over the SAM-transformed template (SECURITY.md)
+	@if ! command -v npm >/dev/null 2>&1; then \
+		$(call skip_or_fail,guard,npm is not installed: install Node.js 18 or later); \
+	elif ! $(PYTHON) -c 'import samtranslator' 2>/dev/null; then \
+		$(call skip_or_fail,guard,$(PYTHON) cannot import samtranslator for the SAM transform: pip install cfn-lint (it brings aws-sam-translator)); \
+	else \
+		if [ ! -f $(GUARD_DIR)/node_modules/.installed ] || [ $(GUARD_DIR)/package-lock.json -nt $(GUARD_DIR)/node_modules/.installed ]; then \
+			echo "npm ci --prefix $(GUARD_DIR)"; \
+			npm ci --prefix $(GUARD_DIR) --ignore-scripts --no-audit --no-fund && touch $(GUARD_DIR)/node_modules/.installed || exit 1; \
+		fi; \
+		$(PYTHON) $(GUARD_DIR)/guard.py template.yaml SECURITY.md; \
+	fi
 
 sam-build: ## sam build (calls the build-<LogicalId> targets)
 	$(SAM) build

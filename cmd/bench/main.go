@@ -1,19 +1,24 @@
+// Command bench measures the built functions against their floors and writes
+// BENCHMARKS.md: `go run ./cmd/bench -out BENCHMARKS.md` (make bench, minutes)
+// or `-quick -out ”` (make bench-ci: seconds, writes nothing). Each section
+// measures, tabulates and checks its targets (met or not met: nothing fails
+// on a number); a new section is one more entry in sections. The hand-written
+// "## Notes" at the end of the report is kept. It needs MinIO (make minio).
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/http"
+	"math"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,250 +28,236 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 )
 
-// Reference binaries built by the Makefile's recipe next to the functions.
+var sections = []struct {
+	name string
+	run  func(*runner, context.Context) error
+}{
+	{"Binary size", (*runner).sizes},
+	{"Init time", (*runner).inits},
+	{"Warm invocations and Secrets Manager", (*runner).warm},
+	{"Go benchmarks", (*runner).goBenchmarks},
+	{"Streaming upload", (*runner).uploads},
+	{"S3 requests per upload", (*runner).s3Requests},
+}
+
 const (
-	helloID = "HelloWorld"     // bench/hello
-	probeID = "AppNewProbe"    // bench/appnew
-	peerID  = "UploadPeer"     // bench/peer
+	helloID = "HelloWorld"     // bench/hello: the floor of size, init and the Runtime API hop
+	peerID  = "UploadPeer"     // bench/peer: the floors of the upload
 	phone   = "8615812341795"  // merchant phone of every call
-	mediaID = "bench-media-01" // the sticky media get and delete ask for
+	mediaID = "bench-media-01" // what get and delete ask for; it survives delete
 )
 
-// plan is how much of each measurement a run does.
+var (
+	functionIDs = []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction, localstack.UploadTemplateFileFunction}
+	short       = map[string]string{helloID: "hello", localstack.GetMediaFunction: "get", localstack.DeleteMediaFunction: "delete",
+		localstack.UploadTemplateFileFunction: "upload"}
+)
+
+// plan is how much a run measures.
 type plan struct {
-	initStarts     int // starts per binary for init time
-	traceStarts    int // starts per binary with GODEBUG=inittrace=1
-	probeRuns      int // fresh processes per app.New mode
-	warmInvokes    int // warm invocations (and plain calls) per function
-	ttlRun         time.Duration
-	ttl            time.Duration
-	delayReps      int     // cold starts per Secrets Manager delay
-	goBenchCount   int     // -count of the Go benchmarks
-	goBenchTime    string  // -benchtime of the handler benchmarks
-	uploadSizesMiB []int64 // object sizes
-	uploadReps     func(sizeMiB int64) int
+	initStarts, warmInvokes, benchCount, uploadReps int
+	benchTime                                       string
+	ttlRun                                          time.Duration
+	uploadMiB                                       []int64
 }
 
-func fullPlan() plan {
-	return plan{
-		initStarts: 60, traceStarts: 10, probeRuns: 30, warmInvokes: 1000,
-		ttlRun: 6 * time.Second, ttl: time.Second, delayReps: 10,
-		goBenchCount: 6, goBenchTime: "3000x",
-		uploadSizesMiB: []int64{1, 16, 256, 1024},
-		uploadReps: func(mib int64) int {
-			if mib >= 1024 {
-				return 3
-			}
-			return 5
-		},
-	}
-}
-
-func quickPlan() plan {
-	return plan{
-		initStarts: 6, traceStarts: 2, probeRuns: 3, warmInvokes: 100,
-		ttlRun: 2500 * time.Millisecond, ttl: time.Second, delayReps: 2,
-		goBenchCount: 1, goBenchTime: "300x",
-		uploadSizesMiB: []int64{1, 8},
-		uploadReps:     func(int64) int { return 2 },
-	}
-}
-
-// runner holds what the measurements share.
 type runner struct {
-	plan  plan
-	quick bool
-	root  string
-	work  string
-	log   io.Writer
-	rep   *report
+	plan
+	root, work, nxURL string
+	st                *localstack.Stack
+	nx                *nxcloudtest.Server
+	cred              nxcloud.Credentials
+	bin               map[string]string // logical id -> host binary
+	section           string
+	tables            []*table
+	targets           [][4]string // section, what, measured, "target | verdict"
+}
 
-	st      *localstack.Stack
-	nx      *nxcloudtest.Server
-	nxURL   string
-	nxHTTP  *http.Server
-	nxConns atomic.Int64      // connections accepted by the local NXCloud
-	hostBin map[string]string // logical id -> host bootstrap
-	cred    nxcloud.Credentials
+// table is a table of a section, after a note saying how it was measured.
+type table struct {
+	section, note string
+	header        []string
+	rows          [][]string
+}
+
+func (r *runner) table(note string, header ...string) *table {
+	t := &table{section: r.section, note: note, header: header}
+	r.tables = append(r.tables, t)
+	return t
+}
+
+func (t *table) row(cells ...any) {
+	s := make([]string, len(cells))
+	for i, c := range cells {
+		s[i] = fmt.Sprint(c)
+	}
+	t.rows = append(t.rows, s)
+}
+
+// target records a target of the current section.
+func (r *runner) target(what, measured, goal string, met bool) {
+	verdict := map[bool]string{true: "met", false: "**not met**"}[met]
+	r.targets = append(r.targets, [4]string{r.section, what, measured, goal + " | " + verdict})
 }
 
 func main() {
-	out := flag.String("out", "BENCHMARKS.md", "file the report is written to (empty: none)")
-	quick := flag.Bool("quick", false, "small sizes and few repetitions: seconds, not minutes (make bench-ci)")
-	keep := flag.Bool("keep", false, "keep the work directory (binaries) for inspection")
+	out := flag.String("out", "BENCHMARKS.md", "report file (empty: print the targets only)")
+	quick := flag.Bool("quick", false, "few repetitions and small sizes: seconds, not minutes (make bench-ci)")
 	flag.Parse()
-
+	p := plan{initStarts: 60, warmInvokes: 1000, benchCount: 6, uploadReps: 5, benchTime: "1s", ttlRun: 6 * time.Second, uploadMiB: []int64{1, 16, 256, 1024}}
+	if *quick {
+		p = plan{initStarts: 5, warmInvokes: 100, benchCount: 1, uploadReps: 2, benchTime: "1x", ttlRun: 2500 * time.Millisecond, uploadMiB: []int64{1, 16}}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *out, *quick, *keep); err != nil {
+	if err := run(ctx, p, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out string, quick, keep bool) error {
+func run(ctx context.Context, p plan, out string) error {
+	start, load := time.Now(), loadAverage()
 	root, err := localstack.FindRepoRoot()
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "nxcloud-bench-")
-	if err != nil {
+	r := &runner{plan: p, root: root, bin: map[string]string{}}
+	if r.work, err = os.MkdirTemp("", "nxcloud-bench-"); err != nil {
 		return err
 	}
-	if keep {
-		fmt.Fprintln(os.Stderr, "bench: work directory", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
-	r := &runner{plan: fullPlan(), quick: quick, root: root, work: work, log: os.Stderr, rep: &report{}}
-	if quick {
-		r.plan = quickPlan()
-	}
-	r.rep.machine = machineInfo(ctx, root)
-	r.rep.quick = quick
-	r.rep.started = time.Now()
-	r.progress("machine: %s, %d cores, %s, load %s", r.rep.machine.cpuModel, r.rep.machine.nproc, r.rep.machine.memory, r.rep.machine.loadStart)
-
-	if err := r.sizes(ctx); err != nil {
-		return fmt.Errorf("binary sizes: %w", err)
-	}
+	defer os.RemoveAll(r.work)
 	if err := r.startStack(ctx); err != nil {
 		return fmt.Errorf("local stack: %w", err)
 	}
-	defer r.stopStack()
-	steps := []struct {
-		name string
-		f    func(context.Context) error
-	}{
-		{"init time", r.initTimes},
-		{"init trace", r.initTrace},
-		{"app.New", r.appNew},
-		{"warm invocations", r.warm},
-		{"secrets", r.secrets},
-		{"go benchmarks", r.goBenchmarks},
-		{"streaming upload", r.uploads},
-	}
-	for _, s := range steps {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		start := time.Now()
-		r.progress("== %s", s.name)
-		if err := s.f(ctx); err != nil {
+	defer r.st.Close()
+	for i, s := range sections {
+		r.section = fmt.Sprintf("%d. %s", i+1, s.name)
+		t0 := time.Now()
+		progress("== %s", r.section)
+		if err := s.run(r, ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		r.progress("== %s done in %s", s.name, time.Since(start).Round(time.Millisecond))
+		progress("== %s done in %s", s.name, time.Since(t0).Round(time.Second))
 	}
-	r.rep.finished = time.Now()
-	r.rep.machine.loadEnd = loadAverage()
-
-	fmt.Println(r.rep.summaryText())
-	if out != "" {
-		if !filepath.IsAbs(out) {
-			out = filepath.Join(mustGetwd(), out)
-		}
-		if err := os.WriteFile(out, []byte(r.rep.markdown()), 0o644); err != nil {
-			return err
-		}
-		r.progress("wrote %s", out)
+	for _, t := range r.targets {
+		progress("%s: %s: %s, %s", t[0], t[1], t[2], t[3])
 	}
-	return nil
+	if out == "" {
+		return nil
+	}
+	old, _ := os.ReadFile(out)
+	_, notes, _ := strings.Cut(string(old), "\n## Notes\n")
+	return os.WriteFile(out, []byte(r.markdown(start, load, notes)), 0o644)
 }
 
-func mustGetwd() string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "."
-	}
-	return wd
-}
+func progress(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
 
-func (r *runner) progress(format string, a ...any) {
-	fmt.Fprintf(r.log, "bench: "+format+"\n", a...)
-}
-
-// startStack starts the local NXCloud (in this process, uploads discarded,
-// the sticky media served) and the local stack (Secrets Manager, MinIO, the
-// functions built for this host by the Makefile) pointed at it.
+// startStack starts the local NXCloud in this process (uploads discarded,
+// the sticky media served) and the local stack pointed at it, and builds the
+// floors for this host.
 func (r *runner) startStack(ctx context.Context) error {
 	r.cred = nxcloud.Credentials{AccessKey: nxcloudtest.DefaultAccessKey, AccessSecret: nxcloudtest.DefaultAccessSecret}
 	r.nx = nxcloudtest.NewServer(nxcloudtest.WithDiscardUploads(true), nxcloudtest.WithCredentials(r.cred.AccessKey, r.cred.AccessSecret))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	hs := httptest.NewServer(bench.StickyMedia(r.nx, nxcloudtest.Media{ID: mediaID, MimeType: "application/pdf", FileName: "menu.pdf"}))
+	context.AfterFunc(ctx, hs.Close)
+	r.nxURL = hs.URL
+	if err := localstack.EnsureMinIO(ctx, os.Stderr); err != nil {
 		return err
 	}
-	r.nxURL = "http://" + ln.Addr().String()
-	r.nxHTTP = &http.Server{
-		Handler:           bench.StickyMedia(r.nx, nxcloudtest.Media{ID: mediaID, MimeType: "application/pdf", FileName: "menu.pdf"}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(slog.DiscardHandler, slog.LevelError),
-		ConnState: func(_ net.Conn, st http.ConnState) {
-			if st == http.StateNew {
-				r.nxConns.Add(1)
-			}
-		},
-	}
-	go func() { _ = r.nxHTTP.Serve(ln) }()
-
-	if err := localstack.EnsureMinIO(ctx, r.log); err != nil {
+	progress("starting the local stack (builds the functions for %s)", runtime.GOARCH)
+	var err error
+	if r.st, err = localstack.Start(ctx, localstack.Options{RepoRoot: r.root, BinDir: filepath.Join(r.work, "host"), NXCloudBaseURL: r.nxURL,
+		AccessKey: r.cred.AccessKey, AccessSecret: r.cred.AccessSecret, BusinessPhone: phone}); err != nil {
 		return err
 	}
-	binDir := filepath.Join(r.work, runtime.GOARCH)
-	r.progress("starting the local stack (builds the functions for %s with make)", runtime.GOARCH)
-	r.st, err = localstack.Start(ctx, localstack.Options{
-		RepoRoot:       r.root,
-		BinDir:         binDir,
-		NXCloudBaseURL: r.nxURL,
-		AccessKey:      r.cred.AccessKey,
-		AccessSecret:   r.cred.AccessSecret,
-		BusinessPhone:  phone,
-	})
-	if err != nil {
-		return err
+	for _, id := range functionIDs {
+		r.bin[id] = r.st.Binary(id)
 	}
-	r.hostBin = map[string]string{}
-	for id := range localstack.Functions {
-		r.hostBin[id] = r.st.Binary(id)
-	}
-	for _, id := range []string{helloID, probeID, peerID} {
-		p, err := r.buildRef(ctx, id, runtime.GOARCH)
-		if err != nil {
+	for _, id := range []string{helloID, peerID} {
+		if r.bin[id], err = r.build(ctx, id, runtime.GOARCH); err != nil {
 			return err
 		}
-		r.hostBin[id] = p
 	}
 	return nil
 }
 
-func (r *runner) stopStack() {
-	if r.st != nil {
-		r.st.Close()
+// build runs the Makefile's build-<id> recipe for goarch; a floor is added to
+// FUNCTIONS on make's command line, so that it builds exactly like the
+// functions.
+func (r *runner) build(ctx context.Context, id, goarch string) (string, error) {
+	dir := filepath.Join(r.work, goarch, id)
+	args := []string{"--no-print-directory", "build-" + id, "ARTIFACTS_DIR=" + dir, "GOARCH=" + goarch}
+	if ref, ok := map[string]string{helloID: "../bench/hello", peerID: "../bench/peer"}[id]; ok {
+		args = append(args, "FUNCTIONS="+id, "FUNCTION_DIR_"+id+"="+ref)
 	}
-	if r.nxHTTP != nil {
-		_ = r.nxHTTP.Close()
+	cmd := exec.CommandContext(ctx, "make", args...)
+	cmd.Dir = r.root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("make %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
+	return filepath.Join(dir, "bootstrap"), nil
 }
 
-// functionEnv is the environment the functions run with in the local stack,
-// plus extra.
-func (r *runner) functionEnv(extra ...string) []string {
-	return append(r.st.Env(), extra...)
+// median of xs (which it sorts).
+func median(xs []float64) float64 { return pct(xs, 50) }
+
+func pct(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(xs)
+	rank := p / 100 * float64(len(xs)-1)
+	lo, hi := xs[int(math.Floor(rank))], xs[int(math.Ceil(rank))]
+	return lo + (hi-lo)*(rank-math.Floor(rank))
 }
 
-// functionIDs are the three functions in a fixed order.
-var functionIDs = []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction, localstack.UploadTemplateFileFunction}
-
-// short names for tables.
-func short(id string) string {
-	switch id {
-	case localstack.GetMediaFunction:
-		return "get"
-	case localstack.DeleteMediaFunction:
-		return "delete"
-	case localstack.UploadTemplateFileFunction:
-		return "upload"
-	case helloID:
-		return "hello"
+// dist is "median (p10–p90 a–b, n=N)", or min–max under 10 samples.
+func dist(xs []float64, format string) string {
+	lo, hi, tag := pct(xs, 10), pct(xs, 90), "p10–p90"
+	if len(xs) < 10 {
+		lo, hi, tag = pct(xs, 0), pct(xs, 100), "min–max"
 	}
-	return strings.ToLower(id)
+	f := func(x float64) string { return fmt.Sprintf(format, x) }
+	return fmt.Sprintf("%s (%s %s–%s, n=%d)", f(median(xs)), tag, f(lo), f(hi), len(xs))
+}
+
+func loadAverage() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b) + " ? ? ?")
+	return strings.Join(f[:3], " ")
+}
+
+func (r *runner) markdown(start time.Time, load, notes string) string {
+	git := func(args ...string) string {
+		out, _ := exec.Command("git", append([]string{"-C", r.root}, args...)...).Output()
+		return strings.TrimSpace(string(out))
+	}
+	commit := git("rev-parse", "HEAD")
+	if git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!BENCHMARKS.md") != "" { // the report itself aside
+		commit += " (with uncommitted changes)"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Benchmarks\n\nWritten by `make bench` (`go run ./cmd/bench -out BENCHMARKS.md`) from its measurements: rerun it rather than edit the figures; it keeps the hand-written Notes at the end. "+
+		"A figure with a spread is a median with p10–p90 (10 samples or more) or min–max. Each ratio compares measurements of the same run, taken in turn so that both sides see the same load. Targets are met or not met; nothing fails on a number.\n\n"+
+		"| | |\n|---|---|\n| run | %s, %s |\n| commit | `%s` |\n| Go | %s %s/%s |\n| machine | %d cores; load average (1/5/15 min) %s at the start, %s at the end |\n\n## Targets\n\n| section | what | measured | target | |\n|---|---|---|---|---|\n",
+		start.UTC().Format(time.RFC3339), time.Since(start).Round(time.Second), commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), load, loadAverage())
+	for _, t := range r.targets {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", strings.SplitN(t[0], " ", 2)[1], t[1], t[2], t[3])
+	}
+	section := ""
+	for _, t := range r.tables {
+		if t.section != section {
+			section = t.section
+			fmt.Fprintf(&b, "\n## %s\n", section)
+		}
+		fmt.Fprintf(&b, "\n%s\n\n| %s |\n|%s\n", t.note, strings.Join(t.header, " | "), strings.Repeat("---|", len(t.header)))
+		for _, row := range t.rows {
+			fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
+		}
+	}
+	if notes != "" {
+		b.WriteString("\n## Notes\n" + notes)
+	}
+	return b.String()
 }

@@ -1,291 +1,256 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
-	"os/exec"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
 	"strings"
-	"time"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/bench"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
-	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 )
 
-const (
-	mib          = 1 << 20
-	uploadPrefix = "bench/" // outside the stack's trigger prefix: no event fires, we invoke ourselves
-)
+const mib = 1 << 20
 
-// pattern is size bytes of a pseudo-random 1 MiB block repeated, readable and
-// seekable without holding the object in memory.
-type pattern struct {
-	block []byte
-	size  int64
-	off   int64
+// uploadEnv points the upload function at bench/, outside the stack's trigger
+// prefix (the benchmark invokes the function itself), for any size.
+var uploadEnv = []string{"UPLOAD_PREFIX=bench/", "MAX_UPLOAD_BYTES=" + fmt.Sprint(4096*mib)}
+
+// block repeats a pseudo-random MiB as an io.ReaderAt: objects of any size,
+// never in memory as a whole.
+type block []byte
+
+func (b block) ReadAt(p []byte, off int64) (int, error) {
+	for n := 0; n < len(p); {
+		n += copy(p[n:], b[(off+int64(n))%int64(len(b)):])
+	}
+	return len(p), nil
 }
 
-func newPattern(size int64) *pattern {
-	b := make([]byte, mib)
-	rng := rand.NewChaCha8([32]byte{7, 7, 7})
-	_, _ = rng.Read(b)
-	return &pattern{block: b, size: size}
-}
+var content = func() block {
+	b := make(block, mib)
+	_, _ = rand.NewChaCha8([32]byte{7}).Read(b)
+	return b
+}()
 
-func (p *pattern) Read(b []byte) (int, error) {
-	if p.off >= p.size {
-		return 0, io.EOF
-	}
-	if rest := p.size - p.off; int64(len(b)) > rest {
-		b = b[:rest]
-	}
-	n := 0
-	for n < len(b) {
-		i := (p.off + int64(n)) % int64(len(p.block))
-		n += copy(b[n:], p.block[i:])
-	}
-	p.off += int64(n)
-	return n, nil
-}
-
-func (p *pattern) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += p.off
-	case io.SeekEnd:
-		offset += p.size
-	}
-	if offset < 0 {
-		return 0, errors.New("pattern: negative offset")
-	}
-	p.off = offset
-	return offset, nil
-}
-
-// object is one object put for the benchmark.
+// object is a version put for the benchmark, and its S3 event.
 type object struct {
-	key, version, etag string
-	size               int64
+	key, version string
+	size         int64
+	event        []byte
 }
 
-func (r *runner) putObject(ctx context.Context, key string, size int64) (object, error) {
+// put stores a new version of bench/<phone>/<name>: every upload is of a
+// version of its own, as each version is uploaded once.
+func (r *runner) put(ctx context.Context, name string, size int64) (object, error) {
+	o := object{key: "bench/" + phone + "/" + name, size: size}
 	out, err := r.st.S3Client().PutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(r.st.Bucket), Key: aws.String(key), Body: newPattern(size),
+		Bucket: aws.String(r.st.Bucket), Key: aws.String(o.key), Body: io.NewSectionReader(content, 0, size),
 		ContentLength: aws.Int64(size), ContentType: aws.String("application/pdf"),
 	})
 	if err != nil {
-		return object{}, fmt.Errorf("put %s: %w", key, err)
+		return o, fmt.Errorf("put %s: %w", o.key, err)
 	}
-	return object{key: key, version: aws.ToString(out.VersionId), etag: strings.Trim(aws.ToString(out.ETag), `"`), size: size}, nil
+	o.version = aws.ToString(out.VersionId)
+	o.event, err = json.Marshal(localstack.S3EventForObject(r.st.Bucket, o.key, size, strings.Trim(aws.ToString(out.ETag), `"`), o.version))
+	return o, err
 }
 
-// deleteObject removes every version of key (and its delete markers), so the
-// data leaves MinIO's disk.
-func (r *runner) deleteObject(ctx context.Context, key string) error {
+// removeAll deletes every version under bench/, so the data leaves MinIO's
+// disk.
+func (r *runner) removeAll(ctx context.Context) {
 	cli := r.st.S3Client()
-	out, err := cli.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(r.st.Bucket), Prefix: aws.String(key)})
+	out, err := cli.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(r.st.Bucket), Prefix: aws.String("bench/")})
 	if err != nil {
-		return err
+		progress("could not list bench/ in MinIO: %v", err)
+		return
 	}
 	for _, v := range out.Versions {
-		if aws.ToString(v.Key) != key {
-			continue
-		}
-		if _, err := cli.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(r.st.Bucket), Key: v.Key, VersionId: v.VersionId}); err != nil {
-			return err
-		}
+		_, _ = cli.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(r.st.Bucket), Key: v.Key, VersionId: v.VersionId})
 	}
-	for _, m := range out.DeleteMarkers {
-		if aws.ToString(m.Key) == key {
-			_, _ = cli.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(r.st.Bucket), Key: m.Key, VersionId: m.VersionId})
-		}
-	}
-	return nil
 }
 
-// event is the S3 event of o.
-func (r *runner) event(o object) ([]byte, error) {
-	return json.Marshal(localstack.S3EventForObject(r.st.Bucket, o.key, o.size, o.etag, o.version))
-}
-
-// uploadOnce invokes the function for o, checks that NXCloud received the
-// whole file and that the object is tagged, then removes the tags so the same
-// event uploads again (a tagged object is skipped as a duplicate).
-func (r *runner) uploadOnce(ctx context.Context, rt *lambdart.Runtime, o object) (*lambdart.Result, error) {
-	ev, err := r.event(o)
-	if err != nil {
-		return nil, err
-	}
+// upload invokes rt with o's event and fails unless NXCloud received the
+// whole file, once; it returns MiB/s over the invocation.
+func (r *runner) upload(ctx context.Context, rt *lambdart.Runtime, o object) (float64, error) {
 	before := len(r.nx.Calls(nxcloud.ActionUploadTemplateFile))
-	res, err := rt.Invoke(ctx, ev)
+	res, err := rt.Invoke(ctx, o.event)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	if res.Error != nil {
-		return nil, fmt.Errorf("upload %s: %s: %s", o.key, res.Error.Type, res.Error.Message)
+	if calls := r.nx.Calls(nxcloud.ActionUploadTemplateFile); res.Error != nil || len(calls) != before+1 || calls[before].FileSize != o.size || calls[before].Code != 0 {
+		return 0, fmt.Errorf("%s on %s: %d new NXCloud calls, result %s", rt.Name(), o.key, len(calls)-before, res.Payload)
 	}
-	calls := r.nx.Calls(nxcloud.ActionUploadTemplateFile)
-	if len(calls) != before+1 || calls[len(calls)-1].FileSize != o.size || calls[len(calls)-1].Code != 0 {
-		return nil, fmt.Errorf("upload %s: NXCloud did not receive the %d bytes once (%d new calls)", o.key, o.size, len(calls)-before)
-	}
-	cli := r.st.S3Client()
-	tags, err := cli.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(r.st.Bucket), Key: aws.String(o.key), VersionId: aws.String(o.version)})
-	if err != nil {
-		return nil, err
-	}
-	uploaded := false
-	for _, t := range tags.TagSet {
-		uploaded = uploaded || (aws.ToString(t.Key) == "nxcloud-status" && aws.ToString(t.Value) == "uploaded")
-	}
-	if !uploaded {
-		return nil, fmt.Errorf("upload %s: object not tagged nxcloud-status=uploaded", o.key)
-	}
-	if _, err := cli.DeleteObjectTagging(ctx, &s3.DeleteObjectTaggingInput{Bucket: aws.String(r.st.Bucket), Key: aws.String(o.key), VersionId: aws.String(o.version)}); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return float64(o.size) / mib / res.Duration.Seconds(), nil
 }
 
-// peerResult is one run of bench/peer.
-type peerResult struct {
-	seconds, cpu float64
-	transfer     float64 // seconds NXCloud spent receiving the upload
-	maxRSS       int64
-}
-
-// lastUpload is the latest upload call the local NXCloud recorded.
-func (r *runner) lastUpload() nxcloudtest.Call {
-	calls := r.nx.Calls(nxcloud.ActionUploadTemplateFile)
-	if len(calls) == 0 {
-		return nxcloudtest.Call{}
-	}
-	return calls[len(calls)-1]
-}
-
-func (r *runner) runPeer(ctx context.Context, mode string, o object) (peerResult, error) {
-	cmd := exec.CommandContext(ctx, r.hostBin[peerID], "-mode="+mode, "-bucket="+r.st.Bucket, "-key="+o.key,
-		"-version="+o.version, "-nxcloud="+r.nxURL, "-phone="+phone, "-type=application/pdf", "-name=bench.pdf")
-	cmd.Env = append(r.functionEnv(), "NXCLOUD_ACCESS_KEY="+r.cred.AccessKey, "NXCLOUD_ACCESS_SECRET="+r.cred.AccessSecret)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return peerResult{}, fmt.Errorf("peer -mode=%s: %w: %s", mode, err, stderr.String())
-	}
-	var rep struct {
-		Bytes   int64   `json:"bytes"`
-		Seconds float64 `json:"seconds"`
-		PeakRSS int64   `json:"peak_rss"`
-	}
-	if err := json.Unmarshal(out, &rep); err != nil {
-		return peerResult{}, fmt.Errorf("peer -mode=%s printed %q: %w", mode, out, err)
-	}
-	if rep.Bytes != o.size {
-		return peerResult{}, fmt.Errorf("peer -mode=%s sent %d bytes, want %d", mode, rep.Bytes, o.size)
-	}
-	ps := cmd.ProcessState
-	return peerResult{seconds: rep.Seconds, cpu: (ps.UserTime() + ps.SystemTime()).Seconds(), maxRSS: rep.PeakRSS,
-		transfer: r.lastUpload().Duration.Seconds()}, nil
-}
-
-// uploads measures the streaming upload for every size.
 func (r *runner) uploads(ctx context.Context) error {
-	env := []string{"UPLOAD_PREFIX=" + uploadPrefix, "MAX_UPLOAD_BYTES=" + fmt.Sprint(int64(4096)*mib)}
-	warm, err := r.putObject(ctx, uploadPrefix+phone+"/warmup.pdf", 4096)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = r.deleteObject(context.WithoutCancel(ctx), warm.key) }()
-	for _, sizeMiB := range r.plan.uploadSizesMiB {
-		if err := r.uploadSize(ctx, sizeMiB, warm, env); err != nil {
-			return fmt.Errorf("%d MiB: %w", sizeMiB, err)
+	defer r.removeAll(context.WithoutCancel(ctx))
+	t := r.table("The upload function (host build) and its floors, `bench/peer` built the same way, invoked in turn through the Runtime API with the S3 event of an object in MinIO (a pseudo-random MiB repeated, `application/pdf`), streaming to the local NXCloud of the benchmark process (which counts, hashes and discards the bytes). Throughput is the size over the invocation's duration; for the function that includes its S3 calls before and after the transfer. Peak RSS is each process's VmHWM after all repetitions of a size, one fresh process per size, each warmed up with a 4 KiB upload; a new version of the object per repetition. Floors: **raw** copies the GetObject body into the signed POST with `io.Copy`; **read-it-all** reads the whole object into memory first.",
+		"size", "reps", "function MiB/s", "raw MiB/s", "read-it-all MiB/s", "function / raw", "function peak RSS", "raw peak RSS", "read-it-all peak RSS")
+	var peaks []float64
+	creds := []string{"NXCLOUD_ACCESS_KEY=" + r.cred.AccessKey, "NXCLOUD_ACCESS_SECRET=" + r.cred.AccessSecret}
+	for _, size := range r.uploadMiB {
+		reps := r.uploadReps
+		if size >= 1024 {
+			reps = min(reps, 3)
+		}
+		progress("upload %d MiB x %d", size, reps)
+		name := fmt.Sprintf("object-%dmib.pdf", size)
+		var rts []*lambdart.Runtime // the function, raw, read-it-all
+		for i, env := range [][]string{uploadEnv, creds, append(creds, "PEER_MODE=naive")} {
+			rt, err := r.start(ctx, []string{localstack.UploadTemplateFileFunction, peerID, peerID}[i], env...)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			o, err := r.put(ctx, name, 4096)
+			if err == nil {
+				_, err = r.upload(ctx, rt, o) // the secret fetch and the connections are not measured
+			}
+			if err != nil {
+				return err
+			}
+			rts = append(rts, rt)
+		}
+		tp := make([][]float64, len(rts))
+		for range reps {
+			o, err := r.put(ctx, name, size*mib)
+			for i, rt := range rts {
+				var v float64
+				if err == nil {
+					v, err = r.upload(ctx, rt, o)
+				}
+				tp[i] = append(tp[i], v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		rss := make([]string, len(rts))
+		for i, rt := range rts {
+			peak, err := rt.PeakRSS()
+			if err != nil {
+				return err
+			}
+			rss[i] = fmt.Sprintf("%.1f MiB", float64(peak)/mib)
+			if i == 0 {
+				peaks = append(peaks, float64(peak)/mib)
+			}
+			_ = rt.Close()
+		}
+		ratio := median(tp[0]) / median(tp[1])
+		t.row(fmt.Sprintf("%d MiB", size), reps, dist(tp[0], "%.0f"), dist(tp[1], "%.0f"), dist(tp[2], "%.0f"), fmt.Sprintf("%.2fx", ratio), rss[0], rss[1], rss[2])
+		if goal, ok := map[int64]float64{1: 0.5, 16: 0.9}[size]; ok {
+			r.target(fmt.Sprintf("%d MiB throughput vs raw io.Copy", size), fmt.Sprintf("%.2fx (%.0f vs %.0f MiB/s)", ratio, median(tp[0]), median(tp[1])), fmt.Sprintf(">= %.1fx", goal), ratio >= goal)
 		}
 	}
+	lo, hi := slices.Min(peaks), slices.Max(peaks)
+	r.target(fmt.Sprintf("function peak RSS flat from %d to %d MiB", r.uploadMiB[0], r.uploadMiB[len(r.uploadMiB)-1]),
+		fmt.Sprintf("%.1f–%.1f MiB", lo, hi), "spread <= 8 MiB, all < 32 MiB", hi-lo <= 8 && hi < 32)
 	return nil
 }
 
-func (r *runner) uploadSize(ctx context.Context, sizeMiB int64, warm object, env []string) error {
-	size := sizeMiB * mib
-	reps := r.plan.uploadReps(sizeMiB)
-	r.progress("upload %d MiB x %d", sizeMiB, reps)
-	o, err := r.putObject(ctx, fmt.Sprintf("%s%s/object-%dmib.pdf", uploadPrefix, phone, sizeMiB), size)
+// s3Operations names S3 requests by method, object or bucket, and
+// subresource.
+var s3Operations = map[string]string{
+	"HEAD object": "HeadObject", "GET object": "GetObject", "PUT object": "PutObject", "DELETE object": "DeleteObject",
+	"PUT object copy": "CopyObject", "GET object?tagging": "GetObjectTagging", "PUT object?tagging": "PutObjectTagging",
+	"DELETE object?tagging": "DeleteObjectTagging", "GET bucket?list-type": "ListObjectsV2", "GET bucket?versions": "ListObjectVersions",
+	"GET bucket?versioning": "GetBucketVersioning", "HEAD bucket": "HeadBucket", "POST bucket?delete": "DeleteObjects",
+}
+
+// s3Counter counts S3 requests by operation.
+type s3Counter struct {
+	mu  sync.Mutex
+	ops map[string]int
+}
+
+func (c *s3Counter) count(r *http.Request) {
+	op := r.Method + " bucket"
+	if strings.Contains(strings.Trim(r.URL.Path, "/"), "/") { // path style: /bucket/key
+		op = r.Method + " object"
+	}
+	for _, sub := range []string{"tagging", "versions", "versioning", "list-type", "delete", "uploads", "uploadId", "acl"} {
+		if r.URL.Query().Has(sub) {
+			op += "?" + sub
+			break
+		}
+	}
+	if r.Header.Get("X-Amz-Copy-Source") != "" {
+		op += " copy"
+	}
+	if name, ok := s3Operations[op]; ok {
+		op = name
+	}
+	c.mu.Lock()
+	c.ops[op]++
+	c.mu.Unlock()
+}
+
+// countS3 starts a reverse proxy in front of the stack's MinIO that counts
+// every request; its URL is for AWS_ENDPOINT_URL_S3. It stops with ctx.
+func (r *runner) countS3(ctx context.Context) (*s3Counter, string, error) {
+	target, err := url.Parse(r.st.S3Endpoint)
+	if err != nil {
+		return nil, "", err
+	}
+	c, proxy := &s3Counter{ops: map[string]int{}}, httputil.NewSingleHostReverseProxy(target) // keeps the Host the SDK signed
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		c.count(req)
+		proxy.ServeHTTP(w, req)
+	}))
+	context.AfterFunc(ctx, srv.Close)
+	return c, srv.URL, nil
+}
+
+// s3Requests counts the S3 requests of one successful upload of a small
+// object by a warm function.
+func (r *runner) s3Requests(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer r.removeAll(context.WithoutCancel(ctx))
+	counter, endpoint, err := r.countS3(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := r.deleteObject(context.WithoutCancel(ctx), o.key); err != nil {
-			r.progress("could not delete %s from MinIO: %v", o.key, err)
-		}
-	}()
-	rt, err := lambdart.Start(ctx, lambdart.Function{
-		Name: localstack.UploadTemplateFileFunction, Path: r.hostBin[localstack.UploadTemplateFileFunction],
-		Env: r.functionEnv(env...), Timeout: 15 * time.Minute,
-	})
+	rt, err := r.start(ctx, localstack.UploadTemplateFileFunction, append(uploadEnv, "AWS_ENDPOINT_URL_S3="+endpoint)...)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	// A small object first: the secret fetch and the connections are not
-	// part of the measurement (a warm function).
-	if _, err := r.uploadOnce(ctx, rt, warm); err != nil {
-		return err
-	}
-	row := uploadRow{sizeMiB: sizeMiB, reps: int64(reps)}
-	var fnTP, fnCPU, rawTP, rawCPU, naiveTP, naiveCPU []float64
-	var rawRSS, naiveRSS, fnXfer, rawXfer, fnFixed, rawFixed []float64
-	for i := 0; i < reps; i++ {
-		cpu0, err := procCPU(rt.PID(), r.rep.machine.clockTicks)
+	for i := range 2 { // the first warms the function up, the second is counted
+		o, err := r.put(ctx, fmt.Sprintf("requests-%d.pdf", i), 4096)
 		if err != nil {
 			return err
 		}
-		res, err := r.uploadOnce(ctx, rt, o)
-		if err != nil {
+		counter.mu.Lock()
+		clear(counter.ops)
+		counter.mu.Unlock()
+		if _, err := r.upload(ctx, rt, o); err != nil {
 			return err
 		}
-		cpu1, err := procCPU(rt.PID(), r.rep.machine.clockTicks)
-		if err != nil {
-			return err
-		}
-		gib := float64(size) / (1 << 30)
-		xfer := r.lastUpload().Duration.Seconds()
-		fnXfer = append(fnXfer, float64(size)/mib/xfer)
-		fnFixed = append(fnFixed, (res.Duration.Seconds()-xfer)*1000)
-		fnTP = append(fnTP, float64(size)/mib/res.Duration.Seconds())
-		fnCPU = append(fnCPU, (cpu1-cpu0)/gib)
-		for _, mode := range []string{"raw", "naive"} {
-			p, err := r.runPeer(ctx, mode, o)
-			if err != nil {
-				return err
-			}
-			if mode == "raw" {
-				rawXfer = append(rawXfer, float64(size)/mib/p.transfer)
-				rawFixed = append(rawFixed, (p.seconds-p.transfer)*1000)
-				rawTP, rawCPU, rawRSS = append(rawTP, float64(size)/mib/p.seconds), append(rawCPU, p.cpu/gib), append(rawRSS, float64(p.maxRSS)/mib)
-			} else {
-				naiveTP, naiveCPU, naiveRSS = append(naiveTP, float64(size)/mib/p.seconds), append(naiveCPU, p.cpu/gib), append(naiveRSS, float64(p.maxRSS)/mib)
-			}
-		}
 	}
-	peak, err := rt.PeakRSS()
-	if err != nil {
-		return err
+	t := r.table("Every S3 request the upload function makes for one successful upload of a 4 KiB object (a warm function, `AWS_ENDPOINT_URL_S3` pointed at a counting reverse proxy in front of MinIO), by operation.", "operation", "requests")
+	total := 0
+	for _, op := range slices.Sorted(maps.Keys(counter.ops)) {
+		t.row(op, counter.ops[op])
+		total += counter.ops[op]
 	}
-	row.fnTP, row.fnCPU, row.fnRSS = bench.Summarize(fnTP), bench.Summarize(fnCPU), float64(peak)/mib
-	row.rawTP, row.rawCPU, row.rawRSS = bench.Summarize(rawTP), bench.Summarize(rawCPU), bench.Summarize(rawRSS)
-	row.naiveTP, row.naiveCPU, row.naiveRSS = bench.Summarize(naiveTP), bench.Summarize(naiveCPU), bench.Summarize(naiveRSS)
-	row.fnXfer, row.rawXfer = bench.Summarize(fnXfer), bench.Summarize(rawXfer)
-	row.fnFixed, row.rawFixed = bench.Summarize(fnFixed), bench.Summarize(rawFixed)
-	r.rep.uploads = append(r.rep.uploads, row)
+	t.row("**total**", total)
+	r.target("S3 requests per successful upload", fmt.Sprint(total), "<= 6", total <= 6)
 	return nil
 }

@@ -11,8 +11,7 @@ import (
 	"time"
 )
 
-// Runtime API and Extensions API header names, as aws-lambda-go's client
-// uses them.
+// Runtime API header names, as aws-lambda-go's client uses them.
 const (
 	headerRequestID          = "Lambda-Runtime-Aws-Request-Id"
 	headerDeadlineMS         = "Lambda-Runtime-Deadline-Ms"
@@ -20,12 +19,9 @@ const (
 	headerInvokedFunctionARN = "Lambda-Runtime-Invoked-Function-Arn"
 	headerErrorType          = "Lambda-Runtime-Function-Error-Type"
 	trailerErrorBody         = "Lambda-Runtime-Function-Error-Body"
-	headerExtensionName      = "Lambda-Extension-Name"
-	headerExtensionID        = "Lambda-Extension-Identifier"
 )
 
-// routes is the Runtime API (2018-06-01) and the part of the Extensions API
-// (2020-01-01) that aws-lambda-go uses. Unknown paths get 404 and wrong
+// routes is the Runtime API (2018-06-01). Unknown paths get 404 and wrong
 // methods 405 from the mux.
 func (inst *instance) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -33,8 +29,6 @@ func (inst *instance) routes() http.Handler {
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", inst.handleResponse)
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", inst.handleError)
 	mux.HandleFunc("POST /2018-06-01/runtime/init/error", inst.handleInitError)
-	mux.HandleFunc("POST /2020-01-01/extension/register", inst.handleExtensionRegister)
-	mux.HandleFunc("GET /2020-01-01/extension/event/next", inst.handleExtensionNext)
 	return mux
 }
 
@@ -198,85 +192,6 @@ func (inst *instance) handleInitError(w http.ResponseWriter, req *http.Request) 
 	time.AfterFunc(initErrorGrace, func() {
 		inst.kill()
 	})
-}
-
-// handleExtensionRegister registers an extension during init, as
-// lambda.WithEnableSIGTERM does. Only SHUTDOWN events are supported.
-func (inst *instance) handleExtensionRegister(w http.ResponseWriter, req *http.Request) {
-	name := req.Header.Get(headerExtensionName)
-	if name == "" {
-		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "missing Lambda-Extension-Name header")
-		return
-	}
-	var reg struct {
-		Events []string `json:"events"`
-	}
-	body, _ := io.ReadAll(io.LimitReader(req.Body, 64<<10))
-	if len(body) > 0 {
-		if err := json.Unmarshal(body, &reg); err != nil {
-			writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "register body is not json: "+err.Error())
-			return
-		}
-	}
-	ext := extension{name: name}
-	for _, ev := range reg.Events {
-		switch ev {
-		case "SHUTDOWN":
-			ext.shutdown = true
-		default:
-			writeAPIError(w, http.StatusBadRequest, "InvalidEventType",
-				fmt.Sprintf("event %q is not supported by lambdart, only SHUTDOWN is", ev))
-			return
-		}
-	}
-	inst.mu.Lock()
-	if inst.isReady {
-		inst.mu.Unlock()
-		writeAPIError(w, http.StatusForbidden, "InvalidStateTransition", "extensions must register during init")
-		return
-	}
-	id := newRequestID()
-	inst.extensions[id] = ext
-	inst.mu.Unlock()
-	w.Header().Set(headerExtensionID, id)
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]string{
-		"functionName":    inst.rt.fn.Name,
-		"functionVersion": "$LATEST",
-		"handler":         "bootstrap",
-	})
-}
-
-// handleExtensionNext blocks until shutdown, and then sends SHUTDOWN to an
-// extension registered for it.
-func (inst *instance) handleExtensionNext(w http.ResponseWriter, req *http.Request) {
-	inst.mu.Lock()
-	ext, ok := inst.extensions[req.Header.Get(headerExtensionID)]
-	inst.mu.Unlock()
-	if !ok {
-		writeAPIError(w, http.StatusForbidden, "Extension.InvalidExtensionIdentifier", "unknown Lambda-Extension-Identifier")
-		return
-	}
-	if ext.shutdown {
-		select {
-		case <-inst.shutdown:
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(map[string]any{
-				"eventType":      "SHUTDOWN",
-				"shutdownReason": "spindown",
-				"deadlineMs":     time.Now().Add(ShutdownGrace).UnixMilli(),
-			})
-			return
-		case <-req.Context().Done():
-			return
-		case <-inst.exited:
-			return
-		}
-	}
-	select {
-	case <-req.Context().Done():
-	case <-inst.exited:
-	}
 }
 
 // parseFunctionError reads an error document {errorType, errorMessage,

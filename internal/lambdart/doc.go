@@ -25,8 +25,8 @@
 //
 // Each execution environment (process) gets its own Runtime API listener on
 // 127.0.0.1 with a free port, so a dying process can never take an event
-// meant for its successor. The minimal Extensions API (register and
-// event/next) used by aws-lambda-go's lambda.WithEnableSIGTERM is served too.
+// meant for its successor. The Extensions API is not served: the functions
+// register no extension.
 //
 // Memory size is only advertised (AWS_LAMBDA_FUNCTION_MEMORY_SIZE); it is not
 // enforced. PID and PeakRSS let benchmarks measure the process.

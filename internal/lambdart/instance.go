@@ -37,8 +37,6 @@ type instance struct {
 	ready      chan struct{}    // closed at the first /next
 	initFailed chan struct{}    // closed after the process exited without finishing init
 	exited     chan struct{}    // closed after the process exited
-	shutdown   chan struct{}    // closed when Close starts stopping the process
-	stopOnce   sync.Once
 
 	// invocations counts events handed over; only Invoke touches it, one
 	// at a time (Runtime.sem orders the accesses).
@@ -50,15 +48,8 @@ type instance struct {
 	reportedInit *FunctionError // POSTed to /runtime/init/error
 	initTimedOut bool
 	current      *invocation
-	extensions   map[string]extension
 	exitStatus   string     // set before exited is closed
 	initErr      *InitError // set before initFailed is closed
-}
-
-// extension is a registered (internal) extension.
-type extension struct {
-	name     string
-	shutdown bool // registered for SHUTDOWN events
 }
 
 // spawn starts a fresh process with its own Runtime API listener. The
@@ -76,8 +67,6 @@ func (r *Runtime) spawn() (*instance, error) {
 		ready:      make(chan struct{}),
 		initFailed: make(chan struct{}),
 		exited:     make(chan struct{}),
-		shutdown:   make(chan struct{}),
-		extensions: map[string]extension{},
 	}
 	inst.srv = &http.Server{
 		Handler:           inst.routes(),
@@ -189,10 +178,9 @@ func (inst *instance) kill() {
 	}
 }
 
-// stop shuts the process down: SHUTDOWN to extensions and SIGTERM, then
-// SIGKILL after grace; it returns once the process has exited.
+// stop shuts the process down: SIGTERM, then SIGKILL after grace; it
+// returns once the process has exited.
 func (inst *instance) stop(grace time.Duration) error {
-	inst.stopOnce.Do(func() { close(inst.shutdown) })
 	if inst.hasExited() {
 		return nil
 	}

@@ -110,7 +110,7 @@ func running(pid int) bool {
 
 func TestEchoRoundTrip(t *testing.T) {
 	t.Parallel()
-	var stdout, stderr lockedBuffer
+	var stdout lockedBuffer
 	rt := lambdarttest.Start(t, lambdart.Function{
 		Name:     "hello-fn",
 		Path:     hello(t),
@@ -118,7 +118,6 @@ func TestEchoRoundTrip(t *testing.T) {
 		Timeout:  7 * time.Second,
 		MemoryMB: 256,
 		Stdout:   &stdout,
-		Stderr:   &stderr,
 	})
 	if rt.ColdStarts() != 1 || rt.LastInitDuration() <= 0 || rt.PID() == 0 || rt.InitError() != nil {
 		t.Fatalf("after Start: ColdStarts=%d LastInitDuration=%v PID=%d InitError=%v, want 1, >0, >0, nil",
@@ -172,9 +171,6 @@ func TestEchoRoundTrip(t *testing.T) {
 	if !strings.Contains(stdout.String(), "hello: echo hi there") {
 		t.Errorf("stdout %q lacks the function's output", stdout.String())
 	}
-	if strings.Contains(stderr.String(), "WARNING") {
-		t.Errorf("stderr has a warning (extension registration failed?): %s", stderr.String())
-	}
 
 	pid := rt.PID()
 	if err := rt.Close(); err != nil {
@@ -182,9 +178,6 @@ func TestEchoRoundTrip(t *testing.T) {
 	}
 	if !processGone(pid) {
 		t.Errorf("process %d still exists after Close", pid)
-	}
-	if !strings.Contains(stdout.String(), "hello: sigterm") {
-		t.Errorf("the function's SIGTERM hook did not run on Close; stdout: %q", stdout.String())
 	}
 	if _, err := rt.Invoke(t.Context(), []byte(`{}`)); !errors.Is(err, lambdart.ErrClosed) {
 		t.Errorf("Invoke after Close = %v, want ErrClosed", err)
@@ -418,10 +411,6 @@ func TestRuntimeAPIErrors(t *testing.T) {
 		{"response for unknown id", http.MethodPost, "/2018-06-01/runtime/invocation/not-an-id/response", `{}`, nil, http.StatusBadRequest, "InvalidRequestID"},
 		{"error for unknown id", http.MethodPost, "/2018-06-01/runtime/invocation/not-an-id/error", `{}`, nil, http.StatusBadRequest, "InvalidRequestID"},
 		{"init error after init", http.MethodPost, "/2018-06-01/runtime/init/error", `{"errorType":"X","errorMessage":"late"}`, nil, http.StatusForbidden, "InvalidStateTransition"},
-		{"extension register without name", http.MethodPost, "/2020-01-01/extension/register", `{}`, nil, http.StatusBadRequest, "InvalidRequest"},
-		{"extension register after init", http.MethodPost, "/2020-01-01/extension/register", `{}`, http.Header{"Lambda-Extension-Name": {"late"}}, http.StatusForbidden, "InvalidStateTransition"},
-		{"extension register for invoke events", http.MethodPost, "/2020-01-01/extension/register", `{"events":["INVOKE"]}`, http.Header{"Lambda-Extension-Name": {"x"}}, http.StatusBadRequest, "InvalidEventType"},
-		{"extension next with unknown id", http.MethodGet, "/2020-01-01/extension/event/next", "", http.Header{"Lambda-Extension-Identifier": {"nope"}}, http.StatusForbidden, "Extension.InvalidExtensionIdentifier"},
 		{"unknown path", http.MethodGet, "/2018-06-01/runtime/nope", "", nil, http.StatusNotFound, ""},
 		{"wrong method", http.MethodGet, "/2018-06-01/runtime/invocation/x/response", "", nil, http.StatusMethodNotAllowed, ""},
 	}

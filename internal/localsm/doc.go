@@ -4,9 +4,10 @@
 // application/x-amz-json-1.1), so the real AWS SDK client talks to it
 // unchanged through BaseEndpoint or AWS_ENDPOINT_URL_SECRETS_MANAGER.
 //
-// Operations: GetSecretValue, PutSecretValue, CreateSecret and DescribeSecret,
-// with the request and response members of the Secrets Manager API reference
-// (https://docs.aws.amazon.com/secretsmanager/latest/apireference/). Secrets
+// One operation, GetSecretValue, with the request and response members of the
+// Secrets Manager API reference
+// (https://docs.aws.amazon.com/secretsmanager/latest/apireference/); tests
+// store and rotate values with [Server.Put] and [Server.PutBinary]. Secrets
 // are addressed by name, by full ARN
 // (arn:aws:secretsmanager:<region>:000000000000:secret:<name>-AbCdEf) or by
 // partial ARN (without the six-character suffix), as AWS accepts. Versions

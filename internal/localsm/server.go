@@ -9,17 +9,16 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// Defaults of a new Server.
+// Region and AccountID are written into the ARNs.
 const (
-	DefaultRegion    = "us-east-1"
-	DefaultAccountID = "000000000000"
+	Region    = "us-east-1"
+	AccountID = "000000000000"
 )
 
 // Staging labels.
@@ -31,18 +30,13 @@ const (
 // Operation names, as sent after "secretsmanager." in X-Amz-Target.
 const (
 	OpGetSecretValue = "GetSecretValue"
-	OpPutSecretValue = "PutSecretValue"
-	OpCreateSecret   = "CreateSecret"
-	OpDescribeSecret = "DescribeSecret"
 )
 
 const (
 	targetPrefix = "secretsmanager."
 	contentType  = "application/x-amz-json-1.1"
-	// maxBody bounds a request body; the largest SecretString AWS accepts is
-	// 65,536 bytes.
+	// maxBody bounds a request body.
 	maxBody    = 1 << 20
-	maxSecret  = 65536
 	msgNoSuch  = "Secrets Manager can't find the specified secret."
 	arnLetters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 )
@@ -50,10 +44,6 @@ const (
 // Server is a local Secrets Manager endpoint; it is an http.Handler and can
 // also listen on its own (Start). All methods are safe for concurrent use.
 type Server struct {
-	region    string
-	accountID string
-	now       func() time.Time
-
 	mu      sync.Mutex
 	secrets map[string]*secretRecord // by name
 	calls   map[string]int
@@ -69,13 +59,10 @@ type Server struct {
 }
 
 type secretRecord struct {
-	name        string
-	arn         string
-	description string
-	created     time.Time
-	changed     time.Time
-	versions    map[string]*secretVersion // by version id
-	stages      map[string]string         // staging label -> version id
+	name     string
+	arn      string
+	versions map[string]*secretVersion // by version id
+	stages   map[string]string         // staging label -> version id
 }
 
 type secretVersion struct {
@@ -85,49 +72,20 @@ type secretVersion struct {
 	created time.Time
 }
 
-// Option configures a Server.
-type Option func(*Server)
-
-// WithRegion sets the region written into ARNs (default us-east-1).
-func WithRegion(region string) Option {
-	return func(s *Server) {
-		if region != "" {
-			s.region = region
-		}
-	}
-}
-
-// WithClock sets the clock of CreatedDate and LastChangedDate (default
-// time.Now).
-func WithClock(now func() time.Time) Option {
-	return func(s *Server) {
-		if now != nil {
-			s.now = now
-		}
-	}
-}
-
 // New returns a Server with no secrets.
-func New(opts ...Option) *Server {
-	s := &Server{
-		region:    DefaultRegion,
-		accountID: DefaultAccountID,
-		now:       time.Now,
-		secrets:   map[string]*secretRecord{},
-		calls:     map[string]int{},
-		closed:    make(chan struct{}),
+func New() *Server {
+	return &Server{
+		secrets: map[string]*secretRecord{},
+		calls:   map[string]int{},
+		closed:  make(chan struct{}),
 	}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
 }
 
 // NewTestServer starts a Server on 127.0.0.1 on a free port and stops it when
 // the test ends. Its URL is s.URL().
-func NewTestServer(t testing.TB, opts ...Option) *Server {
+func NewTestServer(t testing.TB) *Server {
 	t.Helper()
-	s := New(opts...)
+	s := New()
 	if _, err := s.Start("127.0.0.1:0"); err != nil {
 		t.Fatalf("localsm: %v", err)
 	}
@@ -193,7 +151,7 @@ func (s *Server) put(name string, str *string, bin []byte) {
 	defer s.mu.Unlock()
 	rec := s.secrets[name]
 	if rec == nil {
-		rec = s.newSecretLocked(name, "")
+		rec = s.newSecretLocked(name)
 	}
 	s.addVersionLocked(rec, newID(), str, bin, []string{StageCurrent})
 }
@@ -251,10 +209,6 @@ func errNotFound(msg string) *apiError {
 
 func errInvalidParameter(msg string) *apiError {
 	return &apiError{http.StatusBadRequest, "InvalidParameterException", msg}
-}
-
-func errInvalidRequest(msg string) *apiError {
-	return &apiError{http.StatusBadRequest, "InvalidRequestException", msg}
 }
 
 // ServeHTTP answers one Secrets Manager API call.
@@ -323,21 +277,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var in getSecretValueInput
 		if aerr = decode(body, &in); aerr == nil {
 			out, aerr = s.getSecretValue(in)
-		}
-	case OpPutSecretValue:
-		var in putSecretValueInput
-		if aerr = decode(body, &in); aerr == nil {
-			out, aerr = s.putSecretValue(in)
-		}
-	case OpCreateSecret:
-		var in createSecretInput
-		if aerr = decode(body, &in); aerr == nil {
-			out, aerr = s.createSecret(in)
-		}
-	case OpDescribeSecret:
-		var in describeSecretInput
-		if aerr = decode(body, &in); aerr == nil {
-			out, aerr = s.describeSecret(in)
 		}
 	default:
 		aerr = &apiError{http.StatusBadRequest, "UnknownOperationException", ""}
@@ -420,8 +359,5 @@ func arnSuffix() string {
 	}
 	return string(b[:])
 }
-
-// secretNameRE is the character set AWS allows in secret names.
-var secretNameRE = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
 
 var _ http.Handler = (*Server)(nil)

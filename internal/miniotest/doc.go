@@ -7,5 +7,7 @@
 //
 // In tests, [Start] gives each caller its own server stopped by t.Cleanup, and
 // [Shared] gives every test of a package one server (stop it from TestMain with
-// [StopShared]). Outside tests, [Run] starts a server the caller closes.
+// [StopShared]). Outside tests, [Run] starts a server the caller closes. Unless
+// Options.DataDir names one, the data directory is temporary and lives on
+// /dev/shm when the machine has it.
 package miniotest

@@ -33,10 +33,8 @@ import (
 // App holds the dependencies built once per container.
 type App struct {
 	Config  config.Config
-	AWS     aws.Config
-	Secrets *secret.Provider
+	AWS     aws.Config // the upload function builds its S3 client from it
 	NXCloud *nxcloud.Client
-	Logger  *slog.Logger
 	Metrics *metrics.Recorder
 }
 
@@ -75,7 +73,7 @@ func New(ctx context.Context, getenv func(string) string, logger *slog.Logger) (
 		return nil, fmt.Errorf("nxcloud client: %w", err)
 	}
 	rec.ColdStart(ctx, getenv("AWS_LAMBDA_FUNCTION_NAME"))
-	return &App{Config: cfg, AWS: awsCfg, Secrets: secrets, NXCloud: client, Logger: logger, Metrics: rec}, nil
+	return &App{Config: cfg, AWS: awsCfg, NXCloud: client, Metrics: rec}, nil
 }
 
 // countedSecrets records every read of the secret as a credential refresh.

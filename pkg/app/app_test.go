@@ -51,8 +51,8 @@ func TestNew(t *testing.T) {
 				}
 			case err != nil:
 				t.Fatalf("New: %v", err)
-			case a.AWS.Region != tc.region || a.NXCloud == nil || a.Secrets == nil:
-				t.Errorf("New: region %q (want %q), client %v, secrets %v", a.AWS.Region, tc.region, a.NXCloud, a.Secrets)
+			case a.AWS.Region != tc.region || a.NXCloud == nil:
+				t.Errorf("New: region %q (want %q), client %v", a.AWS.Region, tc.region, a.NXCloud)
 			}
 		})
 	}

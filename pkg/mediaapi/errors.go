@@ -75,16 +75,6 @@ var statusTable = []rule{
 		message: func(err error, _ call) string { return err.Error() },
 	},
 	{
-		// The client refuses unusable arguments itself; the handler's own
-		// checks make this row a safety net.
-		cause:  "bad_input_client",
-		match:  func(err error) bool { return errors.Is(err, nxcloud.ErrInvalidInput) },
-		status: http.StatusBadRequest,
-		message: func(error, call) string {
-			return "the request was refused before reaching NXCloud: pass a non-empty mediaId and a business_phone of 5 to 20 digits"
-		},
-	},
-	{
 		cause:  "nxcloud_parameter",
 		match:  apiErrorWhere((*nxcloud.APIError).IsParameter),
 		status: http.StatusBadRequest,

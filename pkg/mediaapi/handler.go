@@ -28,8 +28,8 @@ import (
 // MediaService is what the handler needs from NXCloud; *nxcloud.Client
 // implements it.
 type MediaService interface {
-	// GetMedia returns the media's data object (Media.Raw holds it exactly as
-	// NXCloud sent it).
+	// GetMedia returns the media's data object; the handler answers
+	// Media.Raw, which holds it exactly as NXCloud sent it.
 	GetMedia(ctx context.Context, businessPhone, mediaID string) (*nxcloud.Media, error)
 	// DeleteMedia deletes the media.
 	DeleteMedia(ctx context.Context, businessPhone, mediaID string) error
@@ -189,6 +189,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // parse routes the request and validates its input. route is the matched
 // route pattern, or "unmatched".
 func (h *handler) parse(r *http.Request) (c call, route string, err error) {
+	if err, ok := r.Context().Value(eventErrorKey{}).(error); ok {
+		return c, "unmatched", err // an event NewLambdaHandler could not convert
+	}
 	path := stripStage(r.Context(), r.URL.EscapedPath())
 	rawID, ok := strings.CutPrefix(path, routePrefix)
 	if !ok || strings.Contains(rawID, "/") {
@@ -270,13 +273,7 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, c call) erro
 		if err != nil {
 			return err
 		}
-		body := []byte(m.Raw)
-		if len(body) == 0 {
-			if body, err = json.Marshal(m); err != nil {
-				return err
-			}
-		}
-		writeJSON(w, http.StatusOK, body)
+		writeJSON(w, http.StatusOK, m.Raw)
 	default:
 		if err := h.svc.DeleteMedia(ctx, c.phone, c.mediaID); err != nil {
 			return err

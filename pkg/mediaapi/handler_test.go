@@ -220,7 +220,6 @@ func TestHandlerErrorTable(t *testing.T) {
 		wantCode   int // 0: no nxcloud_code expected
 		wantMsg    []string
 	}{
-		{name: "client refuses input", err: fmt.Errorf("%w: empty media id", nxcloud.ErrInvalidInput), wantStatus: 400, wantMsg: []string{"before reaching NXCloud"}},
 		{name: "9000 parameter", err: apiErr(9000, "Parameter exception"), wantStatus: 400, wantCode: 9000,
 			wantMsg: []string{"NXCloud 9000: Parameter exception", phone}},
 		{name: "9002 not a WhatsApp number", err: apiErr(9002, "Merchant phone number error"), wantStatus: 422, wantCode: 9002,
@@ -380,18 +379,6 @@ func TestHandlerKeepsMarginBeforeDeadline(t *testing.T) {
 	invoke(ctx, t, h, loadEvent(t, getEvent), withMediaID("m"), withPhone(phone))
 	if got.IsZero() || !got.Before(deadline) {
 		t.Errorf("NXCloud call deadline = %v, want before the invocation's %v", got, deadline)
-	}
-}
-
-func TestHandlerGetWithoutRawFallsBackToFields(t *testing.T) {
-	t.Parallel()
-	fake := &fakeMedia{getMedia: func(context.Context, string, string) (*nxcloud.Media, error) {
-		return &nxcloud.Media{MimeType: "image/webp", FileName: "f", URL: "https://u"}, nil
-	}}
-	log, _ := newLogger()
-	resp := invoke(context.Background(), t, mediaapi.NewHandler(fake, mediaapi.Options{Logger: log}), loadEvent(t, getEvent), withMediaID("m"), withPhone(phone))
-	if resp.StatusCode != http.StatusOK || resp.Body != `{"mime_type":"image/webp","file_name":"f","url":"https://u"}` {
-		t.Errorf("status %d body %s", resp.StatusCode, resp.Body)
 	}
 }
 

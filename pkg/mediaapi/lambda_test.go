@@ -2,8 +2,11 @@ package mediaapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -19,6 +22,20 @@ func TestNewLambdaHandler(t *testing.T) {
 	rawPath := func(p string) eventMod {
 		return func(ev *events.APIGatewayV2HTTPRequest) { ev.RawPath = p }
 	}
+	// samEvent is what `sam local generate-event apigateway http-api-proxy`
+	// writes (SAM CLI's HttpApi.json with its defaults): a plain-text body
+	// marked isBase64Encoded.
+	samEvent := func(ev *events.APIGatewayV2HTTPRequest) {
+		b, err := os.ReadFile(filepath.Join("testdata", "sam-http-api-proxy.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		*ev = events.APIGatewayV2HTTPRequest{}
+		if err := json.Unmarshal(b, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const urlMsg, bodyMsg = "percent-encode rawPath and rawQueryString", "marked isBase64Encoded but is not base64"
 	tests := []struct {
 		name       string
 		mods       []eventMod
@@ -27,18 +44,26 @@ func TestNewLambdaHandler(t *testing.T) {
 		wantID     string // id NXCloud got; "" for no call
 	}{
 		{name: "fixture as is", wantStatus: 200, wantID: "1234567890123456"},
-		{name: "raw control character in rawPath", mods: []eventMod{rawPath("/media/ab\x01c")}, wantStatus: 400, wantMsg: "control characters"},
-		{name: "raw newline in rawQueryString", mods: []eventMod{withQuery("business_phone=8615812341795\n")}, wantStatus: 400, wantMsg: "not a merchant phone"},
-		{name: "stray percent", mods: []eventMod{rawPath("/media/%zz")}, wantStatus: 200, wantID: "%zz"},
+		{name: "raw control character in rawPath", mods: []eventMod{rawPath("/media/ab\x01c")}, wantStatus: 400, wantMsg: urlMsg},
+		{name: "raw newline in rawQueryString", mods: []eventMod{withQuery("business_phone=8615812341795\n")}, wantStatus: 400, wantMsg: urlMsg},
+		{name: "stray percent", mods: []eventMod{rawPath("/media/%zz")}, wantStatus: 400, wantMsg: urlMsg},
 		{name: "raw control character in http.path", mods: []eventMod{rawPath(""), func(ev *events.APIGatewayV2HTTPRequest) {
 			ev.RequestContext.HTTP.Path = "/media/a\x1bb"
-		}}, wantStatus: 400, wantMsg: "control characters"},
+		}}, wantStatus: 400, wantMsg: urlMsg},
+		{name: "method that is not a token", mods: []eventMod{withMethod("GE T")}, wantStatus: 400, wantMsg: "HTTP method"},
+		{name: "body marked base64 that is not", mods: []eventMod{func(ev *events.APIGatewayV2HTTPRequest) {
+			ev.Body, ev.IsBase64Encoded = "not base64!", true
+		}}, wantStatus: 400, wantMsg: bodyMsg},
+		{name: "sam local generate-event apigateway http-api-proxy", mods: []eventMod{samEvent}, wantStatus: 400, wantMsg: bodyMsg},
+		{name: "the same event with a base64 body", mods: []eventMod{samEvent, func(ev *events.APIGatewayV2HTTPRequest) {
+			ev.Body = base64.StdEncoding.EncodeToString([]byte(ev.Body))
+		}}, wantStatus: 404, wantMsg: "not found"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := &fakeMedia{}
-			log, _ := newLogger()
+			log, logs := newLogger()
 			h := mediaapi.NewHandler(fake, mediaapi.Options{Logger: log, Methods: []string{http.MethodGet}})
 			ev := loadEvent(t, getEvent)
 			for _, m := range tc.mods {
@@ -51,10 +76,14 @@ func TestNewLambdaHandler(t *testing.T) {
 			if resp.StatusCode != tc.wantStatus || resp.Headers["Content-Type"] != "application/json" {
 				t.Fatalf("got %d %v %s, want %d application/json", resp.StatusCode, resp.Headers, resp.Body, tc.wantStatus)
 			}
-			var e errorResponse
-			_ = json.Unmarshal([]byte(resp.Body), &e)
-			if !strings.Contains(e.Error.Message, tc.wantMsg) {
-				t.Errorf("message %q does not contain %q", e.Error.Message, tc.wantMsg)
+			if lines := logs.lines(t, "media request"); len(lines) != 1 || lines[0]["status"] != float64(tc.wantStatus) {
+				t.Errorf("want one request log line with status %d, got %v", tc.wantStatus, lines)
+			}
+			if tc.wantStatus != http.StatusOK {
+				e := decodeError(t, resp)
+				if !strings.Contains(e.Error.Message, tc.wantMsg) || e.Error.NXCloudCode != nil {
+					t.Errorf("error %s, want a message containing %q and no nxcloud_code", resp.Body, tc.wantMsg)
+				}
 			}
 			calls := fake.recorded()
 			switch {

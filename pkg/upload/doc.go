@@ -8,7 +8,8 @@
 //
 //  1. decode: the key is URL-decoded as S3 encodes it; records that are not
 //     ObjectCreated, outside the prefix, or folder markers are skipped.
-//  2. pin: HeadObject of the current object fixes the version to send (the
+//  2. pin: HeadObject of the current object (the version's record is read
+//     at the same time) fixes the version to send (the
 //     event's version id, or the current version for an event without one);
 //     a bucket without versioning is refused with the fix; a version that is
 //     no longer current is superseded (recorded, not retried); a zero-byte
@@ -19,8 +20,9 @@
 //  4. claim: a conditional write (If-None-Match: *) of the version's claim
 //     object, a lease of Config.Lease, so that concurrent deliveries send the
 //     version once (claim.go has the protocol).
-//  5. send: GetObject of the pinned version streamed into the multipart
-//     request with its exact Content-Length, while the lease is renewed.
+//  5. send: GetObject of the pinned version (opened while the claim is
+//     written: opening it sends nothing) streamed into the multipart request
+//     with its exact Content-Length, while the lease is renewed.
 //  6. record: the verdict is written to the version's record object
 //     (RecordKey) the moment NXCloud answers, before tagging.
 //  7. tag: nxcloud-media-id and nxcloud-status (or nxcloud-status=rejected

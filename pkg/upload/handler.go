@@ -219,15 +219,17 @@ func (h *Handler) run(lambdaCtx context.Context, rec *events.S3EventRecord, r *R
 	}
 	r.BusinessPhone, r.Type = v.phone, v.typ
 
+	s := h.openStream(b.work, v)
 	c, prior, err := h.claim(b.work, v)
-	if err != nil {
-		return err
-	}
-	if prior != nil {
+	if err != nil || prior != nil {
+		s.discard()
+		if err != nil {
+			return err
+		}
 		return h.confirm(b.work, v, prior, r)
 	}
 
-	id, err := h.send(b.work, v, c)
+	id, err := h.send(b.work, v, c, s)
 	if err != nil && !isRejection(err) {
 		h.release(b.post, c)
 		return err

@@ -727,6 +727,16 @@ func (e *env) putClaim(o object, leaseMS int64) {
 	}
 }
 
+// putRecord writes the verdict uploaded with mediaID for o, as a holder
+// does when NXCloud answers.
+func (e *env) putRecord(o object, mediaID string) {
+	rec, _ := json.Marshal(upload.Record{Status: upload.Uploaded, Bucket: e.bucket, Key: o.key, VersionID: o.version, MediaID: mediaID})
+	if _, err := e.s3.PutObject(context.Background(), &s3.PutObjectInput{
+		Bucket: aws.String(e.bucket), Key: aws.String(upload.RecordKey(o.key, o.version)), Body: bytes.NewReader(rec)}); err != nil {
+		e.t.Error(err)
+	}
+}
+
 // later is a clock d ahead: claims written now look that much older to a
 // handler with it.
 func later(d time.Duration) func() time.Time { return func() time.Time { return time.Now().Add(d) } }
@@ -773,13 +783,8 @@ func TestClaims(t *testing.T) {
 		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
 		o := e.put("templates/menu.pdf", pdf)
 		e.putClaim(o, 30_000)
-		go func() {
-			time.Sleep(400 * time.Millisecond)
-			// What the holder writes when NXCloud answers.
-			rec, _ := json.Marshal(upload.Record{Status: upload.Uploaded, Bucket: e.bucket, Key: o.key, VersionID: o.version, MediaID: "4:held"})
-			_, _ = e.s3.PutObject(context.Background(), &s3.PutObjectInput{
-				Bucket: aws.String(e.bucket), Key: aws.String(upload.RecordKey(o.key, o.version)), Body: bytes.NewReader(rec)})
-		}()
+		// What the holder writes when NXCloud answers.
+		time.AfterFunc(400*time.Millisecond, func() { e.putRecord(o, "4:held") })
 		e.handle(e.event(record{obj: o}))
 		if e.uploadCalls() != 0 {
 			t.Fatal("a duplicate sent the version another delivery holds")
@@ -793,11 +798,10 @@ func TestClaims(t *testing.T) {
 		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}})
 		o := e.put("templates/menu.pdf", pdf)
 		e.putClaim(o, 30_000)
-		go func() {
-			time.Sleep(400 * time.Millisecond)
+		time.AfterFunc(400*time.Millisecond, func() {
 			_, _ = e.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{
 				Bucket: aws.String(e.bucket), Key: aws.String(upload.ClaimKey(o.key, o.version))})
-		}()
+		})
 		e.handle(e.event(record{obj: o}))
 		if len(e.nx.Uploads()) != 1 {
 			t.Fatalf("uploads = %d; want 1 once the other holder released", len(e.nx.Uploads()))
@@ -808,11 +812,7 @@ func TestClaims(t *testing.T) {
 		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, Clock: later(2 * time.Minute)}})
 		o := e.put("templates/menu.pdf", pdf)
 		e.putClaim(o, 30_000)
-		rec, _ := json.Marshal(upload.Record{Status: upload.Uploaded, Bucket: e.bucket, Key: o.key, VersionID: o.version, MediaID: "4:recorded"})
-		if _, err := e.s3.PutObject(context.Background(), &s3.PutObjectInput{
-			Bucket: aws.String(e.bucket), Key: aws.String(upload.RecordKey(o.key, o.version)), Body: bytes.NewReader(rec)}); err != nil {
-			t.Fatal(err)
-		}
+		e.putRecord(o, "4:recorded")
 		e.handle(e.event(record{obj: o}))
 		if e.uploadCalls() != 0 {
 			t.Fatal("the version was sent again although its id was recorded")

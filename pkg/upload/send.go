@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"path"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -12,21 +13,62 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 )
 
+// stream is the GetObject of a pinned version, started while the claim is
+// written: opening the stream sends nothing to NXCloud, and it saves a round
+// trip in the common case, a version no other delivery holds.
+type stream struct {
+	ready  chan struct{}
+	body   io.ReadCloser
+	err    error
+	opened time.Time
+}
+
+// maxIdleStream is how long an opened stream may wait unread for its claim
+// before it is opened again (S3 drops a connection that stalls for long).
+const maxIdleStream = 5 * time.Second
+
+// openStream starts the GetObject of v.
+func (h *Handler) openStream(ctx context.Context, v *version) *stream {
+	s := &stream{ready: make(chan struct{}), opened: h.now()}
+	go func() {
+		defer close(s.ready)
+		out, err := h.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(v.bucket), Key: aws.String(v.key), VersionId: aws.String(v.id)})
+		if err == nil {
+			s.body = out.Body
+		}
+		s.err = err
+	}()
+	return s
+}
+
+// wait returns the stream's body once it is open.
+func (s *stream) wait() (io.ReadCloser, error) {
+	<-s.ready
+	return s.body, s.err
+}
+
+// discard closes a stream that will not be sent.
+func (s *stream) discard() {
+	go func() {
+		if body, _ := s.wait(); body != nil {
+			body.Close()
+		}
+	}()
+}
+
 // send streams the version v to NXCloud while our claim c is held, and
 // returns the media id NXCloud answered. A permanent rejection by NXCloud
 // (9000, 9002, 9006, or input it cannot take) is returned as a Rejected
 // ending; anything else is a transient error.
-func (h *Handler) send(ctx context.Context, v *version, c *claim) (string, error) {
+func (h *Handler) send(ctx context.Context, v *version, c *claim, s *stream) (string, error) {
 	ctx, stop := h.hold(ctx, c)
 	defer stop()
-	open := func(ctx context.Context) (io.ReadCloser, error) {
-		out, err := h.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(v.bucket), Key: aws.String(v.key), VersionId: aws.String(v.id)})
-		if err != nil {
-			return nil, err
-		}
-		return out.Body, nil
+	if h.now().Sub(s.opened) > maxIdleStream {
+		s.discard()
+		s = h.openStream(ctx, v)
 	}
-	body, err := open(ctx)
+	open := func(ctx context.Context) (io.ReadCloser, error) { return h.openStream(ctx, v).wait() }
+	body, err := s.wait()
 	switch {
 	case err != nil && isNotFound(err):
 		return "", end(Skipped, "object version no longer exists")

@@ -47,9 +47,23 @@ func (h *Handler) decode(rec *events.S3EventRecord) (string, error) {
 // pin fixes the version to send: the one the event names (eventVersion), or
 // the current one when the event names none. HeadObject of the current
 // object tells both whether the bucket keeps versions and whether the
-// event's version is still current; then the version's record is read.
+// event's version is still current; the version's record is read meanwhile
+// (or after, for an event that names no version).
 func (h *Handler) pin(ctx context.Context, bucket, key, eventVersion string) (*version, error) {
+	v := &version{bucket: bucket, key: key, id: eventVersion}
+	var rec *Record
+	var recErr error
+	read := make(chan struct{})
+	if v.id == "" {
+		close(read)
+	} else {
+		go func() {
+			defer close(read)
+			rec, recErr = h.readRecord(ctx, v)
+		}()
+	}
 	head, err := h.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	<-read
 	switch {
 	case err != nil && isNotFound(err):
 		return nil, end(Skipped, "object no longer exists")
@@ -62,9 +76,9 @@ func (h *Handler) pin(ctx context.Context, bucket, key, eventVersion string) (*v
 			"and without versions the upload cannot tell which content an event is for: enable versioning "+
 			"(aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled) and store the object again", bucket, bucket)
 	}
-	v := &version{bucket: bucket, key: key, id: eventVersion}
 	if v.id == "" {
 		v.id = current // e.g. an event from `sam local generate-event s3 put`
+		rec, recErr = h.readRecord(ctx, v)
 	}
 	if v.id != current {
 		// The newer version has its own event. A verdict already recorded
@@ -82,10 +96,8 @@ func (h *Handler) pin(ctx context.Context, bucket, key, eventVersion string) (*v
 	if v.size == 0 {
 		return nil, end(Skipped, "zero-byte object")
 	}
-	if v.record, err = h.readRecord(ctx, v); err != nil {
-		return nil, err
-	}
-	return v, nil
+	v.record = rec
+	return v, recErr
 }
 
 // rules decides the merchant phone and the NXCloud type of v and checks its

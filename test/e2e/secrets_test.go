@@ -65,6 +65,7 @@ func TestSecretMalformed(t *testing.T) {
 		{"accessKey missing", `{"accessSecret":"only-secret-` + r8 + `"}`, "accessKey", []string{"only-secret-" + r8}},
 		{"not JSON", `plain-text-secret-` + r8, "", []string{"plain-text-secret-" + r8}},
 		{"JSON array", `["array-secret-` + r8 + `"]`, "", []string{"array-secret-" + r8}},
+		{"the template's placeholders", `{"accessKey":"REPLACE_ME","accessSecret":"REPLACE_ME"}`, "accessKey", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -75,7 +76,10 @@ func TestSecretMalformed(t *testing.T) {
 			rt, logs := mustRuntimeLog(t, localstack.GetMediaFunction, "NXCLOUD_SECRET_ID="+name)
 			id := addMedia(t, "malformed.pdf", "application/pdf")
 			r := invokeAPI(t, rt.Invoke, apiEvent(t, http.MethodGet, mediaPath(id, "business_phone="+phone)))
-			checkError(t, r, http.StatusServiceUnavailable, nil)
+			msg := checkError(t, r, http.StatusServiceUnavailable, nil)
+			if placeholder := strings.Contains(tc.value, "REPLACE_ME"); placeholder != strings.Contains(msg, "aws secretsmanager put-secret-value") {
+				t.Errorf("503 message %q: the put-secret-value fix must be given exactly for the placeholders", msg)
+			}
 			for _, p := range append([]string{tc.value}, tc.parts...) {
 				if strings.Contains(string(r.Body), p) {
 					t.Errorf("the 503 body holds part of the secret's value")

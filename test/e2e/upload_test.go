@@ -885,12 +885,13 @@ func copyObject(t *testing.T, ctx context.Context, src, version, dst string, met
 	return out
 }
 
-// waitVersionTag waits until a version is tagged with a status.
-func waitVersionTag(t *testing.T, ctx context.Context, key, version string) map[string]string {
+// waitTagsWhere waits until the tags of a version satisfy ok, and returns
+// them (the last ones read when they never did).
+func waitTagsWhere(t *testing.T, ctx context.Context, key, version string, ok func(map[string]string) bool) map[string]string {
 	t.Helper()
 	for deadline := time.Now().Add(tagWait); ; time.Sleep(50 * time.Millisecond) {
 		tags := objectTags(t, ctx, st.Bucket, key, version)
-		if tags["nxcloud-status"] != "" || time.Now().After(deadline) {
+		if ok(tags) || time.Now().After(deadline) {
 			return tags
 		}
 	}
@@ -917,12 +918,9 @@ func TestUploadCopies(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The copy starts out with the original's tags; wait for its own.
-		var tags map[string]string
-		for deadline := time.Now().Add(tagWait); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if tags = objectTags(t, ctx, st.Bucket, dst, aws.ToString(out.VersionId)); tags["nxcloud-media-id"] != first["nxcloud-media-id"] {
-				break
-			}
-		}
+		tags := waitTagsWhere(t, ctx, dst, aws.ToString(out.VersionId), func(tags map[string]string) bool {
+			return tags["nxcloud-media-id"] != first["nxcloud-media-id"]
+		})
 		ups := uploadsOf(body)
 		if len(ups) != 2 || tags["nxcloud-status"] != "uploaded" || tags["nxcloud-media-id"] == first["nxcloud-media-id"] {
 			t.Fatalf("copy: tags %v (original %v), %d uploads; want the copy sent again with its own id", tags, first, len(ups))
@@ -944,10 +942,10 @@ func TestUploadCopies(t *testing.T) {
 			t.Fatalf("tags = %v, want rejected for lack of a phone", tags)
 		}
 		fixed := copyObject(t, ctx, key, aws.ToString(put.VersionId), key, map[string]string{"business-phone": other})
-		tags := waitVersionTag(t, ctx, key, aws.ToString(fixed.VersionId))
-		for deadline := time.Now().Add(tagWait); tags["nxcloud-status"] == "rejected" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			tags = objectTags(t, ctx, st.Bucket, key, aws.ToString(fixed.VersionId))
-		}
+		// The copy starts out with the rejection's tags; wait for its own.
+		tags := waitTagsWhere(t, ctx, key, aws.ToString(fixed.VersionId), func(tags map[string]string) bool {
+			return tags["nxcloud-status"] == "uploaded"
+		})
 		m, ok := st.NXCloud.Media(tags["nxcloud-media-id"])
 		if tags["nxcloud-status"] != "uploaded" || !ok || m.BusinessPhone != other || tags["nxcloud-error"] != "" {
 			t.Fatalf("the fixed copy: tags %v; want uploaded for %s, no error left", tags, other)

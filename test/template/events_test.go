@@ -35,8 +35,7 @@ func decodeStrict(t *testing.T, name string, v any) {
 
 func TestHTTPEvents(t *testing.T) {
 	t.Parallel()
-	tpl := loadTemplate(t)
-	routes := httpRoutes(t, tpl)
+	routes := httpRoutes(t, deploy(t, nil))
 	tests := []struct {
 		file     string
 		function string
@@ -101,7 +100,6 @@ func TestHTTPEvents(t *testing.T) {
 
 func TestS3Event(t *testing.T) {
 	t.Parallel()
-	tpl := loadTemplate(t)
 	var ev events.S3Event
 	decodeStrict(t, "s3-put.json", &ev)
 	if len(ev.Records) != 1 {
@@ -135,7 +133,7 @@ func TestS3Event(t *testing.T) {
 		t.Errorf("bucket arn %q does not match bucket name %q", b.Arn, b.Name)
 	}
 	// The bucket is named as the template names it.
-	tmpl, _ := bucketNameSub(t, tpl)
+	tmpl, _ := at(source(t), "Resources", "MediaBucket", "Properties", "BucketName", "Fn::Sub", 0).(string)
 	pattern := regexp.QuoteMeta(tmpl)
 	for v, re := range map[string]string{
 		"AWS::AccountId": `[0-9]{12}`, "AWS::Region": regexp.QuoteMeta(r.AWSRegion), "StackSuffix": `[0-9a-f]{12}`,
@@ -149,7 +147,7 @@ func TestS3Event(t *testing.T) {
 
 func TestEnvJSON(t *testing.T) {
 	t.Parallel()
-	tpl := loadTemplate(t)
+	tpl := deploy(t, nil)
 	b, err := os.ReadFile(filepath.Join(eventsDir, "env.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -158,13 +156,13 @@ func TestEnvJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &env); err != nil {
 		t.Fatalf("events/env.json: %v", err)
 	}
-	if got, want := slices.Sorted(maps.Keys(env)), serverlessFunctions(tpl); !slices.Equal(got, want) {
+	if got, want := slices.Sorted(maps.Keys(env)), functions(tpl); !slices.Equal(got, want) {
 		t.Fatalf("env.json keys = %v, want one per function %v", got, want)
 	}
-	for _, id := range serverlessFunctions(tpl) {
+	for _, id := range functions(tpl) {
 		t.Run(id, func(t *testing.T) {
 			t.Parallel()
-			declared := slices.Sorted(maps.Keys(declaredEnv(t, tpl, id)))
+			declared := slices.Sorted(maps.Keys(at(props(tpl, id), "Environment", "Variables").(doc)))
 			// sam local invoke --env-vars only overrides declared variables.
 			if got := slices.Sorted(maps.Keys(env[id])); !slices.Equal(got, declared) {
 				t.Errorf("variables = %v, want exactly the template's %v", got, declared)

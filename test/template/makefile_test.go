@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -34,8 +35,7 @@ func makeCmd(t *testing.T, args ...string) *exec.Cmd {
 // TestMakefileTargets dry-runs the targets SAM and people use.
 func TestMakefileTargets(t *testing.T) {
 	t.Parallel()
-	tpl := loadTemplate(t)
-	for _, id := range serverlessFunctions(tpl) {
+	for _, id := range functions(source(t)) {
 		t.Run("build-"+id, func(t *testing.T) {
 			t.Parallel()
 			dir := functionDirs[id]
@@ -140,6 +140,12 @@ func TestBuildBootstrap(t *testing.T) {
 				if settings[k] != want {
 					t.Errorf("build setting %s = %q, want %q", k, settings[k], want)
 				}
+			}
+			// SPEC: neither the get nor the delete binary links the S3 client
+			// (its own module), which the upload function and the sweep need.
+			linksS3 := slices.ContainsFunc(bi.Deps, func(m *debug.Module) bool { return m.Path == "github.com/aws/aws-sdk-go-v2/service/s3" })
+			if linksS3 != (id == "UploadTemplateFileFunction" || id == "ReconcileFunction") {
+				t.Errorf("links the S3 client = %v, want it only in the upload function and the sweep", linksS3)
 			}
 		})
 	}

@@ -1,271 +1,296 @@
 package template_test
 
 import (
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
 )
 
-// secParamSets are the deployments the security checks evaluate the
-// template under: the defaults, an existing secret, an open API, a reserved
-// upload concurrency.
-var secParamSets = []map[string]string{
+// existingSecret is the ExistingSecretArn of the deployments that bring their
+// own secret.
+const existingSecret = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:nxcloud/prod-AbCdEf"
+
+// secDeployments are the deployments the grants are checked under: the
+// defaults, an existing secret, an open API, a reserved upload concurrency.
+var secDeployments = []map[string]string{
 	{},
-	{"ExistingSecretArn": "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:nxcloud/prod-AbCdEf"},
+	{"ExistingSecretArn": existingSecret},
 	{"ApiAuthType": "NONE"},
 	{"UploadReservedConcurrency": "5"},
 }
 
-// secIsTrue reports a CloudFormation boolean, as YAML or as a string.
-func secIsTrue(v any) bool {
-	switch x := v.(type) {
-	case bool:
-		return x
-	case string:
-		return strings.EqualFold(x, "true")
-	}
-	return false
+// wantS3 is every S3 grant of each function: object key pattern (relative to
+// the media bucket, "" for the bucket itself) -> actions.
+var wantS3 = map[string]map[string][]string{
+	"UploadTemplateFileFunction": {
+		config.DefaultUploadPrefix + "*": {"s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion",
+			"s3:GetObjectVersionTagging", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"},
+		claimPrefix + "*":   {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"},
+		"nxcloud-records/*": {"s3:GetObject", "s3:PutObject"},
+		// ListBucket turns the 403 for a missing key into a 404.
+		"": {"s3:ListBucket"},
+	},
+	// The sweep: what the upload pipeline needs, plus listing the versions.
+	"ReconcileFunction": {
+		config.DefaultUploadPrefix + "*": {"s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion",
+			"s3:GetObjectVersionTagging", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"},
+		claimPrefix + "*":   {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"},
+		"nxcloud-records/*": {"s3:GetObject", "s3:PutObject"},
+		"":                  {"s3:ListBucket", "s3:ListBucketVersions"},
+	},
 }
 
-// secPolicyStatements returns every IAM statement of the template after
-// evaluation: the functions' inline policies and the AWS::IAM::* resources'
-// documents, each with where it comes from.
-func secPolicyStatements(t *testing.T, tpl doc, s *stack) map[string][]doc {
+// policyStatements returns every IAM statement of a deployment by where it
+// is: the functions' inline policies (failing on managed policies and SAM
+// policy templates, which cannot be checked here) and the documents of the
+// AWS::IAM::* resources.
+func policyStatements(t *testing.T, tpl doc) map[string][]doc {
 	t.Helper()
 	out := map[string][]doc{}
-	for _, id := range serverlessFunctions(tpl) {
-		for _, st := range statements(t, tpl, id) {
-			if m, ok := s.eval(t, st).(doc); ok {
-				out[id] = append(out[id], m)
+	for _, id := range functions(tpl) {
+		for _, p := range list(at(tpl, "Resources", id, "Properties", "Policies")) {
+			if at(p, "Statement") == nil {
+				t.Errorf("%s: policy %v is not an inline policy document", id, p)
+			}
+			for _, st := range list(at(p, "Statement")) {
+				out[id] = append(out[id], st.(doc))
 			}
 		}
 	}
-	res, _ := tpl["Resources"].(doc)
-	for id, r := range res {
-		typ, _ := at(r, "Type")
-		if ts, _ := typ.(string); !strings.HasPrefix(ts, "AWS::IAM::") {
-			continue
-		}
-		walk(r, func(v any) {
-			m, ok := v.(doc)
-			if !ok {
-				return
-			}
-			if sts, ok := m["Statement"]; ok {
-				for _, st := range list(sts) {
-					if e, ok := s.eval(t, st).(doc); ok {
-						out[id] = append(out[id], e)
-					}
+	for id, r := range at(tpl, "Resources").(doc) {
+		if typ, _ := at(r, "Type").(string); strings.HasPrefix(typ, "AWS::IAM::") {
+			walk(r, func(v any) {
+				for _, st := range list(at(v, "Statement")) {
+					out[id] = append(out[id], st.(doc))
 				}
-			}
-		})
+			})
+		}
 	}
 	return out
 }
 
-// secBucketLevel reports S3 actions that apply to a bucket, not to its
-// objects (all of actions must be such).
-func secBucketLevel(actions []string) bool {
-	for _, a := range actions {
-		switch strings.ToLower(a) {
-		case "s3:listbucket", "s3:listbucketversions", "s3:getbucketlocation":
-		default:
-			return false
-		}
-	}
-	return len(actions) > 0
-}
+var bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
-// TestSecurityNoWildcardGrants checks that no Allow statement on S3 or
-// Secrets Manager has a wildcard action or a "*" resource, that Secrets
-// Manager grants name exactly the one secret, and that S3 grants stay inside
-// the media bucket.
-func TestSecurityNoWildcardGrants(t *testing.T) {
+// TestSecurityLeastPrivilege checks every Allow statement under every
+// deployment of secDeployments: no NotAction or NotResource, no wildcard in
+// an action, no "*" resource, no reference to MediaBucket (a circular
+// dependency through the S3 notification: the bucket is named with !Sub);
+// Secrets Manager only as GetSecretValue on exactly the stack's secret (or
+// ExistingSecretArn); S3 exactly the grants of wantS3, inside the media
+// bucket; no other service. Every function reads its secret.
+func TestSecurityLeastPrivilege(t *testing.T) {
 	t.Parallel()
-	tpl := loadTemplate(t)
-	for _, params := range secParamSets {
-		s := newStack(t, tpl, params)
-		secretARN := s.params["ExistingSecretArn"]
-		bucketTmpl, bucketVars := bucketNameSub(t, tpl)
-		bucket, _ := s.eval(t, doc{"Fn::Sub": []any{bucketTmpl, bucketVars}}).(string)
-		if bucket == "" || strings.Contains(bucket, "${") {
-			t.Fatalf("%v: the bucket name does not resolve: %q", params, bucket)
+	for _, params := range secDeployments {
+		tpl := deploy(t, params)
+		bucket, _ := at(tpl, "Resources", "MediaBucket", "Properties", "BucketName").(string)
+		if !bucketNameRE.MatchString(bucket) {
+			t.Fatalf("%v: the bucket name does not resolve to a bucket name: %q", params, bucket)
 		}
-		for id, sts := range secPolicyStatements(t, tpl, s) {
+		wantSecret := any(doc{"Ref": "NxcloudSecret"})
+		if params["ExistingSecretArn"] != "" {
+			wantSecret = params["ExistingSecretArn"]
+		}
+		if created := at(tpl, "Resources", "NxcloudSecret") != nil; created != (params["ExistingSecretArn"] == "") {
+			t.Errorf("%v: NxcloudSecret created = %v: the stack creates its secret exactly when ExistingSecretArn is empty", params, created)
+		}
+		for id, sts := range policyStatements(t, tpl) {
+			gotS3 := map[string][]string{}
+			readsSecret := false
 			for _, st := range sts {
 				if st["Effect"] != "Allow" {
 					continue
 				}
+				where := fmt.Sprintf("%s %v statement %v", id, params, st["Sid"])
+				if st["NotAction"] != nil || st["NotResource"] != nil {
+					t.Errorf("%s: NotAction or NotResource grants everything else", where)
+				}
 				actions := strs(st["Action"])
-				if _, ok := st["NotAction"]; ok {
-					t.Errorf("%s %v: NotAction grants everything else", id, params)
-				}
-				if _, ok := st["NotResource"]; ok {
-					t.Errorf("%s %v: NotResource grants everything else", id, params)
-				}
-				var onS3, onSecrets bool
+				walk(st["Resource"], func(v any) {
+					if v == "*" {
+						t.Errorf("%s grants %v on every resource", where, actions)
+					}
+					if reflect.DeepEqual(v, doc{"Ref": "MediaBucket"}) || reflect.DeepEqual(v, doc{"Fn::GetAtt": []any{"MediaBucket", "Arn"}}) {
+						t.Errorf("%s refers to MediaBucket: that is a circular dependency, name it with !Sub", where)
+					}
+				})
 				for _, a := range actions {
-					lower := strings.ToLower(a)
-					if a == "*" || strings.HasSuffix(lower, ":*") {
-						t.Errorf("%s %v: wildcard action %q", id, params, a)
-					}
-					onS3 = onS3 || strings.HasPrefix(lower, "s3:")
-					onSecrets = onSecrets || strings.HasPrefix(lower, "secretsmanager:")
-				}
-				if !onS3 && !onSecrets {
-					continue
-				}
-				for _, r := range list(st["Resource"]) {
-					rs, isString := r.(string)
+					svc, _, _ := strings.Cut(a, ":")
 					switch {
-					case rs == "*" || strings.HasSuffix(rs, ":*"):
-						t.Errorf("%s %v: %v on the resource %q", id, params, actions, rs)
-					case onSecrets && secretARN == "" && !reflectDeepEqual(r, ref("NxcloudSecret")):
-						t.Errorf("%s %v: %v on %v, want only the stack's secret (Ref NxcloudSecret)", id, params, actions, r)
-					case onSecrets && secretARN != "" && rs != secretARN:
-						t.Errorf("%s %v: %v on %v, want only ExistingSecretArn %s", id, params, actions, r, secretARN)
-					case onS3 && secBucketLevel(actions):
-						if rs != "arn:aws:s3:::"+bucket {
-							t.Errorf("%s %v: bucket-level %v on %v, want exactly arn:aws:s3:::%s", id, params, actions, r, bucket)
+					case strings.Contains(a, "*"):
+						t.Errorf("%s grants the wildcard action %s", where, a)
+					case svc == "secretsmanager":
+						readsSecret = true
+						if a != "secretsmanager:GetSecretValue" {
+							t.Errorf("%s grants %s: the functions only read their secret", where, a)
 						}
-					case onS3 && (!isString || !strings.HasPrefix(rs, "arn:aws:s3:::"+bucket+"/")):
-						t.Errorf("%s %v: %v on %v, want object ARNs inside arn:aws:s3:::%s/", id, params, actions, r, bucket)
-					case onS3 && strings.TrimPrefix(rs, "arn:aws:s3:::"+bucket+"/") == "*":
-						t.Errorf("%s %v: %v on every object of the bucket (%s), want the upload prefix and the claim prefix only", id, params, actions, rs)
+						if !reflect.DeepEqual(st["Resource"], wantSecret) {
+							t.Errorf("%s: %s on %v, want exactly %v", where, a, st["Resource"], wantSecret)
+						}
+					case svc == "s3":
+						for _, r := range list(st["Resource"]) {
+							rs, _ := r.(string)
+							key, ok := strings.CutPrefix(rs, "arn:aws:s3:::"+bucket)
+							if key != "" {
+								key, ok = strings.CutPrefix(key, "/")
+							}
+							if !ok {
+								t.Errorf("%s: %s on %v, outside the media bucket arn:aws:s3:::%s", where, a, r, bucket)
+							}
+							gotS3[key] = append(gotS3[key], a)
+						}
+					default:
+						t.Errorf("%s grants %s: no function needs it", where, a)
 					}
 				}
+			}
+			if _, isFn := functionDirs[id]; !isFn {
+				continue
+			}
+			if !readsSecret {
+				t.Errorf("%s %v cannot read the NXCloud secret (secretsmanager:GetSecretValue)", id, params)
+			}
+			for k := range gotS3 {
+				slices.Sort(gotS3[k])
+			}
+			if want := wantS3[id]; !maps.EqualFunc(gotS3, want, slices.Equal) {
+				t.Errorf("%s %v: S3 grants = %v, want %v", id, params, gotS3, want)
 			}
 		}
 	}
 }
 
-// TestSecurityBucket checks the media bucket: TLS only (a Deny of every
-// request with aws:SecureTransport false), every public access block on,
-// versioning, encryption at rest, ACLs disabled.
-func TestSecurityBucket(t *testing.T) {
+// TestSecurityMediaBucket checks the media bucket: kept when the stack goes
+// (uploaded media are data), TLS only (one bucket policy, denying s3:* to
+// every principal on the bucket and its objects when aws:SecureTransport is
+// false), every public access block on, ACLs disabled, versions kept,
+// encrypted at rest, and a valid bucket name whatever the stack's name.
+func TestSecurityMediaBucket(t *testing.T) {
 	t.Parallel()
-	tpl := loadTemplate(t)
-	s := newStack(t, tpl, nil)
-	bucket := s.eval(t, resource(t, tpl, "MediaBucket", "AWS::S3::Bucket")["Properties"]).(doc)
+	tpl := deploy(t, nil)
+	b := at(tpl, "Resources", "MediaBucket")
+	if at(b, "Type") != "AWS::S3::Bucket" || at(b, "DeletionPolicy") != "Retain" {
+		t.Errorf("MediaBucket is %v with DeletionPolicy %v, want an AWS::S3::Bucket kept with Retain", at(b, "Type"), at(b, "DeletionPolicy"))
+	}
+	for _, c := range []struct {
+		path []any
+		want any
+	}{
+		{[]any{"VersioningConfiguration", "Status"}, "Enabled"},
+		{[]any{"PublicAccessBlockConfiguration", "BlockPublicAcls"}, true},
+		{[]any{"PublicAccessBlockConfiguration", "BlockPublicPolicy"}, true},
+		{[]any{"PublicAccessBlockConfiguration", "IgnorePublicAcls"}, true},
+		{[]any{"PublicAccessBlockConfiguration", "RestrictPublicBuckets"}, true},
+		{[]any{"OwnershipControls", "Rules", 0, "ObjectOwnership"}, "BucketOwnerEnforced"},
+	} {
+		if got := at(b, append([]any{"Properties"}, c.path...)...); got != c.want {
+			t.Errorf("MediaBucket %v = %v, want %v", c.path, got, c.want)
+		}
+	}
+	alg := at(b, "Properties", "BucketEncryption", "ServerSideEncryptionConfiguration", 0, "ServerSideEncryptionByDefault", "SSEAlgorithm")
+	if alg != "AES256" && alg != "aws:kms" && alg != "aws:kms:dsse" {
+		t.Errorf("MediaBucket SSEAlgorithm = %v, want AES256 or aws:kms", alg)
+	}
 
-	t.Run("TLS only", func(t *testing.T) {
-		t.Parallel()
-		var policies []doc
-		res, _ := tpl["Resources"].(doc)
-		for _, r := range res {
-			if typ, _ := at(r, "Type"); typ == "AWS::S3::BucketPolicy" {
-				if b, _ := at(r, "Properties", "Bucket"); reflectDeepEqual(b, ref("MediaBucket")) {
-					policies = append(policies, r.(doc))
-				}
+	var policies []string
+	for _, id := range ofType(tpl, "AWS::S3::BucketPolicy") {
+		if reflect.DeepEqual(at(tpl, "Resources", id, "Properties", "Bucket"), doc{"Ref": "MediaBucket"}) {
+			policies = append(policies, id)
+		}
+	}
+	if len(policies) != 1 {
+		t.Fatalf("bucket policies on MediaBucket: %v, want one", policies)
+	}
+	tlsDeny := false
+	for _, st := range list(at(tpl, "Resources", policies[0], "Properties", "PolicyDocument", "Statement")) {
+		principal := at(st, "Principal")
+		if p := at(principal, "AWS"); p != nil {
+			principal = p
+		}
+		secure := at(st, "Condition", "Bool", "aws:SecureTransport")
+		wantRes := []any{doc{"Fn::GetAtt": []any{"MediaBucket", "Arn"}}, "${MediaBucket.Arn}/*"}
+		if at(st, "Effect") == "Deny" && principal == "*" && slices.Contains(strs(at(st, "Action")), "s3:*") &&
+			(secure == "false" || secure == false) {
+			tlsDeny = true
+			if !reflect.DeepEqual(list(at(st, "Resource")), wantRes) {
+				t.Errorf("the TLS deny covers %v, want the bucket and its objects %v", at(st, "Resource"), wantRes)
 			}
 		}
-		if len(policies) != 1 {
-			t.Fatalf("%d bucket policies on MediaBucket, want 1", len(policies))
-		}
-		denies := false
-		for _, st := range list(mustAt(t, policies[0], "Properties", "PolicyDocument", "Statement")) {
-			st := st.(doc)
-			cond, _ := at(st, "Condition", "Bool", "aws:SecureTransport")
-			if st["Effect"] != "Deny" || scalarString(cond) != "false" {
-				continue
-			}
-			principal := st["Principal"]
-			if p, ok := principal.(doc); ok {
-				principal = p["AWS"]
-			}
-			covers := map[string]bool{}
-			for _, r := range list(st["Resource"]) {
-				switch {
-				case reflectDeepEqual(r, doc{"Fn::GetAtt": "MediaBucket.Arn"}), reflectDeepEqual(r, doc{"Fn::GetAtt": []any{"MediaBucket", "Arn"}}):
-					covers["bucket"] = true
-				case reflectDeepEqual(r, doc{"Fn::Sub": "${MediaBucket.Arn}/*"}):
-					covers["objects"] = true
-				}
-			}
-			if principal == "*" && slices.Contains(strs(st["Action"]), "s3:*") && covers["bucket"] && covers["objects"] {
-				denies = true
-			}
-		}
-		if !denies {
-			t.Errorf("no statement denies s3:* to * on the bucket and its objects when aws:SecureTransport is false")
-		}
-	})
+	}
+	if !tlsDeny {
+		t.Error("no statement denies s3:* to * when aws:SecureTransport is false")
+	}
 
-	t.Run("public access blocked", func(t *testing.T) {
-		t.Parallel()
-		for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
-			if v, _ := at(bucket, "PublicAccessBlockConfiguration", k); !secIsTrue(v) {
-				t.Errorf("PublicAccessBlockConfiguration.%s = %v, want true", k, v)
-			}
+	for _, name := range []string{"nxcloud-media", "Media-Stack-With-Capitals", strings.Repeat("x", 128)} {
+		got, _ := at(deploy(t, map[string]string{"AWS::StackName": name}), "Resources", "MediaBucket", "Properties", "BucketName").(string)
+		if !bucketNameRE.MatchString(got) || strings.Contains(got, "..") {
+			t.Errorf("stack %q: bucket name %q is not a valid S3 bucket name", name, got)
 		}
-		if o, _ := at(bucket, "OwnershipControls", "Rules", 0, "ObjectOwnership"); o != "BucketOwnerEnforced" {
-			t.Errorf("ObjectOwnership = %v, want BucketOwnerEnforced (ACLs disabled)", o)
-		}
-	})
-
-	t.Run("versioning", func(t *testing.T) {
-		t.Parallel()
-		if v, _ := at(bucket, "VersioningConfiguration", "Status"); v != "Enabled" {
-			t.Errorf("VersioningConfiguration.Status = %v, want Enabled", v)
-		}
-	})
-
-	t.Run("encryption at rest", func(t *testing.T) {
-		t.Parallel()
-		alg, _ := at(bucket, "BucketEncryption", "ServerSideEncryptionConfiguration", 0, "ServerSideEncryptionByDefault", "SSEAlgorithm")
-		if alg != "AES256" && alg != "aws:kms" && alg != "aws:kms:dsse" {
-			t.Errorf("SSEAlgorithm = %v, want AES256 or aws:kms", alg)
-		}
-	})
+	}
 }
 
-// TestSecurityAPIAuthorization checks, for each ApiAuthType, that every
-// route of the HTTP API carries the expected authorization, that AWS_IAM is
-// the default, and that no function event overrides it.
+// TestSecurityAPIAuthorization checks that the HTTP API requires IAM unless
+// the deployer opts out: ApiAuthType defaults to AWS_IAM; authorization is
+// declared per operation in DefinitionBody (SAM's Auth would overwrite it),
+// SigV4 for AWS_IAM and none for NONE, on every operation; every operation is
+// a route of a function and every route an operation; no function event sets
+// its own Auth.
 func TestSecurityAPIAuthorization(t *testing.T) {
 	t.Parallel()
-	tpl := loadTemplate(t)
-	if d, _ := at(tpl, "Parameters", "ApiAuthType", "Default"); d != "AWS_IAM" {
-		t.Fatalf("ApiAuthType defaults to %v: the API must require IAM unless the deployer opts out", d)
+	src := source(t)
+	p := at(src, "Parameters", "ApiAuthType")
+	if at(p, "Default") != "AWS_IAM" || !slices.Equal(strs(at(p, "AllowedValues")), []string{"AWS_IAM", "NONE"}) {
+		t.Errorf("ApiAuthType defaults to %v with AllowedValues %v, want AWS_IAM of [AWS_IAM NONE]", at(p, "Default"), at(p, "AllowedValues"))
 	}
-	api := resource(t, tpl, "HttpApi", "AWS::Serverless::HttpApi")
-	for _, authType := range []string{"AWS_IAM", "NONE"} {
-		t.Run(authType, func(t *testing.T) {
-			t.Parallel()
-			s := newStack(t, tpl, map[string]string{"ApiAuthType": authType})
-			body := s.eval(t, mustAt(t, api, "Properties", "DefinitionBody"))
-			paths, _ := at(body, "paths")
-			pm, _ := paths.(doc)
-			if len(pm) == 0 {
-				t.Fatal("DefinitionBody has no paths")
-			}
-			for path, ops := range pm {
-				for method, op := range ops.(doc) {
-					sec, ok := at(op, "security")
-					if !ok {
-						t.Errorf("%s %s has no security: it would be open whatever ApiAuthType says", method, path)
-						continue
-					}
-					iam := reflectDeepEqual(sec, []any{doc{"AWS_IAM": []any{}}})
-					if (authType == "AWS_IAM") != iam {
-						t.Errorf("%s %s security %v with ApiAuthType %s", method, path, sec, authType)
-					}
+	if auth := at(src, "Resources", "HttpApi", "Properties", "Auth"); auth != nil {
+		t.Errorf("HttpApi.Auth = %v: authorization is declared in DefinitionBody so that ApiAuthType can switch it", auth)
+	}
+	for _, tc := range []struct {
+		authType string
+		want     []any
+	}{
+		{"", []any{doc{"AWS_IAM": []any{}}}},
+		{"AWS_IAM", []any{doc{"AWS_IAM": []any{}}}},
+		{"NONE", []any{}},
+	} {
+		params := map[string]string{}
+		if tc.authType != "" {
+			params["ApiAuthType"] = tc.authType
+		}
+		tpl := deploy(t, params)
+		body := at(tpl, "Resources", "HttpApi", "Properties", "DefinitionBody")
+		if at(body, "components", "securitySchemes", "AWS_IAM", "x-amazon-apigateway-authtype") != "awsSigv4" {
+			t.Errorf("securitySchemes.AWS_IAM is not SigV4: %v", at(body, "components", "securitySchemes"))
+		}
+		routes := httpRoutes(t, tpl)
+		ops := 0
+		for path, methods := range at(body, "paths").(doc) {
+			for method, op := range methods.(doc) {
+				ops++
+				if _, ok := routes[strings.ToUpper(method)+" "+path]; !ok {
+					t.Errorf("DefinitionBody declares %s %s that no function serves", method, path)
+				}
+				if sec := at(op, "security"); !reflect.DeepEqual(sec, tc.want) {
+					t.Errorf("ApiAuthType %q: %s %s security = %v, want %v", tc.authType, method, path, sec, tc.want)
 				}
 			}
-		})
+		}
+		if ops != len(routes) {
+			t.Errorf("DefinitionBody has %d operations for the routes %v: every route needs its operation", ops, routes)
+		}
 	}
-	for _, id := range serverlessFunctions(tpl) {
-		evs, _ := at(tpl, "Resources", id, "Properties", "Events")
-		for name, ev := range evs.(doc) {
-			if typ, _ := at(ev, "Type"); typ != "HttpApi" {
-				continue
-			}
-			if auth, ok := at(ev, "Properties", "Auth"); ok {
-				t.Errorf("%s event %s sets Auth %v: it would override the API's authorization", id, name, auth)
+	tpl := deploy(t, nil)
+	for _, id := range functions(tpl) {
+		for name, ev := range at(tpl, "Resources", id, "Properties", "Events").(doc) {
+			if at(ev, "Type") == "HttpApi" && at(ev, "Properties", "Auth") != nil {
+				t.Errorf("%s event %s sets Auth: it would override the API's authorization", id, name)
 			}
 		}
 	}
@@ -275,100 +300,74 @@ func TestSecurityAPIAuthorization(t *testing.T) {
 // positive limits by default.
 func TestSecurityAPIThrottling(t *testing.T) {
 	t.Parallel()
-	tpl := loadTemplate(t)
-	s := newStack(t, tpl, nil)
-	settings, ok := at(tpl, "Resources", "HttpApi", "Properties", "DefaultRouteSettings")
-	if !ok {
-		t.Fatal("HttpApi has no DefaultRouteSettings: the routes are throttled only by the account limit")
-	}
-	ev := s.eval(t, settings)
+	settings := at(deploy(t, nil), "Resources", "HttpApi", "Properties", "DefaultRouteSettings")
 	for _, k := range []string{"ThrottlingBurstLimit", "ThrottlingRateLimit"} {
-		v, ok := at(ev, k)
-		if !ok {
-			t.Errorf("DefaultRouteSettings.%s is not set", k)
-			continue
-		}
-		if n, err := strconv.ParseFloat(scalarString(v), 64); err != nil || n <= 0 {
-			t.Errorf("DefaultRouteSettings.%s = %v by default, want a positive limit", k, v)
+		if n := num(at(settings, k)); n <= 0 {
+			t.Errorf("HttpApi.DefaultRouteSettings.%s = %v by default, want a positive limit (else only the account limit applies)", k, at(settings, k))
 		}
 	}
 }
 
-// secDocMentionRE finds where the repository's documentation explains the
-// functions' reserved concurrency.
-var secDocMentionRE = regexp.MustCompile(`(?i)reserved\s+concurrency`)
-
 // TestSecurityReservedConcurrency checks that each function either reserves
 // concurrency by default or the documentation (README.md or SECURITY.md)
-// explains why not and how to set it.
+// explains why not, and that the upload function's reservation is a
+// parameter.
 func TestSecurityReservedConcurrency(t *testing.T) {
 	t.Parallel()
-	tpl := loadTemplate(t)
-	s := newStack(t, tpl, nil)
 	var docs string
 	for _, name := range []string{"README.md", "SECURITY.md"} {
-		if b, err := os.ReadFile(filepath.Join(root, name)); err == nil {
-			docs += string(b)
-		}
+		b, _ := os.ReadFile(filepath.Join(root, name))
+		docs += string(b)
 	}
-	for _, id := range serverlessFunctions(tpl) {
-		props := s.eval(t, functionProps(t, tpl, id)).(doc)
-		if _, ok := props["ReservedConcurrentExecutions"]; ok {
-			continue
-		}
-		if !secDocMentionRE.MatchString(docs) {
+	tpl := deploy(t, nil)
+	for _, id := range functions(tpl) {
+		if props(tpl, id)["ReservedConcurrentExecutions"] == nil && !regexp.MustCompile(`(?i)reserved\s+concurrency`).MatchString(docs) {
 			t.Errorf("%s reserves no concurrency by default and neither README.md nor SECURITY.md says why (mention \"reserved concurrency\")", id)
 		}
 	}
-	// The upload function's reservation can be set without editing the template.
-	up := newStack(t, tpl, map[string]string{"UploadReservedConcurrency": "3"})
-	props := up.eval(t, functionProps(t, tpl, "UploadTemplateFileFunction")).(doc)
-	if got := scalarString(props["ReservedConcurrentExecutions"]); got != "3" {
-		t.Errorf("UploadReservedConcurrency=3 gives ReservedConcurrentExecutions %q", got)
+	up := props(deploy(t, map[string]string{"UploadReservedConcurrency": "3"}), "UploadTemplateFileFunction")
+	if got := num(up["ReservedConcurrentExecutions"]); got != 3 {
+		t.Errorf("UploadReservedConcurrency=3 gives ReservedConcurrentExecutions %v", up["ReservedConcurrentExecutions"])
 	}
 }
 
 // TestSecurityUploadRetries checks the upload function's asynchronous
-// invocation settings: bounded retries, a bounded event age, and the
-// failure queue (encrypted at rest) as the on-failure destination.
+// invocations: bounded retries and event age (parameters with a MaxValue), the
+// failure queue as the on-failure destination, encrypted at rest (it holds
+// object keys and error messages) and keeping messages 14 days; the HTTP
+// functions, invoked synchronously, have no such configuration.
 func TestSecurityUploadRetries(t *testing.T) {
 	t.Parallel()
-	tpl := loadTemplate(t)
-	s := newStack(t, tpl, nil)
-	cfg, ok := at(s.eval(t, functionProps(t, tpl, "UploadTemplateFileFunction")), "EventInvokeConfig")
-	if !ok {
+	src, tpl := source(t), deploy(t, nil)
+	eic := props(tpl, "UploadTemplateFileFunction")["EventInvokeConfig"]
+	if eic == nil {
 		t.Fatal("UploadTemplateFileFunction has no EventInvokeConfig")
 	}
-	num := func(k string) float64 {
-		v, ok := at(cfg, k)
-		if !ok {
-			t.Errorf("EventInvokeConfig.%s is not set", k)
-			return -1
-		}
-		n, err := strconv.ParseFloat(scalarString(v), 64)
-		if err != nil {
-			t.Errorf("EventInvokeConfig.%s = %v is not a number", k, v)
-		}
-		return n
+	if n := num(at(eic, "MaximumRetryAttempts")); n < 0 || n > 2 {
+		t.Errorf("MaximumRetryAttempts = %v by default, want 0 to 2", at(eic, "MaximumRetryAttempts"))
 	}
-	if n := num("MaximumRetryAttempts"); n < 0 || n > 2 {
-		t.Errorf("MaximumRetryAttempts = %v by default, want 0 to 2", n)
-	}
-	if n := num("MaximumEventAgeInSeconds"); n < 60 || n > 21600 {
-		t.Errorf("MaximumEventAgeInSeconds = %v by default, want 60 to 21600", n)
+	if n := num(at(eic, "MaximumEventAgeInSeconds")); n < 60 || n > 21600 {
+		t.Errorf("MaximumEventAgeInSeconds = %v by default, want 60 to 21600", at(eic, "MaximumEventAgeInSeconds"))
 	}
 	for _, p := range []string{"UploadMaxRetryAttempts", "UploadMaxEventAgeSeconds"} {
-		if _, ok := at(tpl, "Parameters", p, "MaxValue"); !ok {
+		if at(src, "Parameters", p, "MaxValue") == nil {
 			t.Errorf("parameter %s has no MaxValue: a deployer could set an invalid value", p)
 		}
 	}
-	dest, _ := at(cfg, "DestinationConfig", "OnFailure", "Destination")
-	if !reflectDeepEqual(dest, doc{"Fn::GetAtt": "UploadFailureQueue.Arn"}) && !reflectDeepEqual(dest, doc{"Fn::GetAtt": []any{"UploadFailureQueue", "Arn"}}) {
-		t.Errorf("OnFailure destination %v, want the failure queue", dest)
+	dest := at(eic, "DestinationConfig", "OnFailure")
+	if at(dest, "Type") != "SQS" || !reflect.DeepEqual(at(dest, "Destination"), doc{"Fn::GetAtt": []any{"UploadFailureQueue", "Arn"}}) {
+		t.Errorf("OnFailure = %v, want SQS to !GetAtt UploadFailureQueue.Arn", dest)
 	}
-	q := resource(t, tpl, "UploadFailureQueue", "AWS::SQS::Queue")
-	sse, _ := at(q, "Properties", "SqsManagedSseEnabled")
-	if _, kms := at(q, "Properties", "KmsMasterKeyId"); !secIsTrue(sse) && !kms {
-		t.Errorf("the failure queue is not encrypted at rest (it holds object keys and error messages)")
+	q := at(tpl, "Resources", "UploadFailureQueue", "Properties")
+	if at(q, "SqsManagedSseEnabled") != true && at(q, "KmsMasterKeyId") == nil {
+		t.Error("UploadFailureQueue is not encrypted at rest")
+	}
+	if num(at(q, "MessageRetentionPeriod")) != 1209600 {
+		t.Errorf("UploadFailureQueue.MessageRetentionPeriod = %v, want 1209600 (14 days)", at(q, "MessageRetentionPeriod"))
+	}
+	for _, id := range []string{"GetMediaFunction", "DeleteMediaFunction"} {
+		if props(tpl, id)["EventInvokeConfig"] != nil {
+			t.Errorf("%s has an EventInvokeConfig: it is invoked synchronously", id)
+		}
 	}
 }

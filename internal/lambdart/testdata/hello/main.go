@@ -1,6 +1,5 @@
 // Command hello is a test function for package lambdart. Its behaviour is
 // chosen by the event's "action": echo, error, sleep, panic, exit or big.
-// It enables SIGTERM handling, which registers an internal extension.
 package main
 
 import (
@@ -90,8 +89,5 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	lambda.StartWithOptions(handle, lambda.WithEnableSIGTERM(func() {
-		fmt.Println("hello: sigterm")
-		os.Exit(0)
-	}))
+	lambda.Start(handle)
 }
