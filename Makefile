@@ -13,11 +13,12 @@ GOARCH ?= arm64
 GO_BUILD_FLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags='-s -w'
 
 # SAM logical id -> folder under functions/ (each a main package).
-FUNCTIONS := GetMediaFunction DeleteMediaFunction UploadTemplateFileFunction UploadSessionsFunction
+FUNCTIONS := GetMediaFunction DeleteMediaFunction UploadTemplateFileFunction UploadSessionsFunction ReconcileFunction
 FUNCTION_DIR_GetMediaFunction := get-media
 FUNCTION_DIR_DeleteMediaFunction := delete-media
 FUNCTION_DIR_UploadTemplateFileFunction := upload-template-file
 FUNCTION_DIR_UploadSessionsFunction := upload-sessions
+FUNCTION_DIR_ReconcileFunction := reconcile
 
 # Where `make build` puts the bootstraps (bin/<LogicalId>/bootstrap).
 BIN_DIR ?= bin

@@ -1,7 +1,9 @@
 // Command local runs the whole bundle on this machine, with no AWS account and
 // no Docker: the local NXCloud (or the real one), a local Secrets Manager,
-// MinIO with the media bucket, and the real function binaries driven
-// through the Lambda Runtime API, behind a local HTTP API and S3 events.
+// MinIO with the media bucket, and the real function binaries driven through
+// the Lambda Runtime API, behind a local HTTP API, S3 events and a schedule
+// for the sweep (ReconcileFunction), with Lambda's Invoke API on the same
+// address.
 //
 //	go run ./cmd/local                 # run until Ctrl-C (make local)
 //	go run ./cmd/local demo            # walk through an upload session, get, content, delete (make demo)
@@ -37,6 +39,8 @@ func run(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:3000", "address of the local HTTP API")
 	quiet := fs.Bool("quiet", false, "hide the functions' and servers' log lines")
 	phone := fs.String("business-phone", os.Getenv("NXCLOUD_BUSINESS_PHONE"), "default merchant phone (NXCLOUD_BUSINESS_PHONE)")
+	every := fs.Duration("reconcile-every", time.Minute, "how often run sweeps the bucket (ReconcileFunction's schedule); 0 only on demand")
+	settle := fs.Duration("reconcile-settle", 30*time.Second, "age below which the sweep leaves a version to its event (RECONCILE_SETTLE)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: local [flags] [run | demo | invoke <LogicalId> <event.json>]\n\n")
 		fs.PrintDefaults()
@@ -63,9 +67,13 @@ func run(args []string) error {
 		AccessSecret:   os.Getenv("NXCLOUD_ACCESS_SECRET"),
 		BusinessPhone:  *phone,
 		Log:            logw,
+		// The local run sweeps soon after an event was missed.
+		ReconcileEvery:  *every,
+		ReconcileSettle: *settle,
 	}
 	if cmd != "run" {
 		opts.Addr = "127.0.0.1:0"
+		opts.ReconcileEvery = 0
 	}
 	fmt.Fprintln(os.Stderr, "local: building the functions and starting the stack (the first run also builds MinIO: about 4 minutes)")
 	if err := localstack.EnsureMinIO(ctx, os.Stderr); err != nil {
@@ -81,7 +89,7 @@ func run(args []string) error {
 
 	switch cmd {
 	case "run":
-		printUsage(os.Stdout, st)
+		printUsage(os.Stdout, st, *every, *settle)
 		<-ctx.Done()
 		fmt.Fprintln(os.Stderr, "local: shutting down")
 		return nil
@@ -115,7 +123,7 @@ func invoke(ctx context.Context, st *localstack.Stack, id, file string) error {
 	return nil
 }
 
-func printUsage(w io.Writer, st *localstack.Stack) {
+func printUsage(w io.Writer, st *localstack.Stack, every, settle time.Duration) {
 	fmt.Fprintf(w, `
 The bundle runs locally. Try it from another terminal:
 
@@ -135,6 +143,13 @@ The bundle runs locally. Try it from another terminal:
   # Secrets Manager (rotate the credentials the functions use)
   aws --endpoint-url %s secretsmanager get-secret-value --secret-id %s
 
+  # The sweep (ReconcileFunction) runs every %s (-reconcile-every) and sends
+  # the versions older than %s (-reconcile-settle) that have no verdict, such
+  # as those whose event is in the failure queue. Run it now (Lambda's Invoke
+  # API, the command that runs it in AWS), and list the failure queue:
+  aws --endpoint-url %s lambda invoke --function-name %s /dev/stdout
+  curl -s %s%s
+
 Ctrl-C stops everything.
 `,
 		st.MinIO.AccessKey, st.MinIO.SecretKey,
@@ -145,5 +160,7 @@ Ctrl-C stops everything.
 		st.APIURL, localstack.DefaultPhone,
 		st.APIURL, localstack.DefaultPhone,
 		st.APIURL, localstack.DefaultPhone,
-		st.SecretsEndpoint, st.SecretID)
+		st.SecretsEndpoint, st.SecretID,
+		every, settle,
+		st.APIURL, localstack.ReconcileFunction, st.APIURL, localstack.FailureQueuePath)
 }

@@ -3,7 +3,8 @@
 // `GET /uploads/{uploadId}` (the upload's status and media id).
 //
 // It only wires things together, once per container at init: configuration
-// (MEDIA_BUCKET required; no secret is read and NXCloud is never called), an
+// (MEDIA_BUCKET required; no secret is read and NXCloud is never called), the
+// cold-start metric, an
 // S3 client (upload.S3Options: path-style addressing when AWS_ENDPOINT_URL_S3
 // or AWS_ENDPOINT_URL points at a local S3 endpoint, so that upload URLs name
 // it) and its presign client, the store of pkg/sessions, the HTTP handler of
@@ -20,6 +21,7 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/app"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/metrics"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/sessions"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
@@ -34,6 +36,7 @@ func main() {
 	if err != nil {
 		app.InitFailed(logger, os.Getenv, err)
 	}
+	metrics.New(logger, cfg.Namespace).ColdStart(context.Background(), os.Getenv("AWS_LAMBDA_FUNCTION_NAME"))
 	client := s3.NewFromConfig(awsCfg, upload.S3Options(app.LocalEndpoint(os.Getenv, "AWS_ENDPOINT_URL_S3")))
 	store := sessions.NewStore(sessions.Config{
 		Bucket: cfg.MediaBucket,

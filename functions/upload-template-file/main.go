@@ -3,9 +3,10 @@
 // uploadTemplateFile and tags it with the media id (pkg/upload).
 //
 // It only wires things together, once per container at init: configuration,
-// credentials and the NXCloud client from pkg/app, an S3 client (path-style
-// addressing when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL points at a local
-// S3 endpoint), and the upload handler given to lambda.Start.
+// credentials, the NXCloud client and the metrics from pkg/app, an S3 client
+// (path-style addressing when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL points
+// at a local S3 endpoint), and the upload handler, whose every Result is
+// recorded as a metric, given to lambda.Start.
 package main
 
 import (
@@ -32,6 +33,9 @@ func main() {
 		DefaultBusinessPhone: a.Config.BusinessPhone,
 		MaxUploadBytes:       a.Config.MaxUploadBytes,
 		Lease:                a.Config.ClaimLease,
+		Observe: func(ctx context.Context, r upload.Result) {
+			a.Metrics.Upload(ctx, string(r.Outcome), r.BytesSent())
+		},
 	}, client, a.NXCloud, logger)
 	lambda.Start(h.Handle)
 }

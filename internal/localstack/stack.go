@@ -1,18 +1,21 @@
 package localstack
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +38,7 @@ const (
 	DeleteMediaFunction        = "DeleteMediaFunction"
 	UploadTemplateFileFunction = "UploadTemplateFileFunction"
 	UploadSessionsFunction     = "UploadSessionsFunction"
+	ReconcileFunction          = "ReconcileFunction"
 )
 
 // Functions lists the logical ids with the package each is built from.
@@ -43,6 +47,7 @@ var Functions = map[string]string{
 	DeleteMediaFunction:        "./functions/delete-media",
 	UploadTemplateFileFunction: "./functions/upload-template-file",
 	UploadSessionsFunction:     "./functions/upload-sessions",
+	ReconcileFunction:          "./functions/reconcile",
 }
 
 // Embedded defaults of the local run.
@@ -96,6 +101,13 @@ type Options struct {
 	// (Lambda waits about a minute, then two).
 	MaxRetryAttempts int
 	RetryDelay       time.Duration
+	// ReconcileEvery runs the sweep (ReconcileFunction) that often, as the
+	// template's schedule does, and prints its summary; zero runs it only
+	// when invoked. ReconcileSettle is its RECONCILE_SETTLE (empty: the
+	// function's default) and ReconcileTimeout its timeout (zero: 300s).
+	ReconcileEvery   time.Duration
+	ReconcileSettle  time.Duration
+	ReconcileTimeout time.Duration
 	// MinIOBinary is the MinIO server executable; empty means found as
 	// miniotest.FindBinary does.
 	MinIOBinary string
@@ -180,6 +192,9 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	}
 	if opts.RetryDelay == 0 {
 		opts.RetryDelay = time.Second
+	}
+	if opts.ReconcileTimeout == 0 {
+		opts.ReconcileTimeout = 300 * time.Second
 	}
 	logw := opts.Log
 	if logw == nil {
@@ -282,11 +297,17 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if opts.BusinessPhone != "" {
 		s.env = append(s.env, "NXCLOUD_BUSINESS_PHONE="+opts.BusinessPhone)
 	}
+	if opts.ReconcileSettle > 0 {
+		s.env = append(s.env, "RECONCILE_SETTLE="+opts.ReconcileSettle.String())
+	}
 	s.env = append(s.env, opts.Env...)
 	for id := range Functions {
 		timeout, size := opts.HTTPTimeout, 1
-		if id == UploadTemplateFileFunction {
+		switch id {
+		case UploadTemplateFileFunction:
 			timeout, size = opts.UploadTimeout, opts.UploadConcurrency
+		case ReconcileFunction:
+			timeout = opts.ReconcileTimeout
 		}
 		s.runtimes[id] = &pool{fn: lambdart.Function{
 			Name:    id,
@@ -310,7 +331,13 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		go s.deliver()
 	}
 
-	// HTTP front (API Gateway HTTP API).
+	// The sweep's schedule (the template's Schedule event).
+	if opts.ReconcileEvery > 0 {
+		s.wg.Add(1)
+		go s.schedule(opts.ReconcileEvery)
+	}
+
+	// HTTP front (API Gateway HTTP API, and Lambda's Invoke API).
 	s.routes = []frontRoute{
 		{Route{http.MethodGet, "/media/{mediaId}"}, GetMediaFunction},
 		{Route{http.MethodGet, "/media/{mediaId}/content"}, GetMediaFunction},
@@ -346,8 +373,7 @@ func (s *Stack) S3Client() *s3.Client { return s.MinIO.Client() }
 func (s *Stack) Invoke(ctx context.Context, logicalID string, payload []byte) (*lambdart.Result, error) {
 	p, ok := s.runtimes[logicalID]
 	if !ok {
-		return nil, fmt.Errorf("unknown function %q: use one of %s, %s, %s, %s", logicalID,
-			GetMediaFunction, DeleteMediaFunction, UploadTemplateFileFunction, UploadSessionsFunction)
+		return nil, fmt.Errorf("unknown function %q: use one of %s", logicalID, strings.Join(slices.Sorted(maps.Keys(Functions)), ", "))
 	}
 	return p.invoke(ctx, payload)
 }
@@ -636,8 +662,18 @@ func (s *Stack) deliverOne(ev json.RawMessage) {
 }
 
 // serveAPI is the HTTP API: it matches a route, builds the payload format 2.0
-// event, invokes the function and writes its answer.
+// event, invokes the function and writes its answer. It also serves Lambda's
+// Invoke API (aws lambda invoke --endpoint-url) and the failure queue.
 func (s *Stack) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if fn, ok := invokePath(r.URL.Path); ok && r.Method == http.MethodPost {
+		s.serveInvoke(w, r, fn)
+		return
+	}
+	if r.URL.Path == FailureQueuePath && r.Method == http.MethodGet {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(append([]FailedEvent{}, s.Failed()...))
+		return
+	}
 	var fn string
 	var route Route
 	var params map[string]string
@@ -672,6 +708,72 @@ func (s *Stack) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteAPIGatewayResponse(w, res.Payload)
+}
+
+// FailureQueuePath lists the local failure queue (GET, JSON).
+const FailureQueuePath = "/local/failure-queue"
+
+// invokePath returns the function of a Lambda Invoke API path,
+// /2015-03-31/functions/{FunctionName}/invocations.
+func invokePath(p string) (string, bool) {
+	rest, ok := strings.CutPrefix(p, "/2015-03-31/functions/")
+	if !ok {
+		return "", false
+	}
+	fn, ok := strings.CutSuffix(rest, "/invocations")
+	return fn, ok && fn != "" && !strings.Contains(fn, "/")
+}
+
+// serveInvoke answers Lambda's Invoke API as Lambda does for a synchronous
+// invocation: 200 with the payload, X-Amz-Function-Error for a function
+// error, 404 for an unknown function.
+func (s *Stack) serveInvoke(w http.ResponseWriter, r *http.Request, fn string) {
+	body, err := readBody(r)
+	if err != nil {
+		writeGatewayError(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	res, err := s.Invoke(r.Context(), fn, body)
+	if err != nil {
+		writeGatewayError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
+	if res.Error != nil {
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+		_ = json.NewEncoder(w).Encode(map[string]string{"errorMessage": res.Error.Message, "errorType": res.Error.Type})
+		return
+	}
+	_, _ = w.Write(res.Payload)
+}
+
+// schedule invokes the sweep every period, as the template's Schedule event
+// does, and prints each summary.
+func (s *Stack) schedule(every time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+		}
+		ev := fmt.Sprintf(`{"version":"0","detail-type":"Scheduled Event","source":"aws.events","time":%q,"detail":{}}`, time.Now().UTC().Format(time.RFC3339))
+		res, err := s.runtimes[ReconcileFunction].invoke(context.Background(), []byte(ev))
+		switch {
+		case err != nil:
+			s.progress("scheduled %s: %v", ReconcileFunction, err)
+		case res.Error != nil:
+			s.progress("scheduled %s failed: %s: %s", ReconcileFunction, res.Error.Type, res.Error.Message)
+		default:
+			s.progress("scheduled %s: %s", ReconcileFunction, res.Payload)
+		}
+	}
 }
 
 // progress prints one readiness or progress line.

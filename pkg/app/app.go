@@ -1,7 +1,9 @@
 // Package app builds what the functions of the bundle share from the
 // environment: the validated configuration, the AWS configuration, the cached
-// Secrets Manager credentials, the signed NXCloud client and the JSON logger.
-// A function that calls NXCloud calls New once per container (at init), then
+// Secrets Manager credentials, the signed NXCloud client, the JSON logger and
+// the EMF metrics recorder, hooked to the NXCloud client (latency by action
+// and code) and to the Secrets Manager client (credential refreshes). A
+// function that calls NXCloud calls New once per container (at init), then
 // hands the parts to its handler and to lambda.Start; the upload sessions,
 // which read no secret, take only config.FromEnv and LoadAWS.
 //
@@ -24,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/metrics"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/secret"
 )
@@ -33,12 +36,15 @@ type App struct {
 	Config  config.Config
 	AWS     aws.Config // the upload function builds its S3 client from it
 	NXCloud *nxcloud.Client
+	Metrics *metrics.Recorder
 }
 
-// New reads and validates the environment and builds the shared dependencies.
-// Its errors name the variable at fault; nothing here calls the network.
-func New(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*App, error) {
-	cfg, err := config.FromEnv(getenv, config.EnvSecretID)
+// New reads and validates the environment and builds the shared dependencies;
+// NXCLOUD_SECRET_ID and the variables named in required must be set. Its
+// errors name the variable at fault; nothing here calls the network. It
+// records the cold start: New runs once per execution environment.
+func New(ctx context.Context, getenv func(string) string, logger *slog.Logger, required ...string) (*App, error) {
+	cfg, err := config.FromEnv(getenv, append([]string{config.EnvSecretID}, required...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -46,19 +52,34 @@ func New(ctx context.Context, getenv func(string) string, logger *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	secrets := secret.NewProvider(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID,
-		secret.WithTTL(cfg.SecretTTL), secret.WithLogger(logger))
+	rec := metrics.New(logger, cfg.Namespace)
+	sm := countedSecrets{secretsmanager.NewFromConfig(awsCfg), rec}
+	secrets := secret.NewProvider(sm, cfg.SecretID, secret.WithTTL(cfg.SecretTTL), secret.WithLogger(logger))
 	client, err := nxcloud.NewClient(
 		nxcloud.WithBaseURL(cfg.BaseURL),
 		nxcloud.WithCredentials(secrets),
 		nxcloud.WithAlgorithm(cfg.SignAlgorithm),
 		nxcloud.WithTimeout(cfg.Timeout),
 		nxcloud.WithLogger(logger),
+		nxcloud.WithObserver(rec.NXCloudCall),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("nxcloud client: %w", err)
 	}
-	return &App{Config: cfg, AWS: awsCfg, NXCloud: client}, nil
+	rec.ColdStart(ctx, getenv("AWS_LAMBDA_FUNCTION_NAME"))
+	return &App{Config: cfg, AWS: awsCfg, NXCloud: client, Metrics: rec}, nil
+}
+
+// countedSecrets records every read of the secret as a credential refresh.
+type countedSecrets struct {
+	api     secret.GetSecretValueAPI
+	metrics *metrics.Recorder
+}
+
+func (c countedSecrets) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	out, err := c.api.GetSecretValue(ctx, in, optFns...)
+	c.metrics.CredentialRefresh(ctx, err)
+	return out, err
 }
 
 // LoadAWS loads the SDK's configuration from the environment (AWS_REGION,

@@ -28,6 +28,8 @@ const (
 	EnvClaimLease     = "UPLOAD_CLAIM_LEASE"
 	EnvMediaBucket    = "MEDIA_BUCKET"
 	EnvUploadURLTTL   = "UPLOAD_URL_TTL"
+	EnvSettle         = "RECONCILE_SETTLE"
+	EnvNamespace      = "METRICS_NAMESPACE"
 )
 
 // Defaults (SPEC.md, "Configuration").
@@ -40,7 +42,9 @@ const (
 	DefaultUploadURLTTL   = 15 * time.Minute
 	// MaxUploadURLTTL is the longest lifetime S3 accepts for a SigV4
 	// presigned URL.
-	MaxUploadURLTTL = 7 * 24 * time.Hour
+	MaxUploadURLTTL  = 7 * 24 * time.Hour
+	DefaultSettle    = 15 * time.Minute
+	DefaultNamespace = "NXCloudMedia"
 	// MaxClaimLease is the longest claim lease: a claim whose holder died is
 	// stale within it (plus a few seconds for clocks), before Lambda's first
 	// retry about a minute later.
@@ -64,6 +68,10 @@ type Config struct {
 	ClaimLease     time.Duration
 	MediaBucket    string        // the stack's media bucket; may be empty
 	UploadURLTTL   time.Duration // lifetime of a presigned upload URL
+	// Settle is the age below which the sweep leaves a version to its event.
+	Settle time.Duration
+	// Namespace is the CloudWatch namespace of the EMF metrics.
+	Namespace string
 }
 
 // ValidPhone reports whether s is a merchant phone: 5 to 20 ASCII digits.
@@ -95,6 +103,8 @@ func FromEnv(getenv func(string) string, required ...string) (Config, error) {
 		UploadPrefix:   DefaultUploadPrefix,
 		ClaimLease:     DefaultClaimLease,
 		UploadURLTTL:   DefaultUploadURLTTL,
+		Settle:         DefaultSettle,
+		Namespace:      DefaultNamespace,
 		BaseURL:        nxcloud.DefaultBaseURL,
 		SignAlgorithm:  nxcloud.MD5,
 	}
@@ -148,6 +158,7 @@ func FromEnv(getenv func(string) string, required ...string) (Config, error) {
 	case c.UploadURLTTL < time.Second:
 		bad(EnvUploadURLTTL, "%s is shorter than 1s: a presigned URL lives whole seconds", c.UploadURLTTL)
 	}
+	duration(EnvSettle, DefaultSettle, &c.Settle)
 	if c.ClaimLease > MaxClaimLease {
 		bad(EnvClaimLease, "%s is longer than %s: a dead holder's claim must go stale before Lambda's first retry", c.ClaimLease, MaxClaimLease)
 	}
@@ -191,6 +202,14 @@ func FromEnv(getenv func(string) string, required ...string) (Config, error) {
 		bad(EnvMediaBucket, "%q is not an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens", c.MediaBucket)
 	}
 
+	if v := strings.TrimSpace(getenv(EnvNamespace)); v != "" {
+		if !validNamespace(v) {
+			bad(EnvNamespace, "%q is not a CloudWatch namespace (1 to 255 letters, digits and . - _ / # : space, not starting with AWS/)", v)
+		} else {
+			c.Namespace = v
+		}
+	}
+
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
@@ -212,4 +231,20 @@ func validBucketName(s string) bool {
 		}
 	}
 	return true
+}
+
+// validNamespace reports whether s is a custom CloudWatch namespace: 1 to 255
+// characters among letters, digits and . - _ / # : and space, not in the
+// AWS/ namespaces reserved for AWS.
+func validNamespace(s string) bool {
+	if len(s) > 255 || strings.HasPrefix(s, "AWS/") {
+		return false
+	}
+	for _, r := range s {
+		ok := (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') || strings.ContainsRune(".-_/#: ", r)
+		if !ok {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -29,6 +29,8 @@ func TestFromEnvDefaults(t *testing.T) {
 		UploadPrefix:   "templates/",
 		ClaimLease:     30 * time.Second,
 		UploadURLTTL:   15 * time.Minute,
+		Settle:         15 * time.Minute,
+		Namespace:      "NXCloudMedia",
 	}
 	if c != want {
 		t.Errorf("FromEnv = %+v, want %+v", c, want)
@@ -49,13 +51,16 @@ func TestFromEnvValues(t *testing.T) {
 		config.EnvClaimLease:     "1m",
 		config.EnvMediaBucket:    "nxcloud-media-123456789012-eu-west-1-0a1b2c3d4e5f",
 		config.EnvUploadURLTTL:   "1h30m",
+		config.EnvSettle:         "2m",
+		config.EnvNamespace:      "Shop/NXCloud Media",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.BaseURL != "http://127.0.0.1:8081" || c.BusinessPhone != "8615812341795" || c.SecretTTL != 90*time.Second ||
 		c.SignAlgorithm != nxcloud.SHA256 || c.Timeout != 2*time.Second || c.MaxUploadBytes != 1048576 || c.UploadPrefix != "media/in/" || c.ClaimLease != time.Minute ||
-		c.MediaBucket != "nxcloud-media-123456789012-eu-west-1-0a1b2c3d4e5f" || c.UploadURLTTL != 90*time.Minute {
+		c.MediaBucket != "nxcloud-media-123456789012-eu-west-1-0a1b2c3d4e5f" || c.UploadURLTTL != 90*time.Minute ||
+		c.Settle != 2*time.Minute || c.Namespace != "Shop/NXCloud Media" {
 		t.Errorf("FromEnv = %+v", c)
 	}
 }
@@ -90,6 +95,11 @@ func TestFromEnvBadValueNamesVariable(t *testing.T) {
 		{config.EnvUploadURLTTL, "0s"},
 		{config.EnvUploadURLTTL, "169h"},
 		{config.EnvUploadURLTTL, "500ms"},
+		{config.EnvMediaBucket, "s3://nxcloud-media"},
+		{config.EnvSettle, "15"},
+		{config.EnvSettle, "0s"},
+		{config.EnvNamespace, "AWS/Lambda"},
+		{config.EnvNamespace, "NXCloud\nMedia"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			t.Parallel()

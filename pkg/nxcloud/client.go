@@ -50,6 +50,23 @@ type Client struct {
 	baseDelay   time.Duration
 	maxDelay    time.Duration
 	log         *slog.Logger
+	observe     func(context.Context, Call)
+}
+
+// Call is one HTTP exchange with NXCloud as an observer sees it (see
+// WithObserver): every attempt of GetMedia and DeleteMedia, every request of
+// UploadTemplateFile.
+type Call struct {
+	Action string
+	// HTTPStatus is the status of the answer; 0 when none came (a network
+	// error, a timeout, a body that could not be sent).
+	HTTPStatus int
+	// Answered reports an answer in the documented JSON; Code is its code
+	// (0 for success).
+	Answered bool
+	Code     int
+	// Duration is from sending the request to reading the answer.
+	Duration time.Duration
 }
 
 // Option configures a Client. An option that is given an unusable value makes
@@ -218,6 +235,17 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// WithObserver sets a function called after every HTTP exchange with NXCloud
+// (each attempt and each upload request), for example to record metrics. It
+// is called on the caller's goroutine, must return quickly and must be safe
+// for concurrent use. nil (the default) observes nothing.
+func WithObserver(f func(context.Context, Call)) Option {
+	return func(c *Client) error {
+		c.observe = f
+		return nil
+	}
+}
+
 // jsonRequest is the body of getMedia and deleteMedia, fields in the
 // documented order.
 type jsonRequest struct {
@@ -361,19 +389,35 @@ func (c *Client) doJSON(ctx context.Context, action string, attempt int, cred Cr
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		c.log.DebugContext(ctx, "nxcloud call failed", "action", action, "attempt", attempt, "duration", time.Since(start), "error", err)
+		c.report(ctx, action, attempt, 0, start, err)
 		return answer{}, fmt.Errorf("nxcloud %s: %w", action, err)
 	}
 	ans, err := readAnswer(action, resp)
-	c.logAnswer(ctx, action, attempt, resp.StatusCode, start, err)
+	c.report(ctx, action, attempt, resp.StatusCode, start, err)
 	return ans, err
 }
 
-func (c *Client) logAnswer(ctx context.Context, action string, attempt, status int, start time.Time, err error) {
+// report tells the observer about one exchange and logs it at debug level;
+// status 0 means no answer came, err is then the transport's error.
+func (c *Client) report(ctx context.Context, action string, attempt, status int, start time.Time, err error) {
+	d := time.Since(start)
+	if c.observe != nil {
+		call := Call{Action: action, HTTPStatus: status, Duration: d}
+		if apiErr, ok := AsAPIError(err); ok {
+			call.Answered, call.Code = true, apiErr.Code
+		} else if status != 0 && err == nil {
+			call.Answered = true
+		}
+		c.observe(ctx, call)
+	}
 	if !c.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	attrs := []any{"action", action, "attempt", attempt, "status", status, "duration", time.Since(start)}
+	if status == 0 {
+		c.log.DebugContext(ctx, "nxcloud call failed", "action", action, "attempt", attempt, "duration", d, "error", err)
+		return
+	}
+	attrs := []any{"action", action, "attempt", attempt, "status", status, "duration", d}
 	if apiErr, ok := AsAPIError(err); ok {
 		attrs = append(attrs, "code", apiErr.Code)
 	} else if err != nil {

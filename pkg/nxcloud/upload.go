@@ -215,17 +215,18 @@ func (c *Client) upload(ctx context.Context, cred Credentials, frame multipartFr
 		if resp != nil {
 			resp.Body.Close()
 		}
+		c.report(ctx, action, 1, 0, start, ferr)
 		return "", fmt.Errorf("nxcloud %s: %w", action, ferr)
 	}
 	if err != nil {
-		c.log.DebugContext(ctx, "nxcloud call failed", "action", action, "duration", time.Since(start), "error", err)
+		c.report(ctx, action, 1, 0, start, err)
 		if ctx.Err() != nil || isNetTimeout(err) {
 			return "", interrupted(ctx, action, err)
 		}
 		return "", fmt.Errorf("nxcloud %s: %w", action, err)
 	}
 	ans, err := readAnswer(action, resp)
-	c.logAnswer(ctx, action, 1, resp.StatusCode, start, err)
+	c.report(ctx, action, 1, resp.StatusCode, start, err)
 	if err != nil {
 		if ferr := file.failure(); ferr != nil {
 			return "", fmt.Errorf("nxcloud %s: %w", action, ferr)

@@ -81,8 +81,10 @@ type heldClaim struct {
 // clock differences between Lambda instances and S3.
 const staleGrace = 5 * time.Second
 
-// errClaimHeld reports a live claim held by another delivery: transient.
-var errClaimHeld = errors.New("another delivery is sending this version (its claim is live): retry later")
+// ErrClaimHeld reports a live claim held by another delivery: transient
+// (Result.Err wraps it). The holder decides the version; a retry after it
+// finds the verdict.
+var ErrClaimHeld = errors.New("another delivery is sending this version (its claim is live): retry later")
 
 // errLeaseLost stops a send whose claim was taken over or lapsed.
 var errLeaseLost = errors.New("the claim on this version was lost (taken over, or not renewed in time): sending stopped")
@@ -136,10 +138,10 @@ func (h *Handler) claim(ctx context.Context, v *version) (*claim, *Record, error
 			}
 		}
 		if !waitUntil.IsZero() && h.now().Add(delay).After(waitUntil) {
-			return nil, nil, errClaimHeld
+			return nil, nil, ErrClaimHeld
 		}
 		if err := sleep(ctx, delay); err != nil {
-			return nil, nil, fmt.Errorf("%w (%w)", errClaimHeld, err)
+			return nil, nil, fmt.Errorf("%w (%w)", ErrClaimHeld, err)
 		}
 		delay = min(delay*3/2, 5*time.Second)
 	}

@@ -61,6 +61,10 @@ type Config struct {
 	Margin time.Duration
 	// Clock returns the current time; default time.Now.
 	Clock func() time.Time
+	// Observe, when set, is called with the Result of every record Process
+	// ran, after its log line (metrics hook in here). It must be quick and
+	// safe for concurrent use.
+	Observe func(context.Context, Result)
 }
 
 // Handler processes S3 ObjectCreated records; see the package documentation.
@@ -124,6 +128,15 @@ type Result struct {
 	Err           error // the transient failure, when Outcome is Failed
 }
 
+// BytesSent is the size of the file NXCloud received: r.Size for an
+// upload, else 0.
+func (r *Result) BytesSent() int64 {
+	if r.Outcome == Uploaded {
+		return r.Size
+	}
+	return 0
+}
+
 // ending is how a step ends a record early with an outcome that is not a
 // failure: skipped, superseded or rejected.
 type ending struct {
@@ -174,6 +187,9 @@ func (h *Handler) Process(ctx context.Context, rec *events.S3EventRecord) Result
 	}
 	r.Duration = h.now().Sub(start)
 	h.logResult(ctx, &r)
+	if h.cfg.Observe != nil {
+		h.cfg.Observe(ctx, r)
+	}
 	return r
 }
 

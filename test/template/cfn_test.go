@@ -31,6 +31,7 @@ var functionDirs = map[string]string{
 	"DeleteMediaFunction":        "delete-media",
 	"UploadTemplateFileFunction": "upload-template-file",
 	"UploadSessionsFunction":     "upload-sessions",
+	"ReconcileFunction":          "reconcile",
 }
 
 // claimPrefix is where the upload function keeps its claim objects, outside

@@ -45,6 +45,14 @@ var wantS3 = map[string]map[string][]string{
 		"nxcloud-records/" + config.DefaultUploadPrefix + "uploads/*": {"s3:GetObject"},
 		"": {"s3:ListBucket"},
 	},
+	// The sweep: what the upload pipeline needs, plus listing the versions.
+	"ReconcileFunction": {
+		config.DefaultUploadPrefix + "*": {"s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion",
+			"s3:GetObjectVersionTagging", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"},
+		claimPrefix + "*":   {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"},
+		"nxcloud-records/*": {"s3:GetObject", "s3:PutObject"},
+		"":                  {"s3:ListBucket", "s3:ListBucketVersions"},
+	},
 }
 
 // readsNoSecret are the functions that call no NXCloud: no Secrets Manager

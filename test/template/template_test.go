@@ -24,6 +24,7 @@ var specVariables = []string{
 	config.EnvTimeout,
 	config.EnvMaxUploadBytes,
 	config.EnvUploadPrefix,
+	config.EnvNamespace,
 }
 
 func TestFunctions(t *testing.T) {
@@ -49,7 +50,7 @@ func TestFunctions(t *testing.T) {
 		if timeout < 1 || timeout > 900 {
 			t.Errorf("%s: Timeout = %v, want 1 to 900 seconds", id, p["Timeout"])
 		}
-		if id != "UploadTemplateFileFunction" && timeout >= 30 {
+		if id != "UploadTemplateFileFunction" && id != "ReconcileFunction" && timeout >= 30 {
 			t.Errorf("%s: Timeout = %v s: an HTTP API integration gives up after 30 s, answer before", id, timeout)
 		}
 		if num(p["MemorySize"]) < 128 {
@@ -190,6 +191,7 @@ func TestEnvironment(t *testing.T) {
 		t.Errorf("Globals environment = %v, want SPEC's %v", got, specVariables)
 	}
 	const secretARN = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:nxcloud-AbCdEf"
+	const bucketName = "nxcloud-media-123456789012-ap-southeast-2-0a1b2c3d4e5f"
 	for id := range functionDirs {
 		if id == "UploadSessionsFunction" {
 			continue // its own variables: sessions_template_test.go checks them
@@ -197,11 +199,14 @@ func TestEnvironment(t *testing.T) {
 		env := map[string]string{}
 		for k, v := range at(props(tpl, id), "Environment", "Variables").(doc) {
 			s, ok := v.(string)
-			if k == config.EnvSecretID && reflect.DeepEqual(v, doc{"Ref": "NxcloudSecret"}) {
-				s, ok = secretARN, true // known once deployed
+			switch { // known once deployed
+			case k == config.EnvSecretID && reflect.DeepEqual(v, doc{"Ref": "NxcloudSecret"}):
+				s, ok = secretARN, true
+			case k == config.EnvMediaBucket && reflect.DeepEqual(v, doc{"Ref": "MediaBucket"}):
+				s, ok = bucketName, true
 			}
 			if !ok {
-				t.Errorf("%s: %s = %v: want a parameter or the stack's secret", id, k, v)
+				t.Errorf("%s: %s = %v: want a parameter, the stack's secret or its bucket", id, k, v)
 			}
 			env[k] = s
 		}
@@ -219,6 +224,11 @@ func TestEnvironment(t *testing.T) {
 			UploadPrefix:   config.DefaultUploadPrefix,
 			ClaimLease:     config.DefaultClaimLease,
 			UploadURLTTL:   config.DefaultUploadURLTTL,
+			Settle:         config.DefaultSettle,
+			Namespace:      config.DefaultNamespace,
+		}
+		if id == "ReconcileFunction" {
+			want.MediaBucket = bucketName
 		}
 		if cfg != want {
 			t.Errorf("%s: defaults = %+v, want SPEC's %+v", id, cfg, want)
