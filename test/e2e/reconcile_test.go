@@ -122,9 +122,9 @@ func TestReconcileMissedEvent(t *testing.T) {
 		t.Errorf("record %+v, want uploaded as %s", rec, ups[0].ID)
 	}
 
-	// A scheduled event is as good as {}; nothing is pending any more.
-	scheduled := `{"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events","time":"2026-12-02T10:00:00Z","resources":[],"detail":{}}`
-	if got, want := sweep(t, ctx, fn, scheduled), (summary{Examined: 1}); got != want {
+	// The schedule's event (events/reconcile.json) is as good as {};
+	// nothing is pending any more.
+	if got, want := sweep(t, ctx, fn, string(readEvent(t, "reconcile.json"))), (summary{Examined: 1}); got != want {
 		t.Errorf("second sweep = %+v, want %+v", got, want)
 	}
 	if n := len(uploadCallsOf(body)); n != 1 {
