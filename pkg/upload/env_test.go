@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
@@ -43,7 +44,7 @@ type env struct {
 	client *nxcloud.Client
 	h      *upload.Handler
 	cfg    upload.Config
-	logs   *syncBuffer
+	logs   *lambdarttest.Buffer
 }
 
 type envOptions struct {
@@ -57,7 +58,7 @@ type envOptions struct {
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	mc := miniotest.Shared(t)
-	e := &env{t: t, minio: mc, logs: &syncBuffer{}}
+	e := &env{t: t, minio: mc, logs: &lambdarttest.Buffer{}}
 	e.s3 = mc.Client(upload.S3Options(true))
 	versioned := o.versioned == nil || *o.versioned
 	e.bucket = miniotest.BucketName(t.Name())
@@ -244,8 +245,8 @@ func (e *env) uploadCalls() int { return len(e.nx.Calls(nxcloud.ActionUploadTemp
 func (e *env) line(key string) map[string]any {
 	e.t.Helper()
 	var last map[string]any
-	for _, l := range e.logs.lines() {
-		if l["msg"] == "upload template file" && l["key"] == key {
+	for _, l := range e.logs.Lines(e.t, "upload template file") {
+		if l["key"] == key {
 			last = l
 		}
 	}
@@ -271,38 +272,6 @@ func (e *env) handle(ev events.S3Event) {
 	if err := e.h.Handle(context.Background(), ev); err != nil {
 		e.t.Fatalf("Handle: %v", err)
 	}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) lines() []map[string]any {
-	var out []map[string]any
-	for _, s := range strings.Split(b.String(), "\n") {
-		if s == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err == nil {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // spyS3 wraps the real client: it counts the calls per operation and can
