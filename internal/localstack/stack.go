@@ -236,7 +236,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		// getMedia answers (and GET /media/{mediaId}/content redirects to)
 		// serves them.
 		s.NXCloud = nxcloudtest.NewServer(nxcloudtest.WithCredentials(ak, secret), nxcloudtest.WithKeepContent(true),
-			nxcloudtest.WithLogger(slog.New(slog.NewJSONHandler(s.prefixed("nxcloud"), nil))))
+			nxcloudtest.WithLogger(slog.New(slog.NewJSONHandler(s.Output("nxcloud"), nil))))
 		s.NXCloud.AddMedia(nxcloudtest.Media{ID: SampleMediaID, MimeType: "application/pdf", FileName: "menu card.pdf"})
 		s.seedFixtures()
 		if s.NXCloudURL, err = s.NXCloud.Start("127.0.0.1:0"); err != nil {
@@ -266,7 +266,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	s.progress("starting MinIO")
 	s.MinIO, err = miniotest.Run(ctx, miniotest.Options{
 		Binary: opts.MinIOBinary,
-		Output: s.prefixed("minio"),
+		Output: s.Output("minio"),
 		Env: []string{
 			"MINIO_NOTIFY_WEBHOOK_ENABLE_LOCAL=on",
 			"MINIO_NOTIFY_WEBHOOK_ENDPOINT_LOCAL=http://" + hookLn.Addr().String() + "/s3-events",
@@ -314,8 +314,8 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 			Path:    s.bins[id],
 			Env:     s.env,
 			Timeout: timeout,
-			Stdout:  s.prefixed(id),
-			Stderr:  s.prefixed(id),
+			Stdout:  s.Output(id),
+			Stderr:  s.Output(id),
 		}, slots: make(chan *lambdart.Runtime, size), size: size}
 	}
 	for id, p := range s.runtimes {
@@ -781,8 +781,9 @@ func (s *Stack) progress(format string, a ...any) {
 	fmt.Fprintf(s.log, "local: "+format+"\n", a...)
 }
 
-// prefixed is a writer that prefixes each line with a component name.
-func (s *Stack) prefixed(name string) io.Writer {
+// Output is a writer into the stack's log that prefixes each line with a
+// component name, as it does for the functions and servers.
+func (s *Stack) Output(name string) io.Writer {
 	return &linePrefixer{w: s.log, prefix: name + " | "}
 }
 

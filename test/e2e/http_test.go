@@ -84,23 +84,24 @@ func TestGetMediaDataAsIs(t *testing.T) {
 	}
 }
 
-// TestDeleteMedia: DELETE answers {"success":true} and the media is gone.
+// TestDeleteMedia: DELETE answers exactly {"success":true} and the media is
+// gone: a GET or another DELETE now gets NXCloud's 9000, a 400.
 func TestDeleteMedia(t *testing.T) {
 	t.Parallel()
 	id := addMedia(t, "to-delete.pdf", "application/pdf")
 	r := apiCall(t, http.MethodDelete, mediaPath(id, "business_phone="+phone))
 	checkJSON(t, r)
-	if r.Status != http.StatusOK || !jsonEqual(t, r.Body, []byte(`{"success":true}`)) {
+	if r.Status != http.StatusOK || string(r.Body) != `{"success":true}` {
 		t.Fatalf("DELETE = %s, want 200 {\"success\":true}", r)
 	}
 	if _, ok := st.NXCloud.Media(id); ok {
 		t.Errorf("media %s is still at NXCloud after DELETE", id)
 	}
-	if calls := callsOf(nxcloud.ActionDeleteMedia, id); len(calls) != 1 {
-		t.Errorf("deleteMedia calls = %d, want 1", len(calls))
-	}
-	// Deleted: a GET now gets NXCloud's 9000, a 400.
 	checkError(t, apiCall(t, http.MethodGet, mediaPath(id, "business_phone="+phone)), http.StatusBadRequest, intp(nxcloudtest.CodeParameter))
+	checkError(t, apiCall(t, http.MethodDelete, mediaPath(id, "business_phone="+phone)), http.StatusBadRequest, intp(nxcloudtest.CodeParameter))
+	if calls := callsOf(nxcloud.ActionDeleteMedia, id); len(calls) != 2 {
+		t.Errorf("deleteMedia calls = %d, want 2", len(calls))
+	}
 }
 
 // TestBusinessPhoneSources: the query wins, NXCLOUD_BUSINESS_PHONE is the
@@ -124,7 +125,7 @@ func TestBusinessPhoneSources(t *testing.T) {
 
 	// A Runtime whose environment names a default phone.
 	for _, fn := range []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction} {
-		rt := mustRuntime(t, fn, "NXCLOUD_BUSINESS_PHONE="+defaultPhone)
+		rt, logs := mustRuntimeLog(t, fn, "NXCLOUD_BUSINESS_PHONE="+defaultPhone)
 		method := http.MethodGet
 		if fn == localstack.DeleteMediaFunction {
 			method = http.MethodDelete
@@ -150,6 +151,20 @@ func TestBusinessPhoneSources(t *testing.T) {
 		checkJSON(t, r)
 		if c := callsOf(action, mid); len(c) != 1 || c[0].Fields["business_phone"] != defaultPhone {
 			t.Errorf("%s: NXCloud got %+v, want one call with the default phone %s", fn, c, defaultPhone)
+		}
+
+		// One log line per request, the first of the process a cold start.
+		var lines []map[string]any
+		for end := time.Now().Add(3 * time.Second); len(lines) < 2 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			lines = logs.Lines(t, "media request") // the output comes through a pipe
+		}
+		if len(lines) != 2 {
+			t.Fatalf("%s: %d request log lines, want 2:\n%s", fn, len(lines), logs)
+		}
+		for i, l := range lines {
+			if l["cold_start"] != (i == 0) || l["function"] != fn || l["request_id"] == "" {
+				t.Errorf("%s: log line %d: %v, want cold_start %v, function and request_id", fn, i, l, i == 0)
+			}
 		}
 	}
 }
@@ -210,7 +225,7 @@ func TestNXCloudCodes(t *testing.T) {
 		calls  int // calls NXCloud gets; 0: more than one (retried)
 	}{
 		{"9000", nxcloudtest.Fault{Code: 9000}, 400, intp(9000), 1},
-		{"9002", nxcloudtest.Fault{Code: 9002}, 422, intp(9002), 1},
+		{"9002", nxcloudtest.Fault{Code: 9002}, 422, intp(9002), 1}, // the message: below
 		{"9006", nxcloudtest.Fault{Code: 9006}, 422, intp(9006), 1},
 		{"-1", nxcloudtest.Fault{Code: -1}, 502, intp(-1), 1},
 		{"9001", nxcloudtest.Fault{Code: 9001}, 502, intp(9001), 1},
@@ -239,6 +254,9 @@ func TestNXCloudCodes(t *testing.T) {
 				st.NXCloud.Inject(action, tc.fault)
 				r := apiCall(t, method, mediaPath(id, "business_phone="+phone))
 				msg := checkError(t, r, tc.status, tc.code)
+				if tc.name == "9002" && !strings.Contains(msg, "is not a WhatsApp number (NXCloud 9002") {
+					t.Errorf("the 422 message %q does not say the phone is not a WhatsApp number", msg)
+				}
 				got := len(callsSince(action, n))
 				switch {
 				case tc.calls > 0 && got != tc.calls:
@@ -349,9 +367,9 @@ func TestRoutes(t *testing.T) {
 		{localstack.DeleteMediaFunction, http.MethodGet, http.MethodDelete},
 	} {
 		r := invokeAPI(t, stackFunction(tc.fn), apiEvent(t, tc.method, mediaPath(id, "business_phone="+phone)))
-		checkError(t, r, http.StatusMethodNotAllowed, nil)
-		if got := r.Header.Get("Allow"); !strings.Contains(got, tc.allow) {
-			t.Errorf("%s %s: Allow = %q, want it to name %s", tc.fn, tc.method, got, tc.allow)
+		msg := checkError(t, r, http.StatusMethodNotAllowed, nil)
+		if got := r.Header.Get("Allow"); !strings.Contains(got, tc.allow) || !strings.Contains(msg, "use "+tc.allow) {
+			t.Errorf("%s %s: Allow = %q, message %q; want both to name %s", tc.fn, tc.method, got, msg, tc.allow)
 		}
 	}
 	// The handler's own 404 for a path outside /media/{mediaId}.
@@ -396,6 +414,18 @@ func TestEventFiles(t *testing.T) {
 	}
 	if c := callsOf(nxcloud.ActionGetMedia, id); len(c) == 0 || c[len(c)-1].Fields["business_phone"] != evPhone {
 		t.Errorf("NXCloud did not get the fixture's phone %s", evPhone)
+	}
+
+	// A hand-written event may hold a raw control character in rawPath.
+	var raw map[string]any
+	_ = json.Unmarshal(get, &raw)
+	raw["rawPath"] = "/media/ab\x01c"
+	bad, _ := json.Marshal(raw)
+	if msg := checkError(t, invokeAPI(t, stackFunction(localstack.GetMediaFunction), bad), http.StatusBadRequest, nil); !strings.Contains(msg, "control characters") {
+		t.Errorf("a raw control character in rawPath: message %q, want it named", msg)
+	}
+	if n := len(callsOf(nxcloud.ActionGetMedia, "ab\x01c")); n != 0 {
+		t.Errorf("a raw control character in rawPath reached NXCloud (%d calls)", n)
 	}
 
 	r = invokeAPI(t, stackFunction(localstack.DeleteMediaFunction), readEvent(t, "delete-media.json"))

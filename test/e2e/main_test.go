@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
@@ -44,50 +45,10 @@ var (
 	st *localstack.Stack
 	// output captures everything the stack and the functions print, and
 	// every answer the tests received, for the secret check at the end.
-	output = &capture{}
+	output = &lambdarttest.Buffer{}
 	// secrets collects every secret value the suite used.
-	secrets = &secretSet{}
+	secrets = &lambdarttest.Secrets{}
 )
-
-// capture is a concurrency-safe buffer.
-type capture struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (c *capture) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b.Write(p)
-}
-
-func (c *capture) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b.String()
-}
-
-// secretSet is the list of values that must never show.
-type secretSet struct {
-	mu   sync.Mutex
-	vals []string
-}
-
-func (s *secretSet) add(vals ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, v := range vals {
-		if v != "" && !slices.Contains(s.vals, v) {
-			s.vals = append(s.vals, v)
-		}
-	}
-}
-
-func (s *secretSet) list() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.vals)
-}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -119,7 +80,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "e2e: local stack ready in %s\n", time.Since(start).Round(time.Millisecond))
-	secrets.add(localstack.DefaultAccessKey, localstack.DefaultAccessSecret)
+	secrets.Add(localstack.DefaultAccessKey, localstack.DefaultAccessSecret)
 
 	code := m.Run()
 	// Stop every process first, so that all of their output is in.
@@ -146,39 +107,12 @@ func run(m *testing.M) int {
 // findLeaks checks the captured output against every secret value, access
 // key and sign header the suite produced.
 func findLeaks() []string {
-	vals := secrets.list()
 	for _, c := range st.NXCloud.Calls("") {
-		vals = append(vals, c.Header.Get("sign"), c.Header.Get("accessKey"))
+		secrets.Add(c.Header.Get("sign"), c.Header.Get("accessKey"))
 	}
 	out := output.String()
-	slices.Sort(vals)
-	vals = slices.Compact(vals)
-	fmt.Fprintf(os.Stderr, "e2e: %d secret values, access keys and signatures checked against %d bytes of output\n", len(vals), len(out))
-	return leaksIn(out, vals)
-}
-
-// leaksIn describes each of vals found in out, without the value itself.
-func leaksIn(out string, vals []string) []string {
-	var leaks []string
-	seen := map[string]bool{}
-	for _, v := range vals {
-		if v == "" || seen[v] {
-			continue
-		}
-		seen[v] = true
-		if i := strings.Index(out, v); i >= 0 {
-			line := out[strings.LastIndexByte(out[:i], '\n')+1 : i]
-			leaks = append(leaks, fmt.Sprintf("a value of %d characters, in the line starting %q", len(v), truncate(line, 80)))
-		}
-	}
-	return leaks
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
+	fmt.Fprintf(os.Stderr, "e2e: secret values, access keys and signatures checked against %d bytes of output\n", len(out))
+	return secrets.Leaks(out)
 }
 
 func tail(s string, lines int) string {
@@ -243,14 +177,14 @@ func envWith(changes ...string) []string {
 // startRuntime starts one more execution environment of a function with a
 // changed environment, its output captured with the stack's. It is closed
 // when the test ends.
-func startRuntime(t *testing.T, logicalID string, changes ...string) (*lambdart.Runtime, *capture, error) {
+func startRuntime(t *testing.T, logicalID string, changes ...string) (*lambdart.Runtime, *lambdarttest.Buffer, error) {
 	t.Helper()
-	own := &capture{}
+	own := &lambdarttest.Buffer{}
 	timeout := httpTimeout
 	if logicalID == localstack.UploadTemplateFileFunction {
 		timeout = 60 * time.Second
 	}
-	w := io.MultiWriter(&prefixWriter{w: output, prefix: "extra " + logicalID + " | "}, own)
+	w := io.MultiWriter(st.Output("extra "+logicalID), own)
 	rt, err := lambdart.Start(testContext(t, 30*time.Second), lambdart.Function{
 		Name:    logicalID,
 		Path:    st.Binary(logicalID),
@@ -274,39 +208,13 @@ func mustRuntime(t *testing.T, logicalID string, changes ...string) *lambdart.Ru
 }
 
 // mustRuntimeLog is mustRuntime that also returns the Runtime's own output.
-func mustRuntimeLog(t *testing.T, logicalID string, changes ...string) (*lambdart.Runtime, *capture) {
+func mustRuntimeLog(t *testing.T, logicalID string, changes ...string) (*lambdart.Runtime, *lambdarttest.Buffer) {
 	t.Helper()
 	rt, logs, err := startRuntime(t, logicalID, changes...)
 	if err != nil {
 		t.Fatalf("starting %s with %v: %v", logicalID, changes, err)
 	}
 	return rt, logs
-}
-
-// prefixWriter writes whole lines to w, each prefixed with a name, so that a
-// value is never split by a prefix.
-type prefixWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	prefix string
-	buf    []byte
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.buf = append(p.buf, b...)
-	for {
-		i := bytes.IndexByte(p.buf, '\n')
-		if i < 0 {
-			return len(b), nil
-		}
-		line := append([]byte(p.prefix), p.buf[:i+1]...)
-		p.buf = p.buf[i+1:]
-		if _, err := p.w.Write(line); err != nil {
-			return len(b), err
-		}
-	}
 }
 
 // ---------------------------------------------------------------- HTTP

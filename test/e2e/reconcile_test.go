@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/metrics"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
@@ -33,7 +34,7 @@ type summary struct {
 
 // sweeper is an extra ReconcileFunction environment sweeping prefix, a
 // prefix of its own so that it sees only its test's objects, and its output.
-func sweeper(t *testing.T, prefix, settle string, changes ...string) (invoker, *capture) {
+func sweeper(t *testing.T, prefix, settle string, changes ...string) (invoker, *lambdarttest.Buffer) {
 	t.Helper()
 	rt, logs := mustRuntimeLog(t, localstack.ReconcileFunction, append([]string{"UPLOAD_PREFIX=" + prefix, "RECONCILE_SETTLE=" + settle}, changes...)...)
 	return rt.Invoke, logs

@@ -35,52 +35,20 @@ func TestMain(m *testing.M) {
 	code := lambdarttest.Main(m)
 	miniotest.StopShared()
 	writeOutcomes()
-	if leaks := allOutputs.check(); len(leaks) > 0 {
-		for _, l := range leaks {
-			fmt.Fprintln(os.Stderr, "FAIL: secret in function output:", l)
-		}
+	// Across tests too: no output holds a value any test forbade.
+	for _, l := range allSecrets.Leaks(allOutput.String()) {
+		fmt.Fprintln(os.Stderr, "FAIL: secret in function output:", l)
 		code = 1
 	}
 	os.Exit(code)
 }
 
-// outputs is every function output the suite captured, with the strings
-// that must never appear in any of it (secret values, access keys, request
-// signatures): TestMain checks them all once the tests are done.
-type outputs struct {
-	mu        sync.Mutex
-	texts     map[string]string // test name -> output
-	forbidden map[string]bool
-}
-
-var allOutputs = &outputs{texts: map[string]string{}, forbidden: map[string]bool{}}
-
-func (o *outputs) add(name, text string, forbidden []string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.texts[name] += text
-	for _, f := range forbidden {
-		if len(f) >= 8 { // short values would match by accident
-			o.forbidden[f] = true
-		}
-	}
-}
-
-// check returns one line per leak found in any output.
-func (o *outputs) check() []string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var leaks []string
-	for name, text := range o.texts {
-		for f := range o.forbidden {
-			if strings.Contains(text, f) {
-				leaks = append(leaks, fmt.Sprintf("%s: output holds %q", name, f[:4]+"…"))
-			}
-		}
-	}
-	slices.Sort(leaks)
-	return leaks
-}
+// allSecrets and allOutput are every value a test forbade and every output
+// captured, for TestMain's check.
+var (
+	allSecrets lambdarttest.Secrets
+	allOutput  lambdarttest.Buffer
+)
 
 // world is one test's dependencies: a local NXCloud with its own
 // credentials, a local Secrets Manager holding them, and the output of
@@ -91,9 +59,8 @@ type world struct {
 	nx  *nxcloudtest.Server
 	sm  *localsm.Server
 	out *lambdarttest.Buffer
-
-	mu        sync.Mutex
-	forbidden []string
+	// secrets must never appear in out.
+	secrets lambdarttest.Secrets
 }
 
 func randomHex(n int) string {
@@ -136,9 +103,8 @@ func (w *world) rotate(inSecret bool) (key, sec string) {
 }
 
 func (w *world) forbid(s ...string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.forbidden = append(w.forbidden, s...)
+	w.secrets.Add(s...)
+	allSecrets.Add(s...)
 }
 
 // signatures returns the sign header of every call NXCloud received.
@@ -153,19 +119,14 @@ func (w *world) signatures() []string {
 }
 
 // checkOutput fails the test when the output holds a secret, an access key
-// or a signature, and records the output for TestMain's check.
+// or a signature, and adds the output to TestMain's check.
 func (w *world) checkOutput() {
-	w.mu.Lock()
-	forbidden := append(slices.Clone(w.forbidden), w.signatures()...)
-	w.mu.Unlock()
-	forbidden = append(forbidden, miniotest.DefaultSecretKey)
+	w.forbid(append(w.signatures(), miniotest.DefaultSecretKey)...)
 	text := w.out.String()
-	for _, f := range forbidden {
-		if f != "" && strings.Contains(text, f) {
-			w.t.Errorf("function output holds a secret, an access key or a signature (%.4s…)", f)
-		}
+	for _, l := range w.secrets.Leaks(text) {
+		w.t.Errorf("function output holds a secret, an access key or a signature: %s", l)
 	}
-	allOutputs.add(w.t.Name(), text, forbidden)
+	_, _ = allOutput.Write([]byte(text))
 }
 
 // fnOpts are the settings of one function run.
