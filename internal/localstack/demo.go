@@ -15,9 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
 )
 
@@ -246,27 +243,4 @@ func (d demo) redirect(target string, want []byte) error {
 		return fmt.Errorf("the file behind %s is not the one uploaded (%d, %d bytes)", loc, resp.StatusCode, len(got))
 	}
 	return nil
-}
-
-// WaitForTag polls the object's tags until tag is set or the wait ends.
-func WaitForTag(ctx context.Context, cli *s3.Client, bucket, key, tag string, wait time.Duration) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	for {
-		out, err := cli.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-		if err == nil {
-			tags := map[string]string{}
-			for _, t := range out.TagSet {
-				tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-			}
-			if _, ok := tags[tag]; ok {
-				return tags, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, errors.New("the object was not tagged in time: see the UploadTemplateFileFunction log lines above")
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }

@@ -24,11 +24,7 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	miniotest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(miniotest.Main(m)) }
 
 const (
 	prefix = "templates/"
@@ -79,7 +75,7 @@ type fixture struct {
 func newFixture(t *testing.T, ttl time.Duration) *fixture {
 	t.Helper()
 	m := miniotest.Shared(t)
-	f := &fixture{client: m.Client(), bucket: m.NewBucket(t), clock: &clock{t: time.Now()}}
+	f := &fixture{client: m.Client(), bucket: m.NewBucket(t, true), clock: &clock{t: time.Now()}}
 	f.s3 = &countingS3{S3API: f.client}
 	f.store = sessions.NewStore(sessions.Config{Bucket: f.bucket, Prefix: prefix, TTL: ttl, Clock: f.clock.now},
 		f.s3, s3.NewPresignClient(f.client))

@@ -26,11 +26,7 @@ import (
 )
 
 // One MinIO serves every test of the package; each test has its own bucket.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	miniotest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(miniotest.Main(m)) }
 
 // env is one test's world: a versioned bucket on the shared MinIO, a local
 // NXCloud, the real nxcloud client and S3 client, and the handler under test
@@ -61,10 +57,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e := &env{t: t, minio: mc, logs: &lambdarttest.Buffer{}}
 	e.s3 = mc.Client(upload.S3Options(true))
 	versioned := o.versioned == nil || *o.versioned
-	e.bucket = miniotest.BucketName(t.Name())
-	if err := mc.CreateBucket(context.Background(), e.bucket, versioned); err != nil {
-		t.Fatal(err)
-	}
+	e.bucket = mc.NewBucket(t, versioned)
 	e.nx = nxcloudtest.NewTestServer(t, o.nxOpts...)
 	creds := o.creds
 	if creds == nil {
@@ -187,35 +180,13 @@ func decodeEvent(t *testing.T, raw string) events.S3Event {
 // tags returns the tags of one version as a map.
 func (e *env) tags(o object) map[string]string {
 	e.t.Helper()
-	in := &s3.GetObjectTaggingInput{Bucket: aws.String(e.bucket), Key: aws.String(o.key)}
-	if o.version != "" {
-		in.VersionId = aws.String(o.version)
-	}
-	out, err := e.s3.GetObjectTagging(context.Background(), in)
-	if err != nil {
-		e.t.Fatalf("get tags of %s: %v", o.key, err)
-	}
-	m := map[string]string{}
-	for _, tg := range out.TagSet {
-		m[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
-	}
-	return m
+	return miniotest.Tags(e.t, e.s3, e.bucket, o.key, o.version)
 }
 
 // claims lists the claim objects in the bucket (current versions).
 func (e *env) claims() []string {
 	e.t.Helper()
-	out, err := e.s3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{
-		Bucket: aws.String(e.bucket), Prefix: aws.String(upload.ClaimPrefix),
-	})
-	if err != nil {
-		e.t.Fatalf("list claims: %v", err)
-	}
-	var keys []string
-	for _, o := range out.Contents {
-		keys = append(keys, aws.ToString(o.Key))
-	}
-	return keys
+	return miniotest.Keys(e.t, e.s3, e.bucket, upload.ClaimPrefix)
 }
 
 // record returns the verdict recorded for the version o, nil when none.

@@ -226,9 +226,8 @@ func TestSessionFullFlow(t *testing.T) {
 	}
 	// The verdict is recorded before the object is tagged: the tags follow.
 	key := st.Prefix + "uploads/" + s.ID + "/" + fileName
-	tags, err := localstack.WaitForTag(testContext(t, sessionWait), st.S3Client(), st.Bucket, key, "nxcloud-media-id", sessionWait)
-	if err != nil || tags["nxcloud-media-id"] != c.MediaID {
-		t.Errorf("the object %s is tagged %v (%v), want nxcloud-media-id %s", key, tags, err, c.MediaID)
+	if tags := waitForTag(t, testContext(t, sessionWait), key, "nxcloud-media-id", sessionWait); tags["nxcloud-media-id"] != c.MediaID {
+		t.Errorf("the object %s is tagged %v, want nxcloud-media-id %s", key, tags, c.MediaID)
 	}
 
 	// The content route sends the caller to the file NXCloud holds.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
@@ -64,29 +65,30 @@ func putObjectIn(t *testing.T, ctx context.Context, bucket, key string, body []b
 // waitTags waits until the upload function set nxcloud-status on key.
 func waitTags(t *testing.T, ctx context.Context, key string) map[string]string {
 	t.Helper()
-	tags, err := localstack.WaitForTag(ctx, st.S3Client(), st.Bucket, key, "nxcloud-status", tagWait)
-	if err != nil {
-		t.Fatalf("%s: %v", key, err)
+	return waitForTag(t, ctx, key, "nxcloud-status", tagWait)
+}
+
+// waitForTag polls the tags of key's current version until tag is set.
+func waitForTag(t *testing.T, ctx context.Context, key, tag string, wait time.Duration) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		if tags := miniotest.Tags(t, st.S3Client(), st.Bucket, key, ""); tags[tag] != "" {
+			return tags
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s was not tagged %s in time: see the UploadTemplateFileFunction log lines", key, tag)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	return tags
 }
 
 // objectTags reads the tags of a version of an object ("" for the latest).
 func objectTags(t *testing.T, ctx context.Context, bucket, key, version string) map[string]string {
 	t.Helper()
-	in := &s3.GetObjectTaggingInput{Bucket: aws.String(bucket), Key: aws.String(key)}
-	if version != "" {
-		in.VersionId = aws.String(version)
-	}
-	out, err := st.S3Client().GetObjectTagging(ctx, in)
-	if err != nil {
-		t.Fatalf("tags of %s: %v", key, err)
-	}
-	tags := map[string]string{}
-	for _, tg := range out.TagSet {
-		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
-	}
-	return tags
+	return miniotest.Tags(t, st.S3Client(), bucket, key, version)
 }
 
 // recordOf reads the verdict recorded for a version, nil when none.
@@ -593,9 +595,7 @@ func TestUploadSuperseded(t *testing.T) {
 	put1 = putObject(t, ctx, key, v1, nil)
 	waitTags(t, ctx, key)
 	put2 = putObject(t, ctx, key, v2, nil)
-	if _, err := localstack.WaitForTag(ctx, st.S3Client(), st.Bucket, key, "nxcloud-media-id", tagWait); err != nil {
-		t.Fatal(err)
-	}
+	waitForTag(t, ctx, key, "nxcloud-media-id", tagWait)
 	before := len(uploadCallsOf(v1))
 	st.Enqueue(eventFor(st.Bucket, key, len(v1), put1))
 	if err := st.WaitIdle(ctx); err != nil {

@@ -46,7 +46,7 @@ func newBucketWorld(t *testing.T) *bucketWorld {
 	t.Helper()
 	w := newWorld(t)
 	m := miniotest.Shared(t)
-	return &bucketWorld{world: w, minio: m, s3: m.Client(), bucket: m.NewBucket(t)}
+	return &bucketWorld{world: w, minio: m, s3: m.Client(), bucket: m.NewBucket(t, true)}
 }
 
 // uploadOpts are the settings of one upload function run.
@@ -154,31 +154,13 @@ func deliver(t *testing.T, rt *lambdart.Runtime, ev []byte, timeout time.Duratio
 // tags returns the tags of the object version.
 func (b *bucketWorld) tags(o object) map[string]string {
 	b.t.Helper()
-	out, err := b.s3.GetObjectTagging(context.Background(), &s3.GetObjectTaggingInput{
-		Bucket: aws.String(b.bucket), Key: aws.String(o.key), VersionId: aws.String(o.version),
-	})
-	if err != nil {
-		b.t.Fatalf("get tags of %s: %v", o.key, err)
-	}
-	m := map[string]string{}
-	for _, tg := range out.TagSet {
-		m[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
-	}
-	return m
+	return miniotest.Tags(b.t, b.s3, b.bucket, o.key, o.version)
 }
 
 // claims lists the claim objects left in the bucket.
 func (b *bucketWorld) claims() []string {
 	b.t.Helper()
-	out, err := b.s3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(claimPrefix)})
-	if err != nil {
-		b.t.Fatalf("list claims: %v", err)
-	}
-	var keys []string
-	for _, o := range out.Contents {
-		keys = append(keys, aws.ToString(o.Key))
-	}
-	return keys
+	return miniotest.Keys(b.t, b.s3, b.bucket, claimPrefix)
 }
 
 // uploadsOf counts the files NXCloud stored for o (same name and content).
