@@ -90,7 +90,7 @@ func (r *runner) inits(ctx context.Context) error {
 // /media/{mediaID}.
 func apiEvent(method string) []byte {
 	req := httptest.NewRequest(method, "https://abcdef1234.execute-api.us-east-1.amazonaws.com/media/"+mediaID+"?business_phone="+phone, nil)
-	ev := localstack.NewAPIGatewayEvent(req, localstack.Route{Method: method, Path: "/media/{mediaId}"}, map[string]string{"mediaId": mediaID}, nil)
+	ev := localstack.NewAPIGatewayEvent(req, method+" /media/{mediaId}", map[string]string{"mediaId": mediaID}, nil)
 	b, _ := json.Marshal(ev)
 	return b
 }

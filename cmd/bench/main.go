@@ -162,9 +162,6 @@ func (r *runner) startStack(ctx context.Context) error {
 	hs := httptest.NewServer(bench.StickyMedia(r.nx, nxcloudtest.Media{ID: mediaID, MimeType: "application/pdf", FileName: "menu.pdf"}))
 	context.AfterFunc(ctx, hs.Close)
 	r.nxURL = hs.URL
-	if err := localstack.EnsureMinIO(ctx, os.Stderr); err != nil {
-		return err
-	}
 	progress("starting the local stack (builds the functions for %s)", runtime.GOARCH)
 	var err error
 	if r.st, err = localstack.Start(ctx, localstack.Options{RepoRoot: r.root, BinDir: filepath.Join(r.work, "host"), NXCloudBaseURL: r.nxURL,

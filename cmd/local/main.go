@@ -75,10 +75,7 @@ func run(args []string) error {
 		opts.Addr = "127.0.0.1:0"
 		opts.ReconcileEvery = 0
 	}
-	fmt.Fprintln(os.Stderr, "local: building the functions and starting the stack (the first run also builds MinIO: about 4 minutes)")
-	if err := localstack.EnsureMinIO(ctx, os.Stderr); err != nil {
-		return err
-	}
+	fmt.Fprintln(os.Stderr, "local: building the functions and starting the stack")
 	start := time.Now()
 	st, err := localstack.Start(ctx, opts)
 	if err != nil {

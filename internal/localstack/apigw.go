@@ -1,6 +1,7 @@
 package localstack
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -8,63 +9,83 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 )
 
-// Route is one HTTP API route: a method and a path template with {name}
-// parameters, as in template.yaml ("GET /media/{mediaId}").
-type Route struct {
-	Method string
-	Path   string
+// route is the HTTP API's integration of a route with fn: the request as a
+// payload format 2.0 event, the function invoked, its answer written back.
+func (s *Stack) route(fn string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r)
+		if err != nil {
+			writeGatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+			return
+		}
+		params := map[string]string{}
+		for _, m := range wildcard.FindAllStringSubmatch(r.Pattern, -1) {
+			params[m[1]] = r.PathValue(m[1])
+		}
+		ev := NewAPIGatewayEvent(r, r.Pattern, params, body)
+		payload, _ := json.Marshal(ev)
+		w.Header().Set("Apigw-Requestid", ev.RequestContext.RequestID)
+		res, err := s.Invoke(r.Context(), fn, payload)
+		switch {
+		case err == nil && res.Error == nil:
+			WriteAPIGatewayResponse(w, res.Payload)
+		case err == nil && res.Error.Type == lambdart.ErrorTypeTimeout:
+			writeGatewayError(w, http.StatusServiceUnavailable, "Service Unavailable")
+		default:
+			writeGatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+		}
+	}
 }
 
-// Key is the API Gateway route key, e.g. "GET /media/{mediaId}".
-func (r Route) Key() string { return r.Method + " " + r.Path }
+// wildcard is a {name} of a route pattern.
+var wildcard = regexp.MustCompile(`\{(\w+)\}`)
 
-// match reports whether the escaped path matches the route's template and
-// returns its URL-decoded parameters. A parameter matches one non-empty path
-// segment, as in API Gateway HTTP APIs (an encoded slash stays inside it).
-func (r Route) match(escapedPath string) (map[string]string, bool) {
-	path := escapedPath
-	tmpl := strings.Split(strings.Trim(r.Path, "/"), "/")
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-	if len(tmpl) != len(segs) {
-		return nil, false
+// serveInvoke answers Lambda's Invoke API
+// (/2015-03-31/functions/{name}/invocations) as Lambda does for a
+// synchronous invocation: 200 with the payload, X-Amz-Function-Error for a
+// function error, 404 for an unknown function.
+func (s *Stack) serveInvoke(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		writeGatewayError(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
 	}
-	params := map[string]string{}
-	for i, t := range tmpl {
-		if strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}") {
-			if segs[i] == "" {
-				return nil, false
-			}
-			v, err := url.PathUnescape(segs[i])
-			if err != nil {
-				return nil, false
-			}
-			params[t[1:len(t)-1]] = v
-			continue
-		}
-		if t != segs[i] {
-			return nil, false
-		}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
 	}
-	return params, true
+	res, err := s.Invoke(r.Context(), r.PathValue("name"), body)
+	if err != nil {
+		writeGatewayError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
+	if res.Error != nil {
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+	}
+	_, _ = w.Write(res.Payload)
 }
 
 // maxPayload is Lambda's synchronous invocation payload limit.
 const maxPayload = 6 << 20
 
 // NewAPIGatewayEvent builds the payload format 2.0 event that an API Gateway
-// HTTP API sends for r on the given route, as `sam local start-api` does:
+// HTTP API sends for r on the route routeKey ("GET /media/{mediaId}"), as
+// `sam local start-api` does:
 // header names lower-cased and joined with commas, query parameters decoded
 // (repeated ones joined with commas), path parameters URL-decoded, a binary
 // body base64-encoded.
-func NewAPIGatewayEvent(r *http.Request, route Route, params map[string]string, body []byte) events.APIGatewayV2HTTPRequest {
+func NewAPIGatewayEvent(r *http.Request, routeKey string, params map[string]string, body []byte) events.APIGatewayV2HTTPRequest {
 	headers := map[string]string{}
 	var cookies []string
 	for name, vals := range r.Header {
@@ -94,7 +115,7 @@ func NewAPIGatewayEvent(r *http.Request, route Route, params map[string]string, 
 	now := time.Now().UTC()
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:               "2.0",
-		RouteKey:              route.Key(),
+		RouteKey:              routeKey,
 		RawPath:               r.URL.EscapedPath(),
 		RawQueryString:        r.URL.RawQuery,
 		Cookies:               cookies,
@@ -102,7 +123,7 @@ func NewAPIGatewayEvent(r *http.Request, route Route, params map[string]string, 
 		QueryStringParameters: query,
 		PathParameters:        params,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RouteKey:     route.Key(),
+			RouteKey:     routeKey,
 			AccountID:    "000000000000",
 			Stage:        "$default",
 			RequestID:    newRequestID(),

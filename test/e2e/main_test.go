@@ -255,8 +255,7 @@ func apiEvent(t *testing.T, method, target string) []byte {
 	t.Helper()
 	req := httptest.NewRequest(method, target, nil)
 	id, _ := strings.CutPrefix(req.URL.Path, "/media/")
-	route := localstack.Route{Method: method, Path: "/media/{mediaId}"}
-	ev := localstack.NewAPIGatewayEvent(req, route, map[string]string{"mediaId": id}, nil)
+	ev := localstack.NewAPIGatewayEvent(req, method+" /media/{mediaId}", map[string]string{"mediaId": id}, nil)
 	b, err := json.Marshal(ev)
 	if err != nil {
 		t.Fatal(err)
