@@ -11,6 +11,8 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -291,9 +293,75 @@ func (s *Stack) serve(addr string, h http.Handler) (string, error) {
 		return "", err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.mu.Lock()
 	s.servers = append(s.servers, srv)
+	s.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 	return ln.Addr().String(), nil
+}
+
+// S3Counter counts by operation (HeadObject, GetObjectTagging, ...) the S3
+// requests that reach the stack's MinIO through it: point a function at it
+// with AWS_ENDPOINT_URL_S3=URL.
+type S3Counter struct {
+	URL string
+	mu  sync.Mutex
+	ops map[string]int
+}
+
+// CountS3 starts an S3Counter, a reverse proxy stopped with the stack.
+func (s *Stack) CountS3() (*S3Counter, error) {
+	target, err := url.Parse(s.S3Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	c, proxy := &S3Counter{ops: map[string]int{}}, httputil.NewSingleHostReverseProxy(target) // keeps the Host the SDK signed
+	addr, err := s.serve("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.ops[s3Operation(r)]++
+		c.mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	c.URL = "http://" + addr
+	return c, err
+}
+
+// Take returns the requests counted since the last Take: how many, and how
+// many of each operation.
+func (c *S3Counter) Take() (int, map[string]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ops, n := c.ops, 0
+	for _, k := range ops {
+		n += k
+	}
+	c.ops = map[string]int{}
+	return n, ops
+}
+
+// s3Operation names the S3 operation of a path-style request.
+func s3Operation(r *http.Request) string {
+	op := r.Method + " bucket"
+	if strings.Contains(strings.Trim(r.URL.Path, "/"), "/") { // /bucket/key
+		op = r.Method + " object"
+	}
+	for _, sub := range []string{"tagging", "versions", "list-type", "versioning", "delete", "uploads", "uploadId"} {
+		if r.URL.Query().Has(sub) {
+			op += "?" + sub
+			break
+		}
+	}
+	if r.Header.Get("X-Amz-Copy-Source") != "" {
+		op = "CopyObject"
+	}
+	return cmp.Or(s3Operations[op], op)
+}
+
+var s3Operations = map[string]string{
+	"HEAD object": "HeadObject", "GET object": "GetObject", "PUT object": "PutObject", "DELETE object": "DeleteObject",
+	"GET object?tagging": "GetObjectTagging", "PUT object?tagging": "PutObjectTagging", "DELETE object?tagging": "DeleteObjectTagging",
+	"GET bucket?list-type": "ListObjectsV2", "GET bucket?versions": "ListObjectVersions", "GET bucket?versioning": "GetBucketVersioning",
+	"HEAD bucket": "HeadBucket", "POST bucket?delete": "DeleteObjects",
 }
 
 // Binary is the path of a function's built bootstrap.

@@ -7,13 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,44 +321,6 @@ func TestSessionPutRefused(t *testing.T) {
 	}
 }
 
-// s3Counter is a reverse proxy in front of MinIO that counts the requests
-// of the functions pointed at it.
-type s3Counter struct {
-	url string
-	mu  sync.Mutex
-	log []string
-	n   atomic.Int32
-}
-
-func newS3Counter(t *testing.T) *s3Counter {
-	t.Helper()
-	target, err := url.Parse(st.S3Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &s3Counter{}
-	proxy := httputil.NewSingleHostReverseProxy(target) // keeps the Host header the signature covers
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.n.Add(1)
-		c.mu.Lock()
-		c.log = append(c.log, r.Method+" "+r.URL.Path)
-		c.mu.Unlock()
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	c.url = srv.URL
-	return c
-}
-
-// take returns the requests counted since the last call.
-func (c *s3Counter) take() (int, []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	log := c.log
-	c.log = nil
-	return int(c.n.Swap(0)), log
-}
-
 // sessionEvent is the fixture events/create-upload.json (or get-upload.json
 // for a GET) as API Gateway sends it for method and path, with body.
 func sessionEvent(t *testing.T, method, path string, body []byte) []byte {
@@ -389,8 +347,11 @@ func sessionEvent(t *testing.T, method, path string, body []byte) []byte {
 // three, an id that is not one of ours none.
 func TestSessionValidationAndS3Requests(t *testing.T) {
 	t.Parallel()
-	s3c := newS3Counter(t)
-	rt := mustRuntime(t, localstack.UploadSessionsFunction, "AWS_ENDPOINT_URL_S3="+s3c.url)
+	s3c, err := st.CountS3()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := mustRuntime(t, localstack.UploadSessionsFunction, "AWS_ENDPOINT_URL_S3="+s3c.URL)
 	inv := func(method, path string, body []byte) apiResponse {
 		t.Helper()
 		return invokeAPI(t, rt.Invoke, sessionEvent(t, method, path, body))
@@ -430,14 +391,14 @@ func TestSessionValidationAndS3Requests(t *testing.T) {
 		if msg := checkError(t, r, http.StatusBadRequest, nil); !strings.Contains(msg, tc.msg) {
 			t.Errorf("%s: message %q does not say %q", tc.name, msg, tc.msg)
 		}
-		if n, reqs := s3c.take(); n != 0 {
+		if n, reqs := s3c.Take(); n != 0 {
 			t.Errorf("%s: %d S3 requests %v for a refused request, want none", tc.name, n, reqs)
 		}
 	}
 
 	var s session
 	decodeJSON(t, inv(http.MethodPost, "/uploads", body(func(map[string]any) {})), http.StatusCreated, &s)
-	if n, reqs := s3c.take(); n != 1 {
+	if n, reqs := s3c.Take(); n != 1 {
 		t.Errorf("POST /uploads made %d S3 requests %v, want 1", n, reqs)
 	}
 	status := func(id string, want int) (apiResponse, int) {
@@ -446,7 +407,7 @@ func TestSessionValidationAndS3Requests(t *testing.T) {
 		if r.Status != want {
 			t.Fatalf("GET /uploads/%s = %s, want %d", id, r, want)
 		}
-		n, reqs := s3c.take()
+		n, reqs := s3c.Take()
 		if n > 3 {
 			t.Errorf("GET /uploads/%s made %d S3 requests %v, want at most 3", id, n, reqs)
 		}
@@ -467,9 +428,9 @@ func TestSessionValidationAndS3Requests(t *testing.T) {
 	}
 	file := sessionFile(2048)
 	if code := putSessionFile(t, s, file, s.Headers); code != http.StatusOK {
-		t.Fatalf("PUT through %s = %d", s3c.url, code)
+		t.Fatalf("PUT through %s = %d", s3c.URL, code)
 	}
-	s3c.take() // the caller's PUT, through the proxy the URL names
+	s3c.Take() // the caller's PUT, through the proxy the URL names
 	deadline := time.Now().Add(sessionWait)
 	for {
 		r, n := status(s.ID, http.StatusOK)
