@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"strconv"
 	"time"
-
-	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/bench"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
@@ -86,18 +82,16 @@ func (r *runner) inits(ctx context.Context) error {
 // apiEvent is the payload 2.0 event API Gateway sends for method on
 // /media/{mediaID}.
 func apiEvent(method string) []byte {
-	req := httptest.NewRequest(method, "https://abcdef1234.execute-api.us-east-1.amazonaws.com/media/"+mediaID+"?business_phone="+phone, nil)
-	ev := localstack.NewAPIGatewayEvent(req, method+" /media/{mediaId}", map[string]string{"mediaId": mediaID}, nil)
-	b, _ := json.Marshal(ev)
-	return b
+	return localstack.MediaEvent(method, "https://abcdef1234.execute-api.us-east-1.amazonaws.com/media/"+mediaID+"?business_phone="+phone)
 }
 
 // invokeOK invokes rt and fails unless the function answered HTTP 200.
 func invokeOK(ctx context.Context, rt *lambdart.Runtime, payload []byte) error {
 	res, err := rt.Invoke(ctx, payload)
-	var resp events.APIGatewayV2HTTPResponse
-	if err == nil && (res.Error != nil || json.Unmarshal(res.Payload, &resp) != nil || resp.StatusCode != http.StatusOK) {
-		err = fmt.Errorf("%s answered %s", rt.Name(), res.Payload)
+	if err == nil {
+		if resp, perr := localstack.ParseAPIGatewayResponse(res.Payload); perr != nil || res.Error != nil || resp.Status != http.StatusOK {
+			err = fmt.Errorf("%s answered %s", rt.Name(), res.Payload)
+		}
 	}
 	return err
 }

@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"time"
@@ -152,38 +154,69 @@ func NewAPIGatewayEvent(r *http.Request, routeKey string, params map[string]stri
 	return ev
 }
 
-// WriteAPIGatewayResponse writes a function's payload format 2.0 answer to w as
-// API Gateway does. A payload that is not a valid response is a 502 with API
-// Gateway's own body.
-func WriteAPIGatewayResponse(w http.ResponseWriter, payload []byte) {
+// APIResponse is a function's payload format 2.0 answer, as API Gateway
+// answers the caller.
+type APIResponse struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	// Base64 reports that the function sent the body base64-encoded.
+	Base64 bool
+}
+
+func (r APIResponse) String() string { return fmt.Sprintf("%d %s", r.Status, r.Body) }
+
+// ParseAPIGatewayResponse reads a function's payload format 2.0 answer:
+// headers, multi-value headers and cookies merged, the body decoded.
+func ParseAPIGatewayResponse(payload []byte) (APIResponse, error) {
 	var resp events.APIGatewayV2HTTPResponse
 	if err := json.Unmarshal(payload, &resp); err != nil || resp.StatusCode == 0 {
-		writeGatewayError(w, http.StatusInternalServerError, "Internal Server Error")
-		return
+		return APIResponse{}, fmt.Errorf("the answer %.300s is not an API Gateway payload format 2.0 response (%v)", payload, err)
 	}
+	r := APIResponse{Status: resp.StatusCode, Header: http.Header{}, Body: []byte(resp.Body), Base64: resp.IsBase64Encoded}
 	for k, v := range resp.Headers {
-		w.Header().Set(k, v)
+		r.Header.Set(k, v)
 	}
 	for k, vs := range resp.MultiValueHeaders {
-		w.Header().Del(k)
+		r.Header.Del(k)
 		for _, v := range vs {
-			w.Header().Add(k, v)
+			r.Header.Add(k, v)
 		}
 	}
 	for _, c := range resp.Cookies {
-		w.Header().Add("Set-Cookie", c)
+		r.Header.Add("Set-Cookie", c)
 	}
-	body := []byte(resp.Body)
-	if resp.IsBase64Encoded {
-		b, err := base64.StdEncoding.DecodeString(resp.Body)
-		if err != nil {
-			writeGatewayError(w, http.StatusInternalServerError, "Internal Server Error")
-			return
+	if r.Base64 {
+		var err error
+		if r.Body, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
+			return APIResponse{}, fmt.Errorf("the answer's body is not base64: %w", err)
 		}
-		body = b
 	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(body)
+	return r, nil
+}
+
+// WriteAPIGatewayResponse writes a function's payload format 2.0 answer to w as
+// API Gateway does. A payload that is not a valid response is a 500 with API
+// Gateway's own body.
+func WriteAPIGatewayResponse(w http.ResponseWriter, payload []byte) {
+	resp, err := ParseAPIGatewayResponse(payload)
+	if err != nil {
+		writeGatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	maps.Copy(w.Header(), resp.Header)
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
+}
+
+// MediaEvent is the payload format 2.0 event the HTTP API sends for a
+// request of method to target (an escaped path, with its query) on the
+// route /media/{mediaId}.
+func MediaEvent(method, target string) []byte {
+	req := httptest.NewRequest(method, target, nil)
+	id, _ := strings.CutPrefix(req.URL.Path, "/media/")
+	b, _ := json.Marshal(NewAPIGatewayEvent(req, method+" /media/{mediaId}", map[string]string{"mediaId": id}, nil))
+	return b
 }
 
 // writeGatewayError answers as API Gateway itself does when no function

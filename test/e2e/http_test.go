@@ -134,7 +134,7 @@ func TestBusinessPhoneSources(t *testing.T) {
 
 		// The query wins over the default.
 		mid := addMedia(t, "q.pdf", "application/pdf")
-		r = invokeAPI(t, rt.Invoke, apiEvent(t, method, mediaPath(mid, "business_phone="+phone)))
+		r = invokeAPI(t, rt.Invoke, localstack.MediaEvent(method, mediaPath(mid, "business_phone="+phone)))
 		if r.Status != http.StatusOK {
 			t.Fatalf("%s with a query phone = %s, want 200", fn, r)
 		}
@@ -144,7 +144,7 @@ func TestBusinessPhoneSources(t *testing.T) {
 
 		// Without a query, the default.
 		mid = addMedia(t, "d.pdf", "application/pdf")
-		r = invokeAPI(t, rt.Invoke, apiEvent(t, method, mediaPath(mid, "")))
+		r = invokeAPI(t, rt.Invoke, localstack.MediaEvent(method, mediaPath(mid, "")))
 		if r.Status != http.StatusOK {
 			t.Fatalf("%s without a query phone = %s, want 200 through NXCLOUD_BUSINESS_PHONE", fn, r)
 		}
@@ -366,14 +366,14 @@ func TestRoutes(t *testing.T) {
 		{localstack.GetMediaFunction, http.MethodPost, http.MethodGet},
 		{localstack.DeleteMediaFunction, http.MethodGet, http.MethodDelete},
 	} {
-		r := invokeAPI(t, stackFunction(tc.fn), apiEvent(t, tc.method, mediaPath(id, "business_phone="+phone)))
+		r := invokeAPI(t, stackFunction(tc.fn), localstack.MediaEvent(tc.method, mediaPath(id, "business_phone="+phone)))
 		msg := checkError(t, r, http.StatusMethodNotAllowed, nil)
 		if got := r.Header.Get("Allow"); !strings.Contains(got, tc.allow) || !strings.Contains(msg, "use "+tc.allow) {
 			t.Errorf("%s %s: Allow = %q, message %q; want both to name %s", tc.fn, tc.method, got, msg, tc.allow)
 		}
 	}
 	// The handler's own 404 for a path outside /media/{mediaId}.
-	r := invokeAPI(t, stackFunction(localstack.GetMediaFunction), apiEvent(t, http.MethodGet, "/other/x?business_phone="+phone))
+	r := invokeAPI(t, stackFunction(localstack.GetMediaFunction), localstack.MediaEvent(http.MethodGet, "/other/x?business_phone="+phone))
 	checkError(t, r, http.StatusNotFound, nil)
 	if n := len(callsOf(nxcloud.ActionGetMedia, id)) + len(callsOf(nxcloud.ActionDeleteMedia, id)); n != 0 {
 		t.Errorf("a 405 reached NXCloud (%d calls)", n)

@@ -65,7 +65,7 @@ func TestConfigVariants(t *testing.T) {
 			t.Parallel()
 			rt := mustRuntime(t, localstack.GetMediaFunction, tc.change)
 			id := addMedia(t, "variant.pdf", "application/pdf")
-			r := invokeAPI(t, rt.Invoke, apiEvent(t, http.MethodGet, mediaPath(id, "business_phone="+phone)))
+			r := invokeAPI(t, rt.Invoke, localstack.MediaEvent(http.MethodGet, mediaPath(id, "business_phone="+phone)))
 			if r.Status != http.StatusOK {
 				t.Fatalf("GET with %s = %s, want 200", tc.change, r)
 			}

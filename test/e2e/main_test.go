@@ -11,7 +11,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,8 +18,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
@@ -220,47 +217,38 @@ func mustRuntimeLog(t *testing.T, logicalID string, changes ...string) (*lambdar
 // ---------------------------------------------------------------- HTTP
 
 // apiResponse is one HTTP answer, through the HTTP API or a direct invoke.
-type apiResponse struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-func (r apiResponse) String() string { return fmt.Sprintf("%d %s", r.Status, r.Body) }
+type apiResponse = localstack.APIResponse
 
 // apiCall sends a request to the stack's HTTP API; path is sent as is
 // (already escaped).
 func apiCall(t *testing.T, method, path string) apiResponse {
 	t.Helper()
-	req, err := http.NewRequestWithContext(testContext(t, httpTimeout+5*time.Second), method, st.APIURL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, path, err)
-	}
-	fmt.Fprintf(output, "e2e answer | %s %s -> %d %s\n", method, path, resp.StatusCode, body)
-	return apiResponse{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	return httpCall(t, method, st.APIURL+path, nil, nil)
 }
 
-// apiEvent builds the payload format 2.0 event of method and path (escaped,
-// with its query) on the route /media/{mediaId}, as the HTTP API sends it.
-func apiEvent(t *testing.T, method, target string) []byte {
+// httpCall makes one request with headers and body, redirects not
+// followed, and records the answer in the suite's output.
+func httpCall(t *testing.T, method, target string, headers map[string]string, body []byte) apiResponse {
 	t.Helper()
-	req := httptest.NewRequest(method, target, nil)
-	id, _ := strings.CutPrefix(req.URL.Path, "/media/")
-	ev := localstack.NewAPIGatewayEvent(req, method+" /media/{mediaId}", map[string]string{"mediaId": id}, nil)
-	b, err := json.Marshal(ev)
+	req, err := http.NewRequestWithContext(testContext(t, httpTimeout+5*time.Second), method, target, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	for k, v := range headers {
+		req.Header.Set(k, v) // Content-Length is the body's own, as curl sends it
+	}
+	cli := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := cli.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, target, err)
+	}
+	fmt.Fprintf(output, "e2e answer | %s %s -> %d %s\n", method, target, resp.StatusCode, b)
+	return apiResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // invoker is st.Invoke bound to a function, or an extra Runtime.
@@ -284,25 +272,14 @@ func invokeAPI(t *testing.T, fn invoker, payload []byte) apiResponse {
 		t.Fatalf("invoke: the function failed: %s: %s", res.Error.Type, res.Error.Message)
 	}
 	fmt.Fprintf(output, "e2e answer | invoke -> %s\n", res.Payload)
-	var resp events.APIGatewayV2HTTPResponse
-	if err := json.Unmarshal(res.Payload, &resp); err != nil || resp.StatusCode == 0 {
-		t.Fatalf("the answer %s is not an API Gateway v2 response: %v", res.Payload, err)
+	r, err := localstack.ParseAPIGatewayResponse(res.Payload)
+	if err != nil {
+		t.Fatal(err)
 	}
-	h := http.Header{}
-	for k, v := range resp.Headers {
-		h.Set(k, v)
-	}
-	for k, vs := range resp.MultiValueHeaders {
-		h.Del(k)
-		for _, v := range vs {
-			h.Add(k, v)
-		}
-	}
-	body := []byte(resp.Body)
-	if resp.IsBase64Encoded {
+	if r.Base64 {
 		t.Fatalf("a JSON answer came base64-encoded: %s", res.Payload)
 	}
-	return apiResponse{Status: resp.StatusCode, Header: h, Body: body}
+	return r
 }
 
 // checkJSON fails unless the answer is application/json.

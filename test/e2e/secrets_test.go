@@ -26,7 +26,7 @@ func TestSecretMissing(t *testing.T) {
 		checkError(t, r, http.StatusServiceUnavailable, nil)
 
 		id := addMedia(t, "nosecret.pdf", "application/pdf")
-		r = invokeAPI(t, rt.Invoke, apiEvent(t, tc.method, mediaPath(id, "business_phone="+phone)))
+		r = invokeAPI(t, rt.Invoke, localstack.MediaEvent(tc.method, mediaPath(id, "business_phone="+phone)))
 		checkError(t, r, http.StatusServiceUnavailable, nil)
 		if n := len(callsOf(nxcloud.ActionGetMedia, id)) + len(callsOf(nxcloud.ActionDeleteMedia, id)); n != 0 {
 			t.Errorf("%s called NXCloud %d times without credentials", tc.fn, n)
@@ -43,7 +43,7 @@ func TestSecretsManagerDown(t *testing.T) {
 	st.Secrets.FailNext(100, "AccessDeniedException", http.StatusBadRequest)
 	defer st.Secrets.FailNext(0, "", 0)
 	id := addMedia(t, "denied.pdf", "application/pdf")
-	r := invokeAPI(t, rt.Invoke, apiEvent(t, http.MethodGet, mediaPath(id, "business_phone="+phone)))
+	r := invokeAPI(t, rt.Invoke, localstack.MediaEvent(http.MethodGet, mediaPath(id, "business_phone="+phone)))
 	checkError(t, r, http.StatusServiceUnavailable, nil)
 	if n := len(callsOf(nxcloud.ActionGetMedia, id)); n != 0 {
 		t.Errorf("NXCloud got %d calls without credentials", n)
@@ -74,7 +74,7 @@ func TestSecretMalformed(t *testing.T) {
 			st.Secrets.Put(name, tc.value)
 			rt, logs := mustRuntimeLog(t, localstack.GetMediaFunction, "NXCLOUD_SECRET_ID="+name)
 			id := addMedia(t, "malformed.pdf", "application/pdf")
-			r := invokeAPI(t, rt.Invoke, apiEvent(t, http.MethodGet, mediaPath(id, "business_phone="+phone)))
+			r := invokeAPI(t, rt.Invoke, localstack.MediaEvent(http.MethodGet, mediaPath(id, "business_phone="+phone)))
 			msg := checkError(t, r, http.StatusServiceUnavailable, nil)
 			if placeholder := strings.Contains(tc.value, "REPLACE_ME"); placeholder != strings.Contains(msg, "aws secretsmanager put-secret-value") {
 				t.Errorf("503 message %q: the put-secret-value fix must be given exactly for the placeholders", msg)
@@ -195,7 +195,7 @@ func TestSecretCache(t *testing.T) {
 	get := func() {
 		t.Helper()
 		id := addMedia(t, "ttl.pdf", "application/pdf")
-		if r := invokeAPI(t, rt.Invoke, apiEvent(t, http.MethodGet, mediaPath(id, "business_phone="+phone))); r.Status != http.StatusOK {
+		if r := invokeAPI(t, rt.Invoke, localstack.MediaEvent(http.MethodGet, mediaPath(id, "business_phone="+phone))); r.Status != http.StatusOK {
 			t.Fatalf("GET = %s, want 200", r)
 		}
 	}

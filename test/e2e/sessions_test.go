@@ -52,21 +52,7 @@ type sessionStatus struct {
 // sessionRequest sends a request with a body to the stack's HTTP API.
 func sessionRequest(t *testing.T, method, path string, body []byte) apiResponse {
 	t.Helper()
-	req, err := http.NewRequestWithContext(testContext(t, httpTimeout+5*time.Second), method, st.APIURL+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(output, "e2e answer | %s %s -> %d %s\n", method, path, resp.StatusCode, b)
-	return apiResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return httpCall(t, method, st.APIURL+path, nil, body)
 }
 
 // newSessionBody is a POST /uploads body.
@@ -102,21 +88,7 @@ func createSession(t *testing.T, fileName, typ string, size int) session {
 // status S3 answered.
 func putSessionFile(t *testing.T, s session, body []byte, headers map[string]string) int {
 	t.Helper()
-	req, err := http.NewRequestWithContext(testContext(t, 20*time.Second), s.Method, s.URL, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("PUT %s: %v", s.URL, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	fmt.Fprintf(output, "e2e answer | PUT upload_url -> %d %s\n", resp.StatusCode, b)
-	return resp.StatusCode
+	return httpCall(t, s.Method, s.URL, headers, body).Status
 }
 
 // getStatus reads a session's status through the HTTP API.
@@ -245,22 +217,9 @@ func TestSessionFullFlow(t *testing.T) {
 // contentCall sends GET /media/{id}/content without following the redirect.
 func contentCall(t *testing.T, id string) apiResponse {
 	t.Helper()
-	req, err := http.NewRequestWithContext(testContext(t, httpTimeout+5*time.Second), http.MethodGet,
-		st.APIURL+"/media/"+url.PathEscape(id)+"/content?business_phone="+phone, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := cli.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	fmt.Fprintf(output, "e2e answer | GET content -> %d %s\n", resp.StatusCode, b)
-	r := apiResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	r := apiCall(t, http.MethodGet, "/media/"+url.PathEscape(id)+"/content?business_phone="+phone)
 	checkJSON(t, r)
-	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", cc)
 	}
 	return r

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 )
@@ -161,7 +162,7 @@ func runHTTPCase(t *testing.T, tc httpCase) {
 		pkg, method, o.name = pkgDelete, http.MethodDelete, "DeleteMediaFunction"
 	}
 	rt := w.start(pkg, o)
-	ev := httpEvent(t, method, mediaID, "business_phone="+phone)
+	ev := localstack.MediaEvent(method, "/media/"+mediaID+"?business_phone="+phone)
 	if tc.warm {
 		if a := invokeHTTP(t, rt, ev); a.status != 200 {
 			t.Fatalf("warm-up: status %d %s", a.status, a.body)

@@ -6,18 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localsm"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 )
@@ -167,40 +165,6 @@ func (w *world) start(pkg string, o fnOpts) *lambdart.Runtime {
 	})
 }
 
-// httpEvent is the events/ fixture of method, for mediaID and query.
-func httpEvent(t *testing.T, method, mediaID, query string) []byte {
-	t.Helper()
-	name := "get-media.json"
-	if method == "DELETE" {
-		name = "delete-media.json"
-	}
-	raw, err := os.ReadFile(filepath.Join("..", "..", "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.APIGatewayV2HTTPRequest
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
-	ev.RawPath = "/media/" + mediaID
-	ev.RequestContext.HTTP.Path = ev.RawPath
-	ev.PathParameters = map[string]string{"mediaId": mediaID}
-	ev.RawQueryString = query
-	ev.QueryStringParameters = nil
-	if query != "" {
-		ev.QueryStringParameters = map[string]string{}
-		for _, kv := range strings.Split(query, "&") {
-			k, v, _ := strings.Cut(kv, "=")
-			ev.QueryStringParameters[k] = v
-		}
-	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // httpAnswer is what an HTTP function answered.
 type httpAnswer struct {
 	status  int
@@ -225,12 +189,12 @@ func invokeHTTP(t *testing.T, rt *lambdart.Runtime, payload []byte) httpAnswer {
 		t.Fatalf("the invocation failed (%s: %s) after %v: the function must answer an HTTP status",
 			res.Error.Type, res.Error.Message, a.elapsed)
 	}
-	var resp events.APIGatewayV2HTTPResponse
-	if err := json.Unmarshal(res.Payload, &resp); err != nil {
-		t.Fatalf("payload %s: %v", res.Payload, err)
+	resp, err := localstack.ParseAPIGatewayResponse(res.Payload)
+	if err != nil {
+		t.Fatal(err)
 	}
-	a.status, a.body = resp.StatusCode, resp.Body
-	if ct := resp.Headers["Content-Type"]; ct != "application/json" {
+	a.status, a.body = resp.Status, string(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q, want application/json", ct)
 	}
 	if a.status != 200 {
@@ -240,7 +204,7 @@ func invokeHTTP(t *testing.T, rt *lambdart.Runtime, payload []byte) httpAnswer {
 				NXCloudCode *int   `json:"nxcloud_code"`
 			} `json:"error"`
 		}
-		if err := json.Unmarshal([]byte(resp.Body), &e); err != nil || e.Error == nil || e.Error.Message == "" {
+		if err := json.Unmarshal(resp.Body, &e); err != nil || e.Error == nil || e.Error.Message == "" {
 			t.Errorf("status %d with body %s: want the error shape {\"error\":{\"message\":...}}", a.status, resp.Body)
 		} else {
 			a.code, a.message = e.Error.NXCloudCode, e.Error.Message
