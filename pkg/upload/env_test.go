@@ -54,7 +54,9 @@ type envOptions struct {
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	mc := miniotest.Shared(t)
-	e := &env{t: t, minio: mc, logs: &lambdarttest.Buffer{}}
+	e := &env{t: t, minio: mc}
+	logger, logs := lambdarttest.Logger()
+	e.logs = logs
 	e.s3 = mc.Client(upload.S3Options(true))
 	versioned := o.versioned == nil || *o.versioned
 	e.bucket = mc.NewBucket(t, versioned)
@@ -76,7 +78,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.wrapS3 != nil {
 		api = o.wrapS3(api)
 	}
-	e.h = upload.NewHandler(o.cfg, api, client, newTestLogger(e.logs))
+	e.h = upload.NewHandler(o.cfg, api, client, logger)
 	return e
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -128,17 +127,10 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// randomID returns n random hex characters, to keep tests apart.
-func randomID(n int) string {
-	b := make([]byte, (n+1)/2)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)[:n]
-}
+// randomID returns n (at most 52) random characters, to keep tests apart.
+func randomID(n int) string { return strings.ToLower(rand.Text() + rand.Text())[:n] }
 
-func sha256Hex(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
+func sha256Hex(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
 
 // readEvent reads a file of events/.
 func readEvent(t *testing.T, name string) []byte {

@@ -2,7 +2,6 @@ package faults_test
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -61,11 +60,8 @@ type world struct {
 	secrets lambdarttest.Secrets
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// randomHex returns 2n random characters (base32, lower case).
+func randomHex(n int) string { return strings.ToLower(rand.Text())[:2*n] }
 
 // newWorld starts NXCloud and Secrets Manager with fresh credentials.
 func newWorld(t *testing.T, nxOpts ...nxcloudtest.Option) *world {

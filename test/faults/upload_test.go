@@ -151,18 +151,6 @@ func deliver(t *testing.T, rt *lambdart.Runtime, ev []byte, timeout time.Duratio
 	return all
 }
 
-// tags returns the tags of the object version.
-func (b *bucketWorld) tags(o object) map[string]string {
-	b.t.Helper()
-	return miniotest.Tags(b.t, b.s3, b.bucket, o.key, o.version)
-}
-
-// claims lists the claim objects left in the bucket.
-func (b *bucketWorld) claims() []string {
-	b.t.Helper()
-	return miniotest.Keys(b.t, b.s3, b.bucket, claimPrefix)
-}
-
 // uploadsOf counts the files NXCloud stored for o (same name and content).
 func (b *bucketWorld) uploadsOf(o object) int {
 	n := 0
@@ -187,24 +175,17 @@ func (b *bucketWorld) answeredIDs() map[string]bool {
 	return ids
 }
 
-// record returns the verdict recorded for the version o, nil when none.
-func (b *bucketWorld) record(o object) *upload.Record {
-	b.t.Helper()
-	rec, err := upload.ReadRecord(context.Background(), b.s3, b.bucket, o.key, o.version)
-	if err != nil {
-		b.t.Fatalf("read record of %s: %v", o.key, err)
-	}
-	return rec
-}
-
 // checkInvariants checks what must hold after any fault: an uploaded tag
 // only with an id NXCloud answered, and the same id in the version's
 // record; a failed last attempt leaves the object untagged-or-rejected; a
 // claim is left only with a verdict recorded.
 func (b *bucketWorld) checkInvariants(o object, attempts []attempt) map[string]string {
 	b.t.Helper()
-	tags := b.tags(o)
-	rec := b.record(o)
+	tags := miniotest.Tags(b.t, b.s3, b.bucket, o.key, o.version)
+	rec, err := upload.ReadRecord(context.Background(), b.s3, b.bucket, o.key, o.version)
+	if err != nil {
+		b.t.Fatalf("read record of %s: %v", o.key, err)
+	}
 	if tags[upload.TagStatus] == uploaded {
 		if id := tags[upload.TagMediaID]; !b.answeredIDs()[id] {
 			b.t.Errorf("tagged %s=%s with media id %q that NXCloud never answered (answered: %v)",
@@ -217,7 +198,7 @@ func (b *bucketWorld) checkInvariants(o object, attempts []attempt) map[string]s
 	if last := attempts[len(attempts)-1]; last.failed() && tags[upload.TagStatus] == uploaded {
 		b.t.Errorf("the last attempt failed (%s) but the object is tagged uploaded", last.res.Error.Message)
 	}
-	if rec == nil && slices.Contains(b.claims(), upload.ClaimKey(o.key, o.version)) {
+	if rec == nil && slices.Contains(miniotest.Keys(b.t, b.s3, b.bucket, claimPrefix), upload.ClaimKey(o.key, o.version)) {
 		b.t.Errorf("the claim of %s is left behind without a verdict", o.key)
 	}
 	return tags
