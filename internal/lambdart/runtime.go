@@ -278,9 +278,12 @@ func (r *Runtime) ready(ctx context.Context) (*process, error) {
 }
 
 func (r *Runtime) isClosed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.closed
+	select {
+	case <-r.closing:
+		return true
+	default:
+		return false
+	}
 }
 
 // Close stops the function process (SIGTERM to its process group, SIGKILL

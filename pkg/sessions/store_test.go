@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -124,17 +125,9 @@ func put(t *testing.T, up *mediaapi.Upload, body []byte, headers map[string]stri
 
 // with returns the headers changed: "" deletes a header.
 func with(h map[string]string, changes map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range h {
-		out[k] = v
-	}
-	for k, v := range changes {
-		if v == "" {
-			delete(out, k)
-		} else {
-			out[k] = v
-		}
-	}
+	out := maps.Clone(h)
+	maps.Copy(out, changes)
+	maps.DeleteFunc(out, func(_, v string) bool { return v == "" })
 	return out
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -110,9 +109,8 @@ func (e *env) put(key string, body []byte, opts ...putOpt) object {
 	if err != nil {
 		e.t.Fatalf("put %s: %v", key, err)
 	}
-	sum := sha256.Sum256(body)
 	return object{key: key, version: aws.ToString(out.VersionId), etag: strings.Trim(aws.ToString(out.ETag), `"`),
-		size: int64(len(body)), sha256: hex.EncodeToString(sum[:])}
+		size: int64(len(body)), sha256: fmt.Sprintf("%x", sha256.Sum256(body))}
 }
 
 // s3EscapeKey encodes a key as S3 event notifications do: URL form

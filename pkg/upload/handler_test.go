@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -704,8 +703,7 @@ func TestUntaggableMediaID(t *testing.T) {
 			answer, _ := json.Marshal(map[string]any{"code": 0, "message": "Request successful", "data": map[string]string{"id": id}})
 			e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Body: string(answer)})
 			e.handle(e.event(record{obj: o}))
-			sum := sha256.Sum256([]byte(id))
-			want := "sha256:" + hex.EncodeToString(sum[:])
+			want := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(id)))
 			if tags := e.tags(o); tags[upload.TagMediaID] != want || tags[upload.TagStatus] != string(upload.Uploaded) {
 				t.Fatalf("tags = %v; want %s=%s", tags, upload.TagMediaID, want)
 			}
@@ -1029,7 +1027,7 @@ func TestLargeObjectFlatMemory(t *testing.T) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		t.Fatal(err)
 	}
-	want := hex.EncodeToString(h.Sum(nil))
+	want := fmt.Sprintf("%x", h.Sum(nil))
 	putStart := time.Now()
 	out, err := e.s3.PutObject(context.Background(), &s3.PutObjectInput{
 		Bucket: aws.String(e.bucket), Key: aws.String("templates/big.mp4"), Body: f,

@@ -137,14 +137,12 @@ func TestHTTPFaults(t *testing.T) {
 			}, wantStatus: 200, wantCalls: 1},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			runHTTPCase(t, tc)
-		})
+		t.Run(tc.name, tc.run)
 	}
 }
 
-func runHTTPCase(t *testing.T, tc httpCase) {
+func (tc httpCase) run(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.nx.AddMedia(nxcloudtest.Media{ID: mediaID, MimeType: "application/pdf", FileName: "menu.pdf", BusinessPhone: phone})
 	o := fnOpts{timeout: tc.timeout, env: tc.env}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -89,9 +88,8 @@ func (b *bucketWorld) put(name string, size int) object {
 	if err != nil {
 		b.t.Fatalf("put %s: %v", key, err)
 	}
-	sum := sha256.Sum256(body)
 	o := object{key: key, version: aws.ToString(out.VersionId), etag: strings.Trim(aws.ToString(out.ETag), `"`),
-		size: int64(size), sha: hex.EncodeToString(sum[:])}
+		size: int64(size), sha: fmt.Sprintf("%x", sha256.Sum256(body))}
 	ev, err := json.Marshal(localstack.S3EventForObject(b.bucket, key, o.size, o.etag, o.version))
 	if err != nil {
 		b.t.Fatal(err)
@@ -305,14 +303,12 @@ func TestUploadFaults(t *testing.T) {
 			}, wantAttempts: 2, wantStatus: uploaded, wantUploads: 1},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			runUploadCase(t, tc)
-		})
+		t.Run(tc.name, tc.run)
 	}
 }
 
-func runUploadCase(t *testing.T, tc uploadCase) {
+func (tc uploadCase) run(t *testing.T) {
+	t.Parallel()
 	b := newBucketWorld(t)
 	o := uploadOpts{timeout: tc.timeout}
 	if o.timeout == 0 {
