@@ -202,9 +202,12 @@ func (p *process) initError() *InitError {
 	return e
 }
 
-func (p *process) hasExited() bool {
+func (p *process) hasExited() bool { return isClosed(p.exited) }
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
 	select {
-	case <-p.exited:
+	case <-ch:
 		return true
 	default:
 		return false

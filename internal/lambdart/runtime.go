@@ -215,7 +215,7 @@ func (r *Runtime) supervise(p *process, inv *invocation) {
 		<-p.exited
 		inv.finish(failure(ErrorTypeTimeout, fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, r.fn.Timeout.Seconds())), nil)
 	case <-p.exited:
-		if r.isClosed() {
+		if isClosed(r.closing) {
 			inv.finish(nil, ErrClosed)
 			return
 		}
@@ -266,7 +266,7 @@ func (r *Runtime) ready(ctx context.Context) (*process, error) {
 			return p, nil
 		default:
 		}
-		if r.isClosed() {
+		if isClosed(r.closing) {
 			return nil, ErrClosed
 		}
 		return nil, p.initError()
@@ -274,15 +274,6 @@ func (r *Runtime) ready(ctx context.Context) (*process, error) {
 		return nil, fmt.Errorf("lambdart: wait for init of function %q: %w", r.fn.Name, ctx.Err())
 	case <-r.closing:
 		return nil, ErrClosed
-	}
-}
-
-func (r *Runtime) isClosed() bool {
-	select {
-	case <-r.closing:
-		return true
-	default:
-		return false
 	}
 }
 

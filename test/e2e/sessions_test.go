@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -202,14 +201,8 @@ func TestSessionFullFlow(t *testing.T) {
 	if r.Status != http.StatusFound || r.Header.Get("Location") != st.NXCloudURL+"/files/"+got.MediaID {
 		t.Fatalf("content = %d Location %q, want 302 to NXCloud's url", r.Status, r.Header.Get("Location"))
 	}
-	resp, err := http.Get(r.Header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	back, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(back, file) {
-		t.Errorf("following the redirect: %d, %d bytes, want the %d bytes uploaded", resp.StatusCode, len(back), len(file))
+	if back := httpCall(t, http.MethodGet, r.Header.Get("Location"), nil, nil); back.Status != http.StatusOK || !bytes.Equal(back.Body, file) {
+		t.Errorf("following the redirect: %d, %d bytes, want the %d bytes uploaded", back.Status, len(back.Body), len(file))
 	}
 }
 

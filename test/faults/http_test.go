@@ -1,6 +1,7 @@
 package faults_test
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"testing"
@@ -145,10 +146,7 @@ func (tc httpCase) run(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	w.nx.AddMedia(nxcloudtest.Media{ID: mediaID, MimeType: "application/pdf", FileName: "menu.pdf", BusinessPhone: phone})
-	o := fnOpts{timeout: tc.timeout, env: tc.env}
-	if o.timeout == 0 {
-		o.timeout = 5 * time.Second
-	}
+	o := fnOpts{timeout: cmp.Or(tc.timeout, 5*time.Second), env: tc.env}
 	var p *tcpProxy
 	if tc.proxy != nil {
 		p = newTCPProxy(t, w.nx.URL())

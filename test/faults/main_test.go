@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -209,36 +208,24 @@ func invokeHTTP(t *testing.T, rt *lambdart.Runtime, payload []byte) httpAnswer {
 	return a
 }
 
-// outcome is one fault tried and what was observed, for the report table
-// written to $FAULTS_REPORT when it is set.
-type outcome struct{ area, fault, observed string }
-
-var outcomes struct {
-	mu   sync.Mutex
-	list []outcome
-}
+// outcomes are the rows of the report written to $FAULTS_REPORT when it
+// is set: one fault tried and what was observed.
+var outcomes lambdarttest.Buffer
 
 func recordOutcome(area, fault, observed string) {
-	outcomes.mu.Lock()
-	defer outcomes.mu.Unlock()
-	outcomes.list = append(outcomes.list, outcome{area, fault, observed})
+	fmt.Fprintf(&outcomes, "| %s | %s | %s |\n", area, fault, strings.ReplaceAll(observed, "|", "/"))
 }
 
-// writeOutcomes writes the Markdown table of outcomes to $FAULTS_REPORT.
+// writeOutcomes writes the Markdown table of outcomes, by area, to
+// $FAULTS_REPORT.
 func writeOutcomes() {
 	path := os.Getenv("FAULTS_REPORT")
 	if path == "" {
 		return
 	}
-	outcomes.mu.Lock()
-	defer outcomes.mu.Unlock()
-	slices.SortStableFunc(outcomes.list, func(a, b outcome) int { return strings.Compare(a.area, b.area) })
-	var b strings.Builder
-	b.WriteString("| Area | Fault | Observed |\n|---|---|---|\n")
-	for _, o := range outcomes.list {
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", o.area, o.fault, strings.ReplaceAll(o.observed, "|", "/"))
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+	rows := strings.SplitAfter(outcomes.String(), "\n")
+	slices.Sort(rows)
+	if err := os.WriteFile(path, []byte("| Area | Fault | Observed |\n|---|---|---|\n"+strings.Join(rows, "")), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "faults: writing FAULTS_REPORT:", err)
 	}
 }

@@ -2,6 +2,7 @@ package faults_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -310,10 +311,7 @@ func TestUploadFaults(t *testing.T) {
 func (tc uploadCase) run(t *testing.T) {
 	t.Parallel()
 	b := newBucketWorld(t)
-	o := uploadOpts{timeout: tc.timeout}
-	if o.timeout == 0 {
-		o.timeout = 5 * time.Second
-	}
+	o := uploadOpts{timeout: cmp.Or(tc.timeout, 5*time.Second)}
 	var p *tcpProxy
 	if tc.proxy != nil {
 		p = newTCPProxy(t, b.nx.URL())
@@ -326,11 +324,7 @@ func (tc uploadCase) run(t *testing.T) {
 			t.Fatalf("warm-up: %s", a.res.Error.Message)
 		}
 	}
-	size := tc.size
-	if size == 0 {
-		size = 4 << 10
-	}
-	obj := b.put("menu-"+randomHex(3)+".pdf", size)
+	obj := b.put("menu-"+randomHex(3)+".pdf", cmp.Or(tc.size, 4<<10))
 	if tc.before != nil {
 		tc.before(b)
 	}
