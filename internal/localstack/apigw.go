@@ -171,7 +171,7 @@ func (r APIResponse) String() string { return fmt.Sprintf("%d %s", r.Status, r.B
 func ParseAPIGatewayResponse(payload []byte) (APIResponse, error) {
 	var resp events.APIGatewayV2HTTPResponse
 	if err := json.Unmarshal(payload, &resp); err != nil || resp.StatusCode == 0 {
-		return APIResponse{}, fmt.Errorf("the answer %.300s is not an API Gateway payload format 2.0 response (%v)", payload, err)
+		return APIResponse{}, fmt.Errorf("the answer %.300s is not an API Gateway payload format 2.0 response", payload)
 	}
 	r := APIResponse{Status: resp.StatusCode, Header: http.Header{}, Body: []byte(resp.Body), Base64: resp.IsBase64Encoded}
 	for k, v := range resp.Headers {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -60,8 +61,11 @@ func Demo(ctx context.Context, st *Stack, w io.Writer, phone string) error {
 	}
 	for last, deadline := "", time.Now().Add(time.Minute); status.Status != "uploaded" && status.Status != "rejected"; time.Sleep(200 * time.Millisecond) {
 		body, _, err := d.call(http.MethodGet, api+"/uploads/"+session.ID, nil, nil, http.StatusOK, &status)
-		if err != nil || time.Now().After(deadline) {
-			return fmt.Errorf("the upload did not finish (%v): see the UploadTemplateFileFunction log lines above", err)
+		if err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the upload did not finish in time: see the UploadTemplateFileFunction log lines above")
 		}
 		if status.Status != last {
 			fmt.Fprintf(w, "   200 %s\n", bytes.TrimSpace(body))
