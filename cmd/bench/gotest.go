@@ -80,7 +80,7 @@ func (r *runner) goBenchmarks(ctx context.Context) error {
 // sweep), the real upload pipeline sending those to a local NXCloud.
 func (r *runner) sweep(ctx context.Context) error {
 	command, order, stats, err := r.goTest(ctx, []string{"BENCH_SWEEP_OBJECTS=" + strconv.Itoa(r.sweepObjects)},
-		"-bench", "Sweep", "-benchtime", r.sweepTimes, "./pkg/reconcile/")
+		"-bench", "Sweep", "-benchtime", "1x", "-count", strconv.Itoa(r.sweeps), "./pkg/reconcile/")
 	if err != nil {
 		return err
 	}

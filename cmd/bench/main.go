@@ -56,10 +56,10 @@ var (
 
 // plan is how much a run measures.
 type plan struct {
-	initStarts, warmInvokes, benchCount, uploadReps, sweepObjects int
-	benchTime, sweepTimes                                         string
-	ttlRun                                                        time.Duration
-	uploadMiB                                                     []int64
+	initStarts, warmInvokes, benchCount, uploadReps, sweepObjects, sweeps int
+	benchTime                                                             string
+	ttlRun                                                                time.Duration
+	uploadMiB                                                             []int64
 }
 
 type runner struct {
@@ -105,9 +105,9 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report file (empty: print the targets only)")
 	quick := flag.Bool("quick", false, "few repetitions and small sizes: seconds, not minutes (make bench-ci)")
 	flag.Parse()
-	p := plan{initStarts: 60, warmInvokes: 1000, benchCount: 6, uploadReps: 5, sweepObjects: 10000, benchTime: "1s", sweepTimes: "3x", ttlRun: 6 * time.Second, uploadMiB: []int64{1, 16, 256, 1024}}
+	p := plan{initStarts: 60, warmInvokes: 1000, benchCount: 6, uploadReps: 5, sweepObjects: 10000, sweeps: 3, benchTime: "1s", ttlRun: 6 * time.Second, uploadMiB: []int64{1, 16, 256, 1024}}
 	if *quick {
-		p = plan{initStarts: 5, warmInvokes: 100, benchCount: 1, uploadReps: 2, sweepObjects: 1000, benchTime: "1x", sweepTimes: "1x", ttlRun: 2500 * time.Millisecond, uploadMiB: []int64{1, 16}}
+		p = plan{initStarts: 5, warmInvokes: 100, benchCount: 1, uploadReps: 2, sweepObjects: 1000, sweeps: 1, benchTime: "1x", ttlRun: 2500 * time.Millisecond, uploadMiB: []int64{1, 16}}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -87,7 +87,7 @@ func benchBucket(b *testing.B) *world {
 // local NXCloud through the real pipeline). It reports the S3 requests per
 // sweep. make bench runs it (cmd/bench), as
 //
-//	go test -run '^$' -bench Sweep -benchtime 3x ./pkg/reconcile/
+//	go test -run '^$' -bench Sweep -benchtime 1x -count 3 ./pkg/reconcile/
 func BenchmarkSweep(b *testing.B) {
 	if testing.Short() {
 		b.Skip("makes two objects in MinIO per object swept")
