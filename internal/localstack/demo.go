@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -65,7 +64,7 @@ func Demo(ctx context.Context, st *Stack, w io.Writer, phone string) error {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return errors.New("the upload did not finish in time: see the UploadTemplateFileFunction log lines above")
+			return fmt.Errorf("the upload did not finish in %s: see the UploadTemplateFileFunction log lines above", time.Minute)
 		}
 		if status.Status != last {
 			fmt.Fprintf(w, "   200 %s\n", bytes.TrimSpace(body))
