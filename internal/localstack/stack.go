@@ -136,6 +136,7 @@ type Stack struct {
 
 	opts     Options
 	root     string
+	tmpBin   string     // the binaries' temporary folder, removed by Close
 	logMu    sync.Mutex // one line at a time into opts.Log
 	bins     map[string]string
 	env      []string
@@ -435,6 +436,9 @@ func (s *Stack) Close() {
 	if s.NXCloud != nil {
 		_ = s.NXCloud.Close()
 	}
+	if s.tmpBin != "" {
+		_ = os.RemoveAll(s.tmpBin)
+	}
 }
 
 // build compiles the functions for this host with the Makefile's
@@ -453,7 +457,7 @@ func (s *Stack) build(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		dir = d
+		dir, s.tmpBin = d, d
 	}
 	s.bins = map[string]string{}
 	for id := range Functions {
