@@ -198,7 +198,7 @@ func TestEnvironment(t *testing.T) {
 	const bucketName = "nxcloud-media-123456789012-ap-southeast-2-0a1b2c3d4e5f"
 	for id := range functionDirs {
 		if id == "UploadSessionsFunction" {
-			continue // its own variables: sessions_template_test.go checks them
+			continue // its own variables: TestSessionsEnvironment checks them
 		}
 		env := map[string]string{}
 		for k, v := range at(props(tpl, id), "Environment", "Variables").(doc) {
