@@ -417,10 +417,11 @@ func (s *Stack) Close() {
 	}
 	s.closed = true
 	close(s.closing)
+	servers := slices.Clone(s.servers)
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, srv := range s.servers {
+	for _, srv := range servers {
 		_ = srv.Shutdown(ctx)
 	}
 	s.wg.Wait()
