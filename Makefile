@@ -76,7 +76,7 @@ vet:
 golangci-lint:
 	$(GOLANGCI_LINT) run ./...
 
-bench: ## Measure the functions against their floor and rewrite BENCHMARKS.md (minutes; needs MinIO)
+bench: minio ## Measure the functions against their floor and rewrite BENCHMARKS.md (minutes)
 	$(GO) run ./cmd/bench -out BENCHMARKS.md
 
 # Fuzz targets as <package>:<FuzzName>; `go test ./...` runs their seed corpora (testdata/fuzz).
@@ -93,13 +93,13 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 60s); findings land in
 	done
 
 .PHONY: bench-ci
-bench-ci: ## Quick benchmark run: every section and Go benchmark once, small sizes (seconds, writes nothing)
+bench-ci: minio ## Quick benchmark run: every section and Go benchmark once, small sizes (seconds, writes nothing)
 	$(GO) run ./cmd/bench -quick -out ''
 
-local: ## Run the whole bundle locally (local NXCloud, S3 and Secrets Manager)
+local: minio ## Run the whole bundle locally (local NXCloud, S3 and Secrets Manager; installs MinIO first if missing)
 	$(GO) run ./cmd/local $(LOCAL_ARGS)
 
-demo: ## Run the bundle locally and walk through an upload session, get, content and delete
+demo: minio ## Run the bundle locally and walk through an upload session, get, content and delete
 	$(GO) run ./cmd/local $(DEMO_ARGS)
 
 minio: ## Install the pinned MinIO into GOPATH/bin unless it is there (or MINIO_BIN names one)

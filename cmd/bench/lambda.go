@@ -2,21 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
-	"regexp"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
-
-	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/bench"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
@@ -89,18 +82,16 @@ func (r *runner) inits(ctx context.Context) error {
 // apiEvent is the payload 2.0 event API Gateway sends for method on
 // /media/{mediaID}.
 func apiEvent(method string) []byte {
-	req := httptest.NewRequest(method, "https://abcdef1234.execute-api.us-east-1.amazonaws.com/media/"+mediaID+"?business_phone="+phone, nil)
-	ev := localstack.NewAPIGatewayEvent(req, localstack.Route{Method: method, Path: "/media/{mediaId}"}, map[string]string{"mediaId": mediaID}, nil)
-	b, _ := json.Marshal(ev)
-	return b
+	return localstack.MediaEvent(method, "https://abcdef1234.execute-api.us-east-1.amazonaws.com/media/"+mediaID+"?business_phone="+phone)
 }
 
 // invokeOK invokes rt and fails unless the function answered HTTP 200.
 func invokeOK(ctx context.Context, rt *lambdart.Runtime, payload []byte) error {
 	res, err := rt.Invoke(ctx, payload)
-	var resp events.APIGatewayV2HTTPResponse
-	if err == nil && (res.Error != nil || json.Unmarshal(res.Payload, &resp) != nil || resp.StatusCode != http.StatusOK) {
-		err = fmt.Errorf("%s answered %s", rt.Name(), res.Payload)
+	if err == nil {
+		if resp, perr := localstack.ParseAPIGatewayResponse(res.Payload); perr != nil || res.Error != nil || resp.Status != http.StatusOK {
+			err = fmt.Errorf("%s answered %s", rt.Name(), res.Payload)
+		}
 	}
 	return err
 }
@@ -189,53 +180,3 @@ func (r *runner) warm(ctx context.Context) error {
 	r.target(fmt.Sprintf("GetSecretValue calls with TTL 1s over %d invocations", n), strconv.Itoa(calls), fmt.Sprintf("1 per TTL (%d or %d)", want, want+1), calls == want || calls == want+1)
 	return nil
 }
-
-// goBenchmarks runs the Go benchmarks of package bench (the handler path in
-// process against the plain call, with the local NXCloud of this process so
-// that the allocations are the caller's) and of pkg/.
-func (r *runner) goBenchmarks(ctx context.Context) error {
-	args := []string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-count", strconv.Itoa(r.benchCount), "-benchtime", r.benchTime, "./bench/", "./pkg/..."}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir, cmd.Env = r.root, append(os.Environ(), "BENCH_NXCLOUD_URL="+r.nxURL, "BENCH_MEDIA_ID="+mediaID)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
-	}
-	var order []string
-	stats := map[string]map[string][]float64{} // package and benchmark -> unit -> values
-	pkg := ""
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 2 && f[0] == "pkg:" {
-			pkg = strings.TrimPrefix(f[1], "github.com/nxcloud-media-lambda/nxcloud-media-lambda/")
-		}
-		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
-			continue
-		}
-		name := pkg + " | " + strings.TrimPrefix(cpuSuffix.ReplaceAllString(f[0], ""), "Benchmark")
-		if stats[name] == nil {
-			order, stats[name] = append(order, name), map[string][]float64{}
-		}
-		for i := 2; i+1 < len(f); i += 2 { // value unit pairs: ns/op, MB/s, B/op, allocs/op
-			v, _ := strconv.ParseFloat(f[i], 64)
-			stats[name][f[i+1]] = append(stats[name][f[i+1]], v)
-		}
-	}
-	t := r.table(fmt.Sprintf("`go %s`. In `bench`, the handler path is the payload 2.0 event through `mediaapi.NewLambdaHandler` and the handler to a real `nxcloud.Client` (static credentials); the plain call is the hand-signed request with `http.Client`.", strings.Join(args, " ")),
-		"package", "benchmark", "ns/op", "B/op", "allocs/op")
-	for _, name := range order {
-		st := stats[name]
-		t.row(name, dist(st["ns/op"], "%.0f"), fmt.Sprintf("%.0f", median(st["B/op"])), fmt.Sprintf("%.0f", median(st["allocs/op"])))
-	}
-	for _, m := range []string{"Get", "Delete"} {
-		h, p := stats["bench | Handler"+m], stats["bench | Plain"+m]
-		if h == nil || p == nil {
-			return fmt.Errorf("no BenchmarkHandler%s or BenchmarkPlain%s in the output of go test", m, m)
-		}
-		ratio := median(h["ns/op"]) / median(p["ns/op"])
-		r.target(strings.ToLower(m)+" handler path in process vs plain call", fmt.Sprintf("%.2fx (%.0f vs %.0f µs; %.0f vs %.0f allocs)", ratio, median(h["ns/op"])/1e3, median(p["ns/op"])/1e3, median(h["allocs/op"]), median(p["allocs/op"])), "<= 1.5x", ratio <= 1.5)
-	}
-	return nil
-}
-
-var cpuSuffix = regexp.MustCompile(`-\d+$`)

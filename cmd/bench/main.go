@@ -38,6 +38,7 @@ var sections = []struct {
 	{"Go benchmarks", (*runner).goBenchmarks},
 	{"Streaming upload", (*runner).uploads},
 	{"S3 requests per upload", (*runner).s3Requests},
+	{"The sweep", (*runner).sweep},
 }
 
 const (
@@ -55,10 +56,10 @@ var (
 
 // plan is how much a run measures.
 type plan struct {
-	initStarts, warmInvokes, benchCount, uploadReps int
-	benchTime                                       string
-	ttlRun                                          time.Duration
-	uploadMiB                                       []int64
+	initStarts, warmInvokes, benchCount, uploadReps, sweepObjects, sweeps int
+	benchTime                                                             string
+	ttlRun                                                                time.Duration
+	uploadMiB                                                             []int64
 }
 
 type runner struct {
@@ -104,9 +105,9 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report file (empty: print the targets only)")
 	quick := flag.Bool("quick", false, "few repetitions and small sizes: seconds, not minutes (make bench-ci)")
 	flag.Parse()
-	p := plan{initStarts: 60, warmInvokes: 1000, benchCount: 6, uploadReps: 5, benchTime: "1s", ttlRun: 6 * time.Second, uploadMiB: []int64{1, 16, 256, 1024}}
+	p := plan{initStarts: 60, warmInvokes: 1000, benchCount: 6, uploadReps: 5, sweepObjects: 10000, sweeps: 3, benchTime: "1s", ttlRun: 6 * time.Second, uploadMiB: []int64{1, 16, 256, 1024}}
 	if *quick {
-		p = plan{initStarts: 5, warmInvokes: 100, benchCount: 1, uploadReps: 2, benchTime: "1x", ttlRun: 2500 * time.Millisecond, uploadMiB: []int64{1, 16}}
+		p = plan{initStarts: 5, warmInvokes: 100, benchCount: 1, uploadReps: 2, sweepObjects: 1000, sweeps: 1, benchTime: "1x", ttlRun: 2500 * time.Millisecond, uploadMiB: []int64{1, 16}}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -162,9 +163,6 @@ func (r *runner) startStack(ctx context.Context) error {
 	hs := httptest.NewServer(bench.StickyMedia(r.nx, nxcloudtest.Media{ID: mediaID, MimeType: "application/pdf", FileName: "menu.pdf"}))
 	context.AfterFunc(ctx, hs.Close)
 	r.nxURL = hs.URL
-	if err := localstack.EnsureMinIO(ctx, os.Stderr); err != nil {
-		return err
-	}
 	progress("starting the local stack (builds the functions for %s)", runtime.GOARCH)
 	var err error
 	if r.st, err = localstack.Start(ctx, localstack.Options{RepoRoot: r.root, BinDir: filepath.Join(r.work, "host"), NXCloudBaseURL: r.nxURL,

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"text/template"
 	"time"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
@@ -75,10 +76,7 @@ func run(args []string) error {
 		opts.Addr = "127.0.0.1:0"
 		opts.ReconcileEvery = 0
 	}
-	fmt.Fprintln(os.Stderr, "local: building the functions and starting the stack (the first run also builds MinIO: about 4 minutes)")
-	if err := localstack.EnsureMinIO(ctx, os.Stderr); err != nil {
-		return err
-	}
+	fmt.Fprintln(os.Stderr, "local: building the functions and starting the stack")
 	start := time.Now()
 	st, err := localstack.Start(ctx, opts)
 	if err != nil {
@@ -89,7 +87,8 @@ func run(args []string) error {
 
 	switch cmd {
 	case "run":
-		printUsage(os.Stdout, st, *every, *settle)
+		_ = usage.Execute(os.Stdout, map[string]any{"st": st, "phone": localstack.DefaultPhone, "every": *every, "settle": *settle,
+			"sweep": localstack.ReconcileFunction, "queue": localstack.FailureQueuePath})
 		<-ctx.Done()
 		fmt.Fprintln(os.Stderr, "local: shutting down")
 		return nil
@@ -123,44 +122,32 @@ func invoke(ctx context.Context, st *localstack.Stack, id, file string) error {
 	return nil
 }
 
-func printUsage(w io.Writer, st *localstack.Stack, every, settle time.Duration) {
-	fmt.Fprintf(w, `
+// usage is what a run prints: ready-to-paste commands against the stack.
+var usage = template.Must(template.New("usage").Parse(`
 The bundle runs locally. Try it from another terminal:
 
   # S3 (MinIO): credentials for the aws CLI
-  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=us-east-1
-  aws --endpoint-url %s s3 cp menu.pdf s3://%s/%s%s/menu.pdf
-  aws --endpoint-url %s s3api get-object-tagging --bucket %s --key %s%s/menu.pdf
+  export AWS_ACCESS_KEY_ID={{.st.MinIO.AccessKey}} AWS_SECRET_ACCESS_KEY={{.st.MinIO.SecretKey}} AWS_REGION=us-east-1
+  aws --endpoint-url {{.st.S3Endpoint}} s3 cp menu.pdf s3://{{.st.Bucket}}/{{.st.Prefix}}{{.phone}}/menu.pdf
+  aws --endpoint-url {{.st.S3Endpoint}} s3api get-object-tagging --bucket {{.st.Bucket}} --key {{.st.Prefix}}{{.phone}}/menu.pdf
 
   # HTTP API: upload over HTTP (make demo walks it through)
-  curl -s -X POST %s/uploads -d '{"file_name":"menu.pdf","type":"application/pdf","size":'$(wc -c <menu.pdf)',"business_phone":"%s"}'
+  curl -s -X POST {{.st.APIURL}}/uploads -d '{"file_name":"menu.pdf","type":"application/pdf","size":'$(wc -c <menu.pdf)',"business_phone":"{{.phone}}"}'
   curl -s -X PUT -T menu.pdf -H '<each of the headers answered>' '<upload_url>'
-  curl -s %s/uploads/<upload_id>
-  curl -s '%s/media/<nxcloud-media-id>?business_phone=%s'
-  curl -sL -o menu-back.pdf '%s/media/<nxcloud-media-id>/content?business_phone=%s'
-  curl -s -X DELETE '%s/media/<nxcloud-media-id>?business_phone=%s'
+  curl -s {{.st.APIURL}}/uploads/<upload_id>
+  curl -s '{{.st.APIURL}}/media/<nxcloud-media-id>?business_phone={{.phone}}'
+  curl -sL -o menu-back.pdf '{{.st.APIURL}}/media/<nxcloud-media-id>/content?business_phone={{.phone}}'
+  curl -s -X DELETE '{{.st.APIURL}}/media/<nxcloud-media-id>?business_phone={{.phone}}'
 
   # Secrets Manager (rotate the credentials the functions use)
-  aws --endpoint-url %s secretsmanager get-secret-value --secret-id %s
+  aws --endpoint-url {{.st.SecretsEndpoint}} secretsmanager get-secret-value --secret-id {{.st.SecretID}}
 
-  # The sweep (ReconcileFunction) runs every %s (-reconcile-every) and sends
-  # the versions older than %s (-reconcile-settle) that have no verdict, such
+  # The sweep (ReconcileFunction) runs every {{.every}} (-reconcile-every) and sends
+  # the versions older than {{.settle}} (-reconcile-settle) that have no verdict, such
   # as those whose event is in the failure queue. Run it now (Lambda's Invoke
   # API, the command that runs it in AWS), and list the failure queue:
-  aws --endpoint-url %s lambda invoke --function-name %s /dev/stdout
-  curl -s %s%s
+  aws --endpoint-url {{.st.APIURL}} lambda invoke --function-name {{.sweep}} /dev/stdout
+  curl -s {{.st.APIURL}}{{.queue}}
 
 Ctrl-C stops everything.
-`,
-		st.MinIO.AccessKey, st.MinIO.SecretKey,
-		st.S3Endpoint, st.Bucket, st.Prefix, localstack.DefaultPhone,
-		st.S3Endpoint, st.Bucket, st.Prefix, localstack.DefaultPhone,
-		st.APIURL, localstack.DefaultPhone,
-		st.APIURL,
-		st.APIURL, localstack.DefaultPhone,
-		st.APIURL, localstack.DefaultPhone,
-		st.APIURL, localstack.DefaultPhone,
-		st.SecretsEndpoint, st.SecretID,
-		every, settle,
-		st.APIURL, localstack.ReconcileFunction, st.APIURL, localstack.FailureQueuePath)
-}
+`))

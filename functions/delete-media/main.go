@@ -9,9 +9,7 @@
 package main
 
 import (
-	"context"
 	"net/http"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -20,14 +18,10 @@ import (
 )
 
 func main() {
-	logger := app.NewLogger(os.Getenv)
-	a, err := app.New(context.Background(), os.Getenv, logger)
-	if err != nil {
-		app.InitFailed(logger, os.Getenv, err)
-	}
+	a := app.Main()
 	h := mediaapi.NewHandler(a.NXCloud, mediaapi.Options{
 		DefaultBusinessPhone: a.Config.BusinessPhone,
-		Logger:               logger,
+		Logger:               a.Logger,
 		Methods:              []string{http.MethodDelete},
 	})
 	lambda.Start(mediaapi.NewLambdaHandler(h))

@@ -24,26 +24,12 @@ import (
 )
 
 func main() {
-	logger := app.NewLogger(os.Getenv)
-	a, err := app.New(context.Background(), os.Getenv, logger, config.EnvMediaBucket)
-	if err != nil {
-		app.InitFailed(logger, os.Getenv, err)
-	}
+	a := app.Main(config.EnvMediaBucket)
 	client := s3.NewFromConfig(a.AWS, upload.S3Options(app.LocalEndpoint(os.Getenv, "AWS_ENDPOINT_URL_S3")))
-	h := upload.NewHandler(upload.Config{
-		Prefix:               a.Config.UploadPrefix,
-		DefaultBusinessPhone: a.Config.BusinessPhone,
-		MaxUploadBytes:       a.Config.MaxUploadBytes,
-		Lease:                a.Config.ClaimLease,
-		ClaimWait:            reconcile.DefaultClaimWait,
-		Observe: func(ctx context.Context, r upload.Result) {
-			a.Metrics.Upload(ctx, string(r.Outcome), r.BytesSent())
-		},
-	}, client, a.NXCloud, logger)
-	sw := reconcile.New(reconcile.Config{
-		Bucket: a.Config.MediaBucket,
-		Prefix: a.Config.UploadPrefix,
-		Settle: a.Config.Settle,
-	}, client, h, logger)
+	cfg := upload.ConfigFrom(a.Config)
+	cfg.ClaimWait = reconcile.DefaultClaimWait // a short wait for claims held elsewhere
+	cfg.Observe = func(ctx context.Context, r upload.Result) { a.Metrics.Upload(ctx, string(r.Outcome), r.BytesSent()) }
+	sw := reconcile.New(reconcile.Config{Bucket: a.Config.MediaBucket, Prefix: a.Config.UploadPrefix, Settle: a.Config.Settle},
+		client, upload.NewHandler(cfg, client, a.NXCloud, a.Logger), a.Logger)
 	lambda.Start(sw.Handle)
 }

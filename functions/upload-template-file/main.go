@@ -21,21 +21,10 @@ import (
 )
 
 func main() {
-	logger := app.NewLogger(os.Getenv)
-	a, err := app.New(context.Background(), os.Getenv, logger)
-	if err != nil {
-		app.InitFailed(logger, os.Getenv, err)
-	}
+	a := app.Main()
 	// A local S3 endpoint (MinIO) is addressed path-style.
 	client := s3.NewFromConfig(a.AWS, upload.S3Options(app.LocalEndpoint(os.Getenv, "AWS_ENDPOINT_URL_S3")))
-	h := upload.NewHandler(upload.Config{
-		Prefix:               a.Config.UploadPrefix,
-		DefaultBusinessPhone: a.Config.BusinessPhone,
-		MaxUploadBytes:       a.Config.MaxUploadBytes,
-		Lease:                a.Config.ClaimLease,
-		Observe: func(ctx context.Context, r upload.Result) {
-			a.Metrics.Upload(ctx, string(r.Outcome), r.BytesSent())
-		},
-	}, client, a.NXCloud, logger)
-	lambda.Start(h.Handle)
+	cfg := upload.ConfigFrom(a.Config)
+	cfg.Observe = func(ctx context.Context, r upload.Result) { a.Metrics.Upload(ctx, string(r.Outcome), r.BytesSent()) }
+	lambda.Start(upload.NewHandler(cfg, client, a.NXCloud, a.Logger).Handle)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,70 +14,36 @@ import (
 	"time"
 )
 
-// Region and AccountID are written into the ARNs.
-const (
-	Region    = "us-east-1"
-	AccountID = "000000000000"
-)
-
-// Staging labels.
-const (
-	StageCurrent  = "AWSCURRENT"
-	StagePrevious = "AWSPREVIOUS"
-)
-
-// Operation names, as sent after "secretsmanager." in X-Amz-Target.
-const (
-	OpGetSecretValue = "GetSecretValue"
-)
-
-const (
-	targetPrefix = "secretsmanager."
-	contentType  = "application/x-amz-json-1.1"
-	// maxBody bounds a request body.
-	maxBody    = 1 << 20
-	msgNoSuch  = "Secrets Manager can't find the specified secret."
-	arnLetters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-)
+// OpGetSecretValue is the operation, as sent after "secretsmanager." in
+// X-Amz-Target.
+const OpGetSecretValue = "GetSecretValue"
 
 // Server is a local Secrets Manager endpoint; it is an http.Handler and can
 // also listen on its own (Start). All methods are safe for concurrent use.
 type Server struct {
 	mu      sync.Mutex
-	secrets map[string]*secretRecord // by name
+	secrets map[string]*secretValue // by name
 	calls   map[string]int
 	delay   time.Duration
 	fails   int
-	failErr string
-	failSt  int
+	failErr *apiError
 
-	srvMu  sync.Mutex
 	srv    *http.Server
 	url    string
 	closed chan struct{}
 }
 
-type secretRecord struct {
-	name     string
-	arn      string
-	versions map[string]*secretVersion // by version id
-	stages   map[string]string         // staging label -> version id
-}
-
-type secretVersion struct {
-	id      string
-	str     *string
-	bin     []byte
-	created time.Time
+// secretValue is the current version of a secret.
+type secretValue struct {
+	arn, version string
+	str          *string
+	bin          []byte
+	created      time.Time
 }
 
 // New returns a Server with no secrets.
 func New() *Server {
-	return &Server{
-		secrets: map[string]*secretRecord{},
-		calls:   map[string]int{},
-		closed:  make(chan struct{}),
-	}
+	return &Server{secrets: map[string]*secretValue{}, calls: map[string]int{}, closed: make(chan struct{})}
 }
 
 // NewTestServer starts a Server on 127.0.0.1 on a free port and stops it when
@@ -93,271 +58,182 @@ func NewTestServer(t testing.TB) *Server {
 	return s
 }
 
-// Start listens on addr (e.g. "127.0.0.1:0") and serves in the background. It
-// returns the endpoint URL, e.g. http://127.0.0.1:41234, for BaseEndpoint or
-// AWS_ENDPOINT_URL_SECRETS_MANAGER.
+// Start listens on addr (e.g. "127.0.0.1:0"), serves in the background and
+// returns the endpoint URL, for BaseEndpoint or
+// AWS_ENDPOINT_URL_SECRETS_MANAGER. Call it once.
 func (s *Server) Start(addr string) (string, error) {
-	s.srvMu.Lock()
-	defer s.srvMu.Unlock()
-	if s.srv != nil {
-		return "", errors.New("localsm: server already started: call Start once per Server")
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("localsm: listen on %q: %w", addr, err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	s.url = "http://" + ln.Addr().String()
-	go s.srv.Serve(ln) //nolint:errcheck // Serve returns http.ErrServerClosed after Close
+	go func() { _ = s.srv.Serve(ln) }()
 	return s.url, nil
 }
 
-// URL is the endpoint URL after Start, "" before.
+// URL is the endpoint URL after Start.
 func (s *Server) URL() string {
-	s.srvMu.Lock()
-	defer s.srvMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.url
 }
 
-// Close stops the listener started by Start and ends delayed answers. It is
-// safe to call more than once.
+// Close stops the listener and ends delayed answers; it may be called more
+// than once.
 func (s *Server) Close() {
-	s.srvMu.Lock()
-	defer s.srvMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	select {
 	case <-s.closed:
 	default:
 		close(s.closed)
 	}
 	if s.srv != nil {
-		s.srv.Close()
+		_ = s.srv.Close()
 	}
 }
 
-// Put stores secretString as the new AWSCURRENT version of the secret name,
+// Put stores secretString as the new current value of the secret name,
 // creating the secret when it does not exist yet.
-func (s *Server) Put(name, secretString string) {
-	s.put(name, &secretString, nil)
-}
+func (s *Server) Put(name, secretString string) { s.put(name, &secretString, nil) }
 
-// PutBinary stores b as a SecretBinary-only AWSCURRENT version of the secret
-// name, creating the secret when it does not exist yet.
-func (s *Server) PutBinary(name string, b []byte) {
-	s.put(name, nil, bytes.Clone(b))
-}
+// PutBinary stores b as the new current value of the secret name, a
+// SecretBinary without a SecretString.
+func (s *Server) PutBinary(name string, b []byte) { s.put(name, nil, bytes.Clone(b)) }
 
 func (s *Server) put(name string, str *string, bin []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := s.secrets[name]
-	if rec == nil {
-		rec = s.newSecretLocked(name)
+	arn := "arn:aws:secretsmanager:us-east-1:000000000000:secret:" + name + "-" + randomID(3)
+	if old := s.secrets[name]; old != nil {
+		arn = old.arn
 	}
-	s.addVersionLocked(rec, newID(), str, bin, []string{StageCurrent})
+	s.secrets[name] = &secretValue{arn: arn, version: randomID(16), str: str, bin: bin, created: time.Now()}
 }
 
 // ARN returns the full ARN of the secret name, or "" when there is none.
 func (s *Server) ARN(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if rec := s.secrets[name]; rec != nil {
-		return rec.arn
+	if v := s.secrets[name]; v != nil {
+		return v.arn
 	}
 	return ""
 }
 
-// SetDelay makes every following answer wait d first (0 removes the delay).
-// A client giving up, or Close, ends the wait.
+// SetDelay makes every following answer wait d first (0 removes the delay);
+// a client giving up, or Close, ends the wait.
 func (s *Server) SetDelay(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.delay = d
 }
 
-// FailNext makes the next n calls (of any operation, after the
-// authentication check) fail with the error code errType, e.g.
+// FailNext makes the next n calls fail with the error code errType, e.g.
 // "ThrottlingException", and the HTTP status httpStatus, e.g. 400; n <= 0
 // cancels pending failures.
 func (s *Server) FailNext(n int, errType string, httpStatus int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.fails, s.failErr, s.failSt = max(n, 0), errType, httpStatus
+	s.fails, s.failErr = max(n, 0), &apiError{httpStatus, errType, "injected fault"}
 }
 
-// Calls returns how many requests named the operation target, given as
-// "GetSecretValue" or "secretsmanager.GetSecretValue". Every request that
-// passes the authentication check counts, whatever its outcome (injected
-// failures and SDK retries included); unsigned requests do not.
+// Calls returns how many signed requests named the operation target, given
+// as "GetSecretValue" or "secretsmanager.GetSecretValue", whatever their
+// outcome (injected failures and SDK retries included).
 func (s *Server) Calls(target string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.calls[strings.TrimPrefix(target, targetPrefix)]
+	return s.calls[strings.TrimPrefix(target, "secretsmanager.")]
 }
 
 // apiError is an error answered as AWS answers it.
 type apiError struct {
-	status  int
-	code    string
-	message string
-}
-
-func (e *apiError) Error() string { return e.code + ": " + e.message }
-
-func errNotFound(msg string) *apiError {
-	return &apiError{http.StatusBadRequest, "ResourceNotFoundException", msg}
-}
-
-func errInvalidParameter(msg string) *apiError {
-	return &apiError{http.StatusBadRequest, "InvalidParameterException", msg}
+	status        int
+	code, message string
 }
 
 // ServeHTTP answers one Secrets Manager API call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Amzn-RequestId", newID())
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, &apiError{http.StatusMethodNotAllowed, "UnknownOperationException", "use POST / with the X-Amz-Target header"})
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager.")
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+		writeJSON(w, &apiError{http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token"})
 		return
 	}
-	target := r.Header.Get("X-Amz-Target")
-	op, ok := strings.CutPrefix(target, targetPrefix)
-	if !ok || op == "" {
-		writeError(w, &apiError{http.StatusBadRequest, "UnknownOperationException", ""})
-		return
-	}
-	if err := checkAuth(r.Header.Get("Authorization")); err != nil {
-		writeError(w, err)
-		return
-	}
-
 	s.mu.Lock()
 	s.calls[op]++
-	delay := s.delay
-	var injected *apiError
-	if s.fails > 0 {
+	delay, fail := s.delay, s.fails > 0
+	if fail {
 		s.fails--
-		injected = &apiError{s.failSt, s.failErr, "injected fault"}
 	}
+	injected := s.failErr
 	s.mu.Unlock()
-
 	if delay > 0 {
-		t := time.NewTimer(delay)
 		select {
-		case <-t.C:
+		case <-time.After(delay):
 		case <-r.Context().Done():
-			t.Stop()
 			return
 		case <-s.closed:
-			t.Stop()
 		}
 	}
-	if injected != nil {
-		writeError(w, injected)
-		return
-	}
-
-	if mt := strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0]); mt != contentType {
-		writeError(w, &apiError{http.StatusBadRequest, "SerializationException", fmt.Sprintf("Content-Type %q is not %s", mt, contentType)})
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		writeError(w, &apiError{http.StatusBadRequest, "SerializationException", "cannot read the request body"})
-		return
-	}
-	if len(body) > maxBody {
-		writeError(w, &apiError{http.StatusRequestEntityTooLarge, "SerializationException", "request body too large"})
-		return
-	}
-
-	var out any
-	var aerr *apiError
-	switch op {
-	case OpGetSecretValue:
-		var in getSecretValueInput
-		if aerr = decode(body, &in); aerr == nil {
-			out, aerr = s.getSecretValue(in)
-		}
+	switch {
+	case fail:
+		writeJSON(w, injected)
+	case op != OpGetSecretValue:
+		writeJSON(w, &apiError{http.StatusBadRequest, "UnknownOperationException", ""})
 	default:
-		aerr = &apiError{http.StatusBadRequest, "UnknownOperationException", ""}
+		writeJSON(w, s.getSecretValue(r.Body))
 	}
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
-// checkAuth checks the presence and the form of a SigV4 Authorization
-// header; the signature is not verified.
-func checkAuth(h string) *apiError {
-	if h == "" {
-		return &apiError{http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token"}
+// getSecretValue answers the current value of the secret the body names,
+// or an *apiError.
+func (s *Server) getSecretValue(body io.Reader) any {
+	var in struct {
+		SecretID string `json:"SecretId"`
 	}
-	if !strings.HasPrefix(h, "AWS4-HMAC-SHA256 ") ||
-		!strings.Contains(h, "Credential=") || !strings.Contains(h, "SignedHeaders=") || !strings.Contains(h, "Signature=") {
-		return &apiError{http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires AWS4-HMAC-SHA256 with Credential, SignedHeaders and Signature"}
-	}
-	return nil
-}
-
-func decode(body []byte, v any) *apiError {
-	if len(bytes.TrimSpace(body)) == 0 {
-		body = []byte("{}")
-	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&in); err != nil {
 		return &apiError{http.StatusBadRequest, "SerializationException", "the request body is not the operation's JSON input"}
 	}
-	return nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name, v := in.SecretID, s.secrets[in.SecretID]
+	for n, sv := range s.secrets {
+		if sv.arn == in.SecretID {
+			name, v = n, sv
+		}
+	}
+	if v == nil {
+		return &apiError{http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."}
+	}
+	ms := v.created.UnixMilli()
+	return map[string]any{
+		"ARN": v.arn, "Name": name, "VersionId": v.version, "VersionStages": []string{"AWSCURRENT"},
+		"SecretString": v.str, "SecretBinary": v.bin, // nil: null, which the SDK reads as absent
+		"CreatedDate": json.Number(fmt.Sprintf("%d.%03d", ms/1000, ms%1000)),
+	}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"__type":"InternalServiceError","message":"cannot encode the answer"}`)
+// writeJSON answers v with status 200, or an *apiError as AWS does.
+func writeJSON(w http.ResponseWriter, v any) {
+	status := http.StatusOK
+	if e, ok := v.(*apiError); ok {
+		status = e.status
+		w.Header().Set("X-Amzn-ErrorType", e.code)
+		v = map[string]string{"__type": e.code, "message": e.message}
 	}
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.WriteHeader(status)
-	w.Write(b) //nolint:errcheck // the client went away
+	_, _ = w.Write(b)
 }
 
-func writeError(w http.ResponseWriter, e *apiError) {
-	w.Header().Set("X-Amzn-ErrorType", e.code)
-	body := struct {
-		Type    string `json:"__type"`
-		Message string `json:"message,omitempty"`
-	}{e.code, e.message}
-	writeJSON(w, e.status, body)
+// randomID returns n random bytes in hex.
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x", b)
 }
-
-// epochSeconds is a timestamp encoded as AWS JSON 1.1 encodes timestamps: a
-// number of seconds since the Unix epoch, with a fraction.
-type epochSeconds time.Time
-
-func (t epochSeconds) MarshalJSON() ([]byte, error) {
-	ms := time.Time(t).UnixMilli()
-	return []byte(fmt.Sprintf("%d.%03d", ms/1000, ms%1000)), nil
-}
-
-// newID returns a random version id in the UUID form AWS uses.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
-
-// arnSuffix returns the six random characters AWS appends to a secret's ARN.
-func arnSuffix() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	for i := range b {
-		b[i] = arnLetters[int(b[i])%len(arnLetters)]
-	}
-	return string(b[:])
-}
-
-var _ http.Handler = (*Server)(nil)

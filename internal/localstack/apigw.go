@@ -1,70 +1,93 @@
 package localstack
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"net/url"
+	"net/http/httptest"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 )
 
-// Route is one HTTP API route: a method and a path template with {name}
-// parameters, as in template.yaml ("GET /media/{mediaId}").
-type Route struct {
-	Method string
-	Path   string
+// route is the HTTP API's integration of a route with fn: the request as a
+// payload format 2.0 event, the function invoked, its answer written back.
+func (s *Stack) route(fn string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r)
+		if err != nil {
+			writeGatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+			return
+		}
+		params := map[string]string{}
+		for _, m := range wildcard.FindAllStringSubmatch(r.Pattern, -1) {
+			params[m[1]] = r.PathValue(m[1])
+		}
+		ev := NewAPIGatewayEvent(r, r.Pattern, params, body)
+		payload, _ := json.Marshal(ev)
+		w.Header().Set("Apigw-Requestid", ev.RequestContext.RequestID)
+		res, err := s.Invoke(r.Context(), fn, payload)
+		switch {
+		case err == nil && res.Error == nil:
+			WriteAPIGatewayResponse(w, res.Payload)
+		case err == nil && res.Error.Type == lambdart.ErrorTypeTimeout:
+			writeGatewayError(w, http.StatusServiceUnavailable, "Service Unavailable")
+		default:
+			writeGatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+		}
+	}
 }
 
-// Key is the API Gateway route key, e.g. "GET /media/{mediaId}".
-func (r Route) Key() string { return r.Method + " " + r.Path }
+// wildcard is a {name} of a route pattern.
+var wildcard = regexp.MustCompile(`\{(\w+)\}`)
 
-// match reports whether the escaped path matches the route's template and
-// returns its URL-decoded parameters. A parameter matches one non-empty path
-// segment, as in API Gateway HTTP APIs (an encoded slash stays inside it).
-func (r Route) match(escapedPath string) (map[string]string, bool) {
-	path := escapedPath
-	tmpl := strings.Split(strings.Trim(r.Path, "/"), "/")
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-	if len(tmpl) != len(segs) {
-		return nil, false
+// serveInvoke answers Lambda's Invoke API
+// (/2015-03-31/functions/{name}/invocations) as Lambda does for a
+// synchronous invocation: 200 with the payload, X-Amz-Function-Error for a
+// function error, 404 for an unknown function.
+func (s *Stack) serveInvoke(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		writeGatewayError(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
 	}
-	params := map[string]string{}
-	for i, t := range tmpl {
-		if strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}") {
-			if segs[i] == "" {
-				return nil, false
-			}
-			v, err := url.PathUnescape(segs[i])
-			if err != nil {
-				return nil, false
-			}
-			params[t[1:len(t)-1]] = v
-			continue
-		}
-		if t != segs[i] {
-			return nil, false
-		}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
 	}
-	return params, true
+	res, err := s.Invoke(r.Context(), r.PathValue("name"), body)
+	if err != nil {
+		writeGatewayError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
+	if res.Error != nil {
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+	}
+	_, _ = w.Write(res.Payload)
 }
 
 // maxPayload is Lambda's synchronous invocation payload limit.
 const maxPayload = 6 << 20
 
 // NewAPIGatewayEvent builds the payload format 2.0 event that an API Gateway
-// HTTP API sends for r on the given route, as `sam local start-api` does:
+// HTTP API sends for r on the route routeKey ("GET /media/{mediaId}"), as
+// `sam local start-api` does:
 // header names lower-cased and joined with commas, query parameters decoded
 // (repeated ones joined with commas), path parameters URL-decoded, a binary
 // body base64-encoded.
-func NewAPIGatewayEvent(r *http.Request, route Route, params map[string]string, body []byte) events.APIGatewayV2HTTPRequest {
+func NewAPIGatewayEvent(r *http.Request, routeKey string, params map[string]string, body []byte) events.APIGatewayV2HTTPRequest {
 	headers := map[string]string{}
 	var cookies []string
 	for name, vals := range r.Header {
@@ -94,7 +117,7 @@ func NewAPIGatewayEvent(r *http.Request, route Route, params map[string]string, 
 	now := time.Now().UTC()
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:               "2.0",
-		RouteKey:              route.Key(),
+		RouteKey:              routeKey,
 		RawPath:               r.URL.EscapedPath(),
 		RawQueryString:        r.URL.RawQuery,
 		Cookies:               cookies,
@@ -102,7 +125,7 @@ func NewAPIGatewayEvent(r *http.Request, route Route, params map[string]string, 
 		QueryStringParameters: query,
 		PathParameters:        params,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RouteKey:     route.Key(),
+			RouteKey:     routeKey,
 			AccountID:    "000000000000",
 			Stage:        "$default",
 			RequestID:    newRequestID(),
@@ -131,38 +154,69 @@ func NewAPIGatewayEvent(r *http.Request, route Route, params map[string]string, 
 	return ev
 }
 
-// WriteAPIGatewayResponse writes a function's payload format 2.0 answer to w as
-// API Gateway does. A payload that is not a valid response is a 502 with API
-// Gateway's own body.
-func WriteAPIGatewayResponse(w http.ResponseWriter, payload []byte) {
+// APIResponse is a function's payload format 2.0 answer, as API Gateway
+// answers the caller.
+type APIResponse struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	// Base64 reports that the function sent the body base64-encoded.
+	Base64 bool
+}
+
+func (r APIResponse) String() string { return fmt.Sprintf("%d %s", r.Status, r.Body) }
+
+// ParseAPIGatewayResponse reads a function's payload format 2.0 answer:
+// headers, multi-value headers and cookies merged, the body decoded.
+func ParseAPIGatewayResponse(payload []byte) (APIResponse, error) {
 	var resp events.APIGatewayV2HTTPResponse
 	if err := json.Unmarshal(payload, &resp); err != nil || resp.StatusCode == 0 {
-		writeGatewayError(w, http.StatusInternalServerError, "Internal Server Error")
-		return
+		return APIResponse{}, fmt.Errorf("the answer %.300s is not an API Gateway payload format 2.0 response", payload)
 	}
+	r := APIResponse{Status: resp.StatusCode, Header: http.Header{}, Body: []byte(resp.Body), Base64: resp.IsBase64Encoded}
 	for k, v := range resp.Headers {
-		w.Header().Set(k, v)
+		r.Header.Set(k, v)
 	}
 	for k, vs := range resp.MultiValueHeaders {
-		w.Header().Del(k)
+		r.Header.Del(k)
 		for _, v := range vs {
-			w.Header().Add(k, v)
+			r.Header.Add(k, v)
 		}
 	}
 	for _, c := range resp.Cookies {
-		w.Header().Add("Set-Cookie", c)
+		r.Header.Add("Set-Cookie", c)
 	}
-	body := []byte(resp.Body)
-	if resp.IsBase64Encoded {
-		b, err := base64.StdEncoding.DecodeString(resp.Body)
-		if err != nil {
-			writeGatewayError(w, http.StatusInternalServerError, "Internal Server Error")
-			return
+	if r.Base64 {
+		var err error
+		if r.Body, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
+			return APIResponse{}, fmt.Errorf("the answer's body is not base64: %w", err)
 		}
-		body = b
 	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(body)
+	return r, nil
+}
+
+// WriteAPIGatewayResponse writes a function's payload format 2.0 answer to w as
+// API Gateway does. A payload that is not a valid response is a 500 with API
+// Gateway's own body.
+func WriteAPIGatewayResponse(w http.ResponseWriter, payload []byte) {
+	resp, err := ParseAPIGatewayResponse(payload)
+	if err != nil {
+		writeGatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	maps.Copy(w.Header(), resp.Header)
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
+}
+
+// MediaEvent is the payload format 2.0 event the HTTP API sends for a
+// request of method to target (an escaped path, with its query) on the
+// route /media/{mediaId}.
+func MediaEvent(method, target string) []byte {
+	req := httptest.NewRequest(method, target, nil)
+	id, _ := strings.CutPrefix(req.URL.Path, "/media/")
+	b, _ := json.Marshal(NewAPIGatewayEvent(req, method+" /media/{mediaId}", map[string]string{"mediaId": id}, nil))
+	return b
 }
 
 // writeGatewayError answers as API Gateway itself does when no function

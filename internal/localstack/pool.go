@@ -10,40 +10,40 @@ import (
 )
 
 // pool is a function's execution environments: up to size Runtimes, each
-// single-concurrency like a Lambda container, started on demand.
+// single-concurrency like a Lambda execution environment, started on
+// demand.
 type pool struct {
 	fn    lambdart.Function
 	size  int
-	slots chan *lambdart.Runtime
+	slots chan *lambdart.Runtime // the idle ones
 
-	mu      sync.Mutex
-	started int
-	all     []*lambdart.Runtime
+	mu  sync.Mutex
+	all []*lambdart.Runtime
 }
 
-// warm starts the first execution environment so that an init failure shows
-// at once.
+// warm starts the first execution environment, so that an init failure
+// shows at once.
 func (p *pool) warm(ctx context.Context) error {
 	rt, err := p.start(ctx)
-	if err != nil {
-		return err
+	if err == nil {
+		p.slots <- rt
 	}
-	p.mu.Lock()
-	p.started++
-	p.mu.Unlock()
-	p.slots <- rt
-	return nil
+	return err
 }
 
+// start starts one more execution environment, unless there are size
+// already (then it returns nil).
 func (p *pool) start(ctx context.Context) (*lambdart.Runtime, error) {
-	rt, err := lambdart.Start(ctx, p.fn)
-	if err != nil {
-		return nil, err
-	}
 	p.mu.Lock()
-	p.all = append(p.all, rt)
-	p.mu.Unlock()
-	return rt, nil
+	defer p.mu.Unlock()
+	if len(p.all) == p.size {
+		return nil, nil
+	}
+	rt, err := lambdart.Start(ctx, p.fn)
+	if err == nil {
+		p.all = append(p.all, rt)
+	}
+	return rt, err
 }
 
 func (p *pool) invoke(ctx context.Context, payload []byte) (*lambdart.Result, error) {
@@ -51,21 +51,11 @@ func (p *pool) invoke(ctx context.Context, payload []byte) (*lambdart.Result, er
 	select {
 	case rt = <-p.slots:
 	default:
-		p.mu.Lock()
-		grow := p.started < p.size
-		if grow {
-			p.started++
+		var err error
+		if rt, err = p.start(ctx); err != nil {
+			return nil, err
 		}
-		p.mu.Unlock()
-		if grow {
-			var err error
-			if rt, err = p.start(ctx); err != nil {
-				p.mu.Lock()
-				p.started--
-				p.mu.Unlock()
-				return nil, err
-			}
-		} else {
+		if rt == nil { // all busy: wait for one
 			select {
 			case rt = <-p.slots:
 			case <-ctx.Done():
@@ -77,41 +67,19 @@ func (p *pool) invoke(ctx context.Context, payload []byte) (*lambdart.Result, er
 	return rt.Invoke(ctx, payload)
 }
 
-// peek returns the first execution environment, if any.
-func (p *pool) peek() *lambdart.Runtime {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.all) == 0 {
-		return nil
-	}
-	return p.all[0]
-}
-
 func (p *pool) close() {
 	p.mu.Lock()
-	all := p.all
-	p.all = nil
-	p.mu.Unlock()
-	for _, rt := range all {
+	defer p.mu.Unlock()
+	for _, rt := range p.all {
 		_ = rt.Close()
 	}
+	p.all = nil
 }
 
-// syncWriter serialises writes from the parts of the stack.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
-}
-
-// linePrefixer writes whole lines, each prefixed with a component name.
+// linePrefixer writes whole lines to w, each prefixed; the writers of one
+// stack share mu, so that lines never interleave.
 type linePrefixer struct {
-	mu     sync.Mutex
+	mu     *sync.Mutex
 	w      io.Writer
 	prefix string
 	buf    []byte
@@ -124,7 +92,7 @@ func (l *linePrefixer) Write(b []byte) (int, error) {
 	for {
 		i := bytes.IndexByte(l.buf, '\n')
 		if i < 0 {
-			break
+			return len(b), nil
 		}
 		line := l.prefix + string(l.buf[:i+1])
 		l.buf = l.buf[i+1:]
@@ -132,5 +100,4 @@ func (l *linePrefixer) Write(b []byte) (int, error) {
 			return len(b), err
 		}
 	}
-	return len(b), nil
 }

@@ -1,7 +1,7 @@
 package localstack
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +11,8 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +55,7 @@ var Functions = map[string]string{
 // Embedded defaults of the local run.
 const (
 	DefaultBucket       = "nxcloud-media-local"
+	DefaultPrefix       = "templates/"
 	DefaultSecretID     = "nxcloud/local"
 	DefaultAccessKey    = "local-access-key"
 	DefaultAccessSecret = "local-access-secret"
@@ -60,6 +63,8 @@ const (
 	// SampleMediaID is known to the local NXCloud from the start, so that the
 	// files in events/ answer 200 (it is the id the NXCloud docs use).
 	SampleMediaID = "fd81acff-eea8-4d9d-acc9-6c62904d6615"
+	// FailureQueuePath lists the local failure queue (GET, JSON).
+	FailureQueuePath = "/local/failure-queue"
 )
 
 // Options configure a local stack. The zero value runs everything locally on
@@ -71,46 +76,33 @@ type Options struct {
 	// BinDir receives the built bootstrap binaries; empty means a temporary
 	// directory.
 	BinDir string
-	// SkipBuild uses the binaries already in BinDir/<LogicalId>/bootstrap.
-	SkipBuild bool
 	// Addr is the HTTP front's address (API Gateway); empty means 127.0.0.1:0.
 	Addr string
 	// NXCloudBaseURL points the functions at a real NXCloud; empty starts the
 	// local NXCloud. AccessKey and AccessSecret are then the real credentials.
-	NXCloudBaseURL string
-	AccessKey      string
-	AccessSecret   string
-	// Bucket, Prefix and BusinessPhone default to DefaultBucket, templates/
-	// and "" (no default phone).
-	Bucket        string
-	Prefix        string
+	NXCloudBaseURL, AccessKey, AccessSecret string
+	// BusinessPhone is NXCLOUD_BUSINESS_PHONE; empty means none.
 	BusinessPhone string
 	// Env is added to every function's environment and wins over the
 	// defaults, e.g. NXCLOUD_SIGN_ALGORITHM=sha256 or a bad value to see init
 	// fail.
 	Env []string
 	// HTTPTimeout and UploadTimeout are the functions' timeouts, as in
-	// template.yaml; zero means 29s and 300s.
-	HTTPTimeout   time.Duration
-	UploadTimeout time.Duration
+	// template.yaml; zero means 29s and 300s (the sweep's too).
+	HTTPTimeout, UploadTimeout time.Duration
 	// UploadConcurrency is how many execution environments the upload
 	// function may use at once (Lambda scales out per event); zero means 2.
 	UploadConcurrency int
-	// MaxRetryAttempts and RetryDelays mirror the asynchronous invocation
+	// MaxRetryAttempts and RetryDelay mirror the asynchronous invocation
 	// retries of EventInvokeConfig; zero values mean 2 retries, 1s apart
 	// (Lambda waits about a minute, then two).
 	MaxRetryAttempts int
 	RetryDelay       time.Duration
 	// ReconcileEvery runs the sweep (ReconcileFunction) that often, as the
 	// template's schedule does, and prints its summary; zero runs it only
-	// when invoked. ReconcileSettle is its RECONCILE_SETTLE (empty: the
-	// function's default) and ReconcileTimeout its timeout (zero: 300s).
-	ReconcileEvery   time.Duration
-	ReconcileSettle  time.Duration
-	ReconcileTimeout time.Duration
-	// MinIOBinary is the MinIO server executable; empty means found as
-	// miniotest.FindBinary does.
-	MinIOBinary string
+	// when invoked. ReconcileSettle is its RECONCILE_SETTLE (zero: the
+	// function's default).
+	ReconcileEvery, ReconcileSettle time.Duration
 	// Log receives progress lines and the functions' log lines; nil discards.
 	Log io.Writer
 }
@@ -132,12 +124,8 @@ type Stack struct {
 	// APIURL is the HTTP API's base URL, e.g. http://127.0.0.1:3000.
 	APIURL string
 	// S3Endpoint, SecretsEndpoint and NXCloudURL are the local endpoints.
-	S3Endpoint      string
-	SecretsEndpoint string
-	NXCloudURL      string
-	Bucket          string
-	Prefix          string
-	SecretID        string
+	S3Endpoint, SecretsEndpoint, NXCloudURL string
+	Bucket, Prefix, SecretID                string
 
 	// NXCloud is the local NXCloud, nil when a real one is used.
 	NXCloud *nxcloudtest.Server
@@ -148,74 +136,36 @@ type Stack struct {
 
 	opts     Options
 	root     string
-	log      io.Writer
+	tmpBin   string     // the binaries' temporary folder, removed by Close
+	logMu    sync.Mutex // one line at a time into opts.Log
 	bins     map[string]string
 	env      []string
-	front    *http.Server
-	webhook  *http.Server
-	routes   []frontRoute
+	servers  []*http.Server
 	runtimes map[string]*pool
 
-	events   chan json.RawMessage
 	wg       sync.WaitGroup
 	mu       sync.Mutex
+	closed   bool
 	failed   []FailedEvent
-	inflight int // S3 events queued or being delivered; guarded by mu
+	inflight int // S3 events being delivered, retries included
 	closing  chan struct{}
-}
-
-type frontRoute struct {
-	route Route
-	fn    string
 }
 
 // Start builds the functions for this host, starts every part and waits until
 // each is ready. Close stops them all.
 func Start(ctx context.Context, opts Options) (st *Stack, err error) {
-	if opts.Bucket == "" {
-		opts.Bucket = DefaultBucket
-	}
-	if opts.Prefix == "" {
-		opts.Prefix = "templates/"
-	}
-	if opts.HTTPTimeout == 0 {
-		opts.HTTPTimeout = 29 * time.Second
-	}
-	if opts.UploadTimeout == 0 {
-		opts.UploadTimeout = 300 * time.Second
-	}
-	if opts.UploadConcurrency == 0 {
-		opts.UploadConcurrency = 2
-	}
-	if opts.MaxRetryAttempts == 0 {
-		opts.MaxRetryAttempts = 2
-	}
-	if opts.RetryDelay == 0 {
-		opts.RetryDelay = time.Second
-	}
-	if opts.ReconcileTimeout == 0 {
-		opts.ReconcileTimeout = 300 * time.Second
-	}
-	logw := opts.Log
-	if logw == nil {
-		logw = io.Discard
-	}
-	s := &Stack{
-		opts:     opts,
-		log:      &syncWriter{w: logw},
-		Bucket:   opts.Bucket,
-		Prefix:   opts.Prefix,
-		SecretID: DefaultSecretID,
-		runtimes: map[string]*pool{},
-		events:   make(chan json.RawMessage, 1024),
-		closing:  make(chan struct{}),
-	}
+	opts.HTTPTimeout = cmp.Or(opts.HTTPTimeout, 29*time.Second)
+	opts.UploadTimeout = cmp.Or(opts.UploadTimeout, 300*time.Second)
+	opts.UploadConcurrency = cmp.Or(opts.UploadConcurrency, 2)
+	opts.MaxRetryAttempts = cmp.Or(opts.MaxRetryAttempts, 2)
+	opts.RetryDelay = cmp.Or(opts.RetryDelay, time.Second)
+	opts.Log = cmp.Or[io.Writer](opts.Log, io.Discard)
+	s := &Stack{opts: opts, Bucket: DefaultBucket, Prefix: DefaultPrefix, SecretID: DefaultSecretID, runtimes: map[string]*pool{}, closing: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-
 	if err := s.build(ctx); err != nil {
 		return nil, err
 	}
@@ -236,8 +186,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		// getMedia answers (and GET /media/{mediaId}/content redirects to)
 		// serves them.
 		s.NXCloud = nxcloudtest.NewServer(nxcloudtest.WithCredentials(ak, secret), nxcloudtest.WithKeepContent(true),
-			nxcloudtest.WithLogger(slog.New(slog.NewJSONHandler(s.prefixed("nxcloud"), nil))))
-		s.NXCloud.AddMedia(nxcloudtest.Media{ID: SampleMediaID, MimeType: "application/pdf", FileName: "menu card.pdf"})
+			nxcloudtest.WithLogger(slog.New(slog.NewJSONHandler(s.Output("nxcloud"), nil))))
 		s.seedFixtures()
 		if s.NXCloudURL, err = s.NXCloud.Start("127.0.0.1:0"); err != nil {
 			return nil, fmt.Errorf("local nxcloud: %w", err)
@@ -245,7 +194,6 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		s.progress("local NXCloud (signature enforced) at %s", s.NXCloudURL)
 	}
 
-	// Secrets Manager.
 	s.Secrets = localsm.New()
 	secretJSON, _ := json.Marshal(map[string]string{"accessKey": ak, "accessSecret": secret})
 	s.Secrets.Put(s.SecretID, string(secretJSON))
@@ -256,23 +204,15 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 
 	// The S3 event webhook listens before MinIO starts, so MinIO finds its
 	// notification target online.
-	hookLn, err := net.Listen("tcp", "127.0.0.1:0")
+	hook, err := s.serve("127.0.0.1:0", http.HandlerFunc(s.serveWebhook))
 	if err != nil {
 		return nil, err
 	}
-	s.webhook = &http.Server{Handler: http.HandlerFunc(s.serveWebhook), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.webhook.Serve(hookLn) }()
-
 	s.progress("starting MinIO")
-	s.MinIO, err = miniotest.Run(ctx, miniotest.Options{
-		Binary: opts.MinIOBinary,
-		Output: s.prefixed("minio"),
-		Env: []string{
-			"MINIO_NOTIFY_WEBHOOK_ENABLE_LOCAL=on",
-			"MINIO_NOTIFY_WEBHOOK_ENDPOINT_LOCAL=http://" + hookLn.Addr().String() + "/s3-events",
-		},
-	})
-	if err != nil {
+	if s.MinIO, err = miniotest.Run(ctx, miniotest.Options{Output: s.Output("minio"), Env: []string{
+		"MINIO_NOTIFY_WEBHOOK_ENABLE_LOCAL=on",
+		"MINIO_NOTIFY_WEBHOOK_ENDPOINT_LOCAL=http://" + hook + "/s3-events",
+	}}); err != nil {
 		return nil, fmt.Errorf("minio: %w", err)
 	}
 	s.S3Endpoint = s.MinIO.Endpoint
@@ -281,7 +221,6 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	}
 	s.progress("MinIO at %s, bucket %q (versioned, events under %q to the upload function)", s.S3Endpoint, s.Bucket, s.Prefix)
 
-	// Functions.
 	s.env = []string{
 		"NXCLOUD_SECRET_ID=" + s.SecretID,
 		"NXCLOUD_BASE_URL=" + s.NXCloudURL,
@@ -307,64 +246,130 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		case UploadTemplateFileFunction:
 			timeout, size = opts.UploadTimeout, opts.UploadConcurrency
 		case ReconcileFunction:
-			timeout = opts.ReconcileTimeout
+			timeout = opts.UploadTimeout
 		}
-		s.runtimes[id] = &pool{fn: lambdart.Function{
-			Name:    id,
-			Path:    s.bins[id],
-			Env:     s.env,
-			Timeout: timeout,
-			Stdout:  s.prefixed(id),
-			Stderr:  s.prefixed(id),
-		}, slots: make(chan *lambdart.Runtime, size), size: size}
-	}
-	for id, p := range s.runtimes {
+		out := s.Output(id)
+		p := &pool{fn: lambdart.Function{Name: id, Path: s.bins[id], Env: s.env, Timeout: timeout, Stdout: out, Stderr: out}, size: size, slots: make(chan *lambdart.Runtime, size)}
+		s.runtimes[id] = p
 		if err := p.warm(ctx); err != nil {
 			return nil, fmt.Errorf("%s: %w", id, err)
 		}
 		s.progress("%s ready under the Lambda Runtime API", id)
 	}
-
-	// S3 event delivery (asynchronous invocations with retries).
-	for i := 0; i < opts.UploadConcurrency; i++ {
-		s.wg.Add(1)
-		go s.deliver()
-	}
-
-	// The sweep's schedule (the template's Schedule event).
 	if opts.ReconcileEvery > 0 {
 		s.wg.Add(1)
 		go s.schedule(opts.ReconcileEvery)
 	}
 
-	// HTTP front (API Gateway HTTP API, and Lambda's Invoke API).
-	s.routes = []frontRoute{
-		{Route{http.MethodGet, "/media/{mediaId}"}, GetMediaFunction},
-		{Route{http.MethodGet, "/media/{mediaId}/content"}, GetMediaFunction},
-		{Route{http.MethodDelete, "/media/{mediaId}"}, DeleteMediaFunction},
-		{Route{http.MethodPost, "/uploads"}, UploadSessionsFunction},
-		{Route{http.MethodGet, "/uploads/{uploadId}"}, UploadSessionsFunction},
+	// HTTP front: API Gateway's HTTP API, Lambda's Invoke API, the failure queue.
+	mux := http.NewServeMux()
+	for pattern, fn := range map[string]string{
+		"GET /media/{mediaId}":         GetMediaFunction,
+		"GET /media/{mediaId}/content": GetMediaFunction,
+		"DELETE /media/{mediaId}":      DeleteMediaFunction,
+		"POST /uploads":                UploadSessionsFunction,
+		"GET /uploads/{uploadId}":      UploadSessionsFunction,
+	} {
+		mux.Handle(pattern, s.route(fn))
 	}
-	addr := opts.Addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
+	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", s.serveInvoke)
+	mux.HandleFunc("GET "+FailureQueuePath, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(append([]FailedEvent{}, s.Failed()...))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeGatewayError(w, http.StatusNotFound, "Not Found") })
+	addr, err := s.serve(cmp.Or(opts.Addr, "127.0.0.1:0"), mux)
 	if err != nil {
-		return nil, fmt.Errorf("http api address %s: %w (choose another with -addr, e.g. make local LOCAL_ARGS=-addr=127.0.0.1:3001)", addr, err)
+		return nil, fmt.Errorf("http api address %s: %w (choose another with -addr, e.g. make local LOCAL_ARGS=-addr=127.0.0.1:3001)", opts.Addr, err)
 	}
-	s.APIURL = "http://" + ln.Addr().String()
-	s.front = &http.Server{Handler: http.HandlerFunc(s.serveAPI), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.front.Serve(ln) }()
+	s.APIURL = "http://" + addr
 	s.progress("HTTP API at %s (GET and DELETE /media/{mediaId}, GET /media/{mediaId}/content, POST /uploads, GET /uploads/{uploadId})", s.APIURL)
 	return s, nil
+}
+
+// serve serves h on addr until Close and returns the address it listens on.
+func (s *Stack) serve(addr string, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.mu.Lock()
+	s.servers = append(s.servers, srv)
+	s.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), nil
+}
+
+// S3Counter counts by operation (HeadObject, GetObjectTagging, ...) the S3
+// requests that reach the stack's MinIO through it: point a function at it
+// with AWS_ENDPOINT_URL_S3=URL.
+type S3Counter struct {
+	URL string
+	mu  sync.Mutex
+	ops map[string]int
+}
+
+// CountS3 starts an S3Counter, a reverse proxy stopped with the stack.
+func (s *Stack) CountS3() (*S3Counter, error) {
+	target, err := url.Parse(s.S3Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	c, proxy := &S3Counter{ops: map[string]int{}}, httputil.NewSingleHostReverseProxy(target) // keeps the Host the SDK signed
+	addr, err := s.serve("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.ops[s3Operation(r)]++
+		c.mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	c.URL = "http://" + addr
+	return c, err
+}
+
+// Take returns the requests counted since the last Take: how many, and how
+// many of each operation.
+func (c *S3Counter) Take() (int, map[string]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ops, n := c.ops, 0
+	for _, k := range ops {
+		n += k
+	}
+	c.ops = map[string]int{}
+	return n, ops
+}
+
+// s3Operation names the S3 operation of a path-style request.
+func s3Operation(r *http.Request) string {
+	op := r.Method + " bucket"
+	if strings.Contains(strings.Trim(r.URL.Path, "/"), "/") { // /bucket/key
+		op = r.Method + " object"
+	}
+	for _, sub := range []string{"tagging", "versions", "list-type", "versioning", "delete", "uploads", "uploadId"} {
+		if r.URL.Query().Has(sub) {
+			op += "?" + sub
+			break
+		}
+	}
+	if r.Header.Get("X-Amz-Copy-Source") != "" {
+		op = "CopyObject"
+	}
+	return cmp.Or(s3Operations[op], op)
+}
+
+var s3Operations = map[string]string{
+	"HEAD object": "HeadObject", "GET object": "GetObject", "PUT object": "PutObject", "DELETE object": "DeleteObject",
+	"GET object?tagging": "GetObjectTagging", "PUT object?tagging": "PutObjectTagging", "DELETE object?tagging": "DeleteObjectTagging",
+	"GET bucket?list-type": "ListObjectsV2", "GET bucket?versions": "ListObjectVersions", "GET bucket?versioning": "GetBucketVersioning",
+	"HEAD bucket": "HeadBucket", "POST bucket?delete": "DeleteObjects",
 }
 
 // Binary is the path of a function's built bootstrap.
 func (s *Stack) Binary(logicalID string) string { return s.bins[logicalID] }
 
 // Env is the environment every function runs with.
-func (s *Stack) Env() []string { return append([]string(nil), s.env...) }
+func (s *Stack) Env() []string { return slices.Clone(s.env) }
 
 // S3Client is an SDK client for the local S3, path-style.
 func (s *Stack) S3Client() *s3.Client { return s.MinIO.Client() }
@@ -378,28 +383,16 @@ func (s *Stack) Invoke(ctx context.Context, logicalID string, payload []byte) (*
 	return p.invoke(ctx, payload)
 }
 
-// Runtime returns one execution environment of a function, for measurements
-// (cold starts, init durations, peak RSS).
-func (s *Stack) Runtime(logicalID string) *lambdart.Runtime {
-	p, ok := s.runtimes[logicalID]
-	if !ok {
-		return nil
-	}
-	return p.peek()
-}
-
 // Failed lists the S3 events whose every attempt failed (the failure queue).
 func (s *Stack) Failed() []FailedEvent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]FailedEvent(nil), s.failed...)
+	return slices.Clone(s.failed)
 }
 
 // WaitIdle waits until every S3 event received so far has been handled
 // (including its retries) or ctx ends.
 func (s *Stack) WaitIdle(ctx context.Context) error {
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
 	for {
 		s.mu.Lock()
 		n := s.inflight
@@ -408,35 +401,28 @@ func (s *Stack) WaitIdle(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-tick.C:
+		case <-time.After(10 * time.Millisecond):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
 
-// track counts an S3 event in (+1) or out (-1) of delivery.
-func (s *Stack) track(delta int) {
-	s.mu.Lock()
-	s.inflight += delta
-	s.mu.Unlock()
-}
-
 // Close stops every part; no process is left running.
 func (s *Stack) Close() {
-	select {
-	case <-s.closing:
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		return
-	default:
-		close(s.closing)
 	}
+	s.closed = true
+	close(s.closing)
+	servers := slices.Clone(s.servers)
+	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if s.front != nil {
-		_ = s.front.Shutdown(ctx)
-	}
-	if s.webhook != nil {
-		_ = s.webhook.Shutdown(ctx)
+	for _, srv := range servers {
+		_ = srv.Shutdown(ctx)
 	}
 	s.wg.Wait()
 	for _, p := range s.runtimes {
@@ -451,41 +437,36 @@ func (s *Stack) Close() {
 	if s.NXCloud != nil {
 		_ = s.NXCloud.Close()
 	}
+	if s.tmpBin != "" {
+		_ = os.RemoveAll(s.tmpBin)
+	}
 }
 
 // build compiles the functions for this host with the Makefile's
 // build-<LogicalId> targets, exactly as `sam build` does for arm64.
 func (s *Stack) build(ctx context.Context) error {
-	root := s.opts.RepoRoot
-	if root == "" {
+	s.root = s.opts.RepoRoot
+	if s.root == "" {
 		var err error
-		if root, err = FindRepoRoot(); err != nil {
+		if s.root, err = FindRepoRoot(); err != nil {
 			return err
 		}
 	}
-	s.root = root
 	dir := s.opts.BinDir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "nxcloud-local-bin-")
 		if err != nil {
 			return err
 		}
-		dir = d
+		dir, s.tmpBin = d, d
 	}
 	s.bins = map[string]string{}
 	for id := range Functions {
 		out := filepath.Join(dir, id)
 		s.bins[id] = filepath.Join(out, "bootstrap")
-		if s.opts.SkipBuild {
-			continue
-		}
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			return err
-		}
 		start := time.Now()
-		cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "build-"+id,
-			"ARTIFACTS_DIR="+out, "GOARCH="+runtime.GOARCH)
-		cmd.Dir = root
+		cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "build-"+id, "ARTIFACTS_DIR="+out, "GOARCH="+runtime.GOARCH)
+		cmd.Dir = s.root
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("make build-%s: %w\n%s", id, err, b)
 		}
@@ -494,21 +475,21 @@ func (s *Stack) build(ctx context.Context) error {
 	return nil
 }
 
-// seedFixtures makes the media ids of events/get-media.json,
-// get-media-content.json and delete-media.json known to the local NXCloud,
-// so that `local invoke GetMediaFunction events/get-media.json` answers 200
-// as it would for a media id NXCloud returned.
+// seedFixtures makes the local NXCloud know the sample media and the media
+// ids of events/get-media.json, get-media-content.json and
+// delete-media.json, so that `local invoke GetMediaFunction
+// events/get-media.json` answers 200 as it would for a media id NXCloud
+// returned.
 func (s *Stack) seedFixtures() {
+	ids := []string{SampleMediaID}
 	for _, f := range []string{"get-media.json", "get-media-content.json", "delete-media.json"} {
-		b, err := os.ReadFile(filepath.Join(s.root, "events", f))
-		if err != nil {
-			continue
-		}
 		var ev events.APIGatewayV2HTTPRequest
-		if json.Unmarshal(b, &ev) != nil || ev.PathParameters["mediaId"] == "" {
-			continue
+		if b, err := os.ReadFile(filepath.Join(s.root, "events", f)); err == nil && json.Unmarshal(b, &ev) == nil && ev.PathParameters["mediaId"] != "" {
+			ids = append(ids, ev.PathParameters["mediaId"])
 		}
-		s.NXCloud.AddMedia(nxcloudtest.Media{ID: ev.PathParameters["mediaId"], MimeType: "application/pdf", FileName: "menu card.pdf"})
+	}
+	for _, id := range ids {
+		s.NXCloud.AddMedia(nxcloudtest.Media{ID: id, MimeType: "application/pdf", FileName: "menu card.pdf"})
 	}
 }
 
@@ -520,270 +501,56 @@ func FindRepoRoot() (string, error) {
 		return "", err
 	}
 	for {
-		if fileExists(filepath.Join(dir, "template.yaml")) && fileExists(filepath.Join(dir, "go.mod")) {
+		_, e1 := os.Stat(filepath.Join(dir, "template.yaml"))
+		_, e2 := os.Stat(filepath.Join(dir, "go.mod"))
+		if e1 == nil && e2 == nil {
 			return dir, nil
 		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
+		if filepath.Dir(dir) == dir {
 			return "", errors.New("cannot find the repository root (template.yaml and go.mod): run from inside the checkout")
 		}
-		dir = parent
+		dir = filepath.Dir(dir)
 	}
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // setupBucket creates the versioned media bucket and sends its ObjectCreated
 // events under the prefix to the webhook, as the template's S3 event does.
 func (s *Stack) setupBucket(ctx context.Context) error {
 	if err := s.MinIO.CreateBucket(ctx, s.Bucket, true); err != nil {
-		return fmt.Errorf("create bucket %s: %w", s.Bucket, err)
+		return err
 	}
 	// MinIO registers its notification targets in the background after it
 	// answers: until then the target's ARN is refused, so try for a while.
-	var err error
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		if err = s.putNotification(ctx); err == nil || time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err != nil {
-		return fmt.Errorf("bucket notification to the upload function: %w", err)
-	}
-	return nil
-}
-
-// putNotification sends the bucket's ObjectCreated events under the prefix
-// to the webhook.
-func (s *Stack) putNotification(ctx context.Context) error {
-	_, err := s.MinIO.Client().PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
-		Bucket: aws.String(s.Bucket),
-		NotificationConfiguration: &s3types.NotificationConfiguration{
-			QueueConfigurations: []s3types.QueueConfiguration{{
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_, err := s.MinIO.Client().PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
+			Bucket: aws.String(s.Bucket),
+			NotificationConfiguration: &s3types.NotificationConfiguration{QueueConfigurations: []s3types.QueueConfiguration{{
 				Id:       aws.String("upload-template-file"),
 				QueueArn: aws.String("arn:minio:sqs::LOCAL:webhook"),
 				Events:   []s3types.Event{"s3:ObjectCreated:*"},
 				Filter: &s3types.NotificationConfigurationFilter{Key: &s3types.S3KeyFilter{
 					FilterRules: []s3types.FilterRule{{Name: s3types.FilterRuleNamePrefix, Value: aws.String(s.Prefix)}},
 				}},
-			}},
-		},
-	})
-	return err
-}
-
-// serveWebhook receives MinIO's bucket notifications and queues them for the
-// upload function, answering at once as S3 does for an asynchronous invoke.
-func (s *Stack) serveWebhook(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxPayload))
-	if err != nil || r.Method != http.MethodPost {
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	var log struct {
-		Records []json.RawMessage `json:"Records"`
-	}
-	if err := json.Unmarshal(body, &log); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	// MinIO also files tag and retention changes under s3:ObjectCreated:*
-	// (PutTagging, DeleteTagging, PutRetention, PutLegalHold); S3 does not,
-	// so they are dropped: tagging an object must not trigger the function.
-	records := log.Records[:0]
-	for _, rec := range log.Records {
-		var r struct {
-			EventName string `json:"eventName"`
-		}
-		_ = json.Unmarshal(rec, &r)
-		switch strings.TrimPrefix(r.EventName, "s3:") {
-		case "ObjectCreated:Put", "ObjectCreated:Post", "ObjectCreated:Copy", "ObjectCreated:CompleteMultipartUpload":
-			records = append(records, rec)
-		}
-	}
-	if len(records) > 0 {
-		ev, _ := json.Marshal(map[string]any{"Records": records})
-		s.Enqueue(ev)
-	}
-	w.WriteHeader(http.StatusOK)
-}
-
-// Enqueue delivers an S3 event to the upload function asynchronously, with
-// Lambda's retries and the failure queue at the end.
-func (s *Stack) Enqueue(event []byte) {
-	s.track(1)
-	select {
-	case s.events <- json.RawMessage(event):
-	case <-s.closing:
-		s.track(-1)
-	}
-}
-
-func (s *Stack) deliver() {
-	defer s.wg.Done()
-	for {
-		select {
-		case <-s.closing:
-			return
-		case ev := <-s.events:
-			s.deliverOne(ev)
-			s.track(-1)
-		}
-	}
-}
-
-func (s *Stack) deliverOne(ev json.RawMessage) {
-	p := s.runtimes[UploadTemplateFileFunction]
-	attempts := s.opts.MaxRetryAttempts + 1
-	var last *lambdart.FunctionError
-	for i := 1; i <= attempts; i++ {
-		if i > 1 {
-			select {
-			case <-time.After(s.opts.RetryDelay * time.Duration(i-1)):
-			case <-s.closing:
-				return
+			}}},
+		})
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			if err != nil {
+				return fmt.Errorf("bucket notification to the upload function: %w", err)
 			}
-		}
-		res, err := p.invoke(context.Background(), ev)
-		if err != nil {
-			last = &lambdart.FunctionError{Type: "Local.InvokeError", Message: err.Error()}
-		} else if res.Error != nil {
-			last = res.Error
-		} else {
-			return
-		}
-		s.progress("%s attempt %d/%d failed: %s: %s", UploadTemplateFileFunction, i, attempts, last.Type, last.Message)
-	}
-	s.mu.Lock()
-	s.failed = append(s.failed, FailedEvent{Event: ev, Error: last.Message, ErrorType: last.Type, Attempts: attempts})
-	s.mu.Unlock()
-	s.progress("event sent to the failure queue after %d attempts", attempts)
-}
-
-// serveAPI is the HTTP API: it matches a route, builds the payload format 2.0
-// event, invokes the function and writes its answer. It also serves Lambda's
-// Invoke API (aws lambda invoke --endpoint-url) and the failure queue.
-func (s *Stack) serveAPI(w http.ResponseWriter, r *http.Request) {
-	if fn, ok := invokePath(r.URL.Path); ok && r.Method == http.MethodPost {
-		s.serveInvoke(w, r, fn)
-		return
-	}
-	if r.URL.Path == FailureQueuePath && r.Method == http.MethodGet {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(append([]FailedEvent{}, s.Failed()...))
-		return
-	}
-	var fn string
-	var route Route
-	var params map[string]string
-	for _, fr := range s.routes {
-		if fr.route.Method != r.Method {
-			continue
-		}
-		if p, ok := fr.route.match(r.URL.EscapedPath()); ok {
-			fn, route, params = fr.fn, fr.route, p
-			break
-		}
-	}
-	if fn == "" {
-		writeGatewayError(w, http.StatusNotFound, "Not Found")
-		return
-	}
-	body, err := readBody(r)
-	if err != nil {
-		writeGatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
-		return
-	}
-	ev := NewAPIGatewayEvent(r, route, params, body)
-	payload, _ := json.Marshal(ev)
-	w.Header().Set("Apigw-Requestid", ev.RequestContext.RequestID)
-	res, err := s.Invoke(r.Context(), fn, payload)
-	if err != nil || res.Error != nil {
-		if res != nil && res.Error != nil && res.Error.Type == lambdart.ErrorTypeTimeout {
-			writeGatewayError(w, http.StatusServiceUnavailable, "Service Unavailable")
-			return
-		}
-		writeGatewayError(w, http.StatusInternalServerError, "Internal Server Error")
-		return
-	}
-	WriteAPIGatewayResponse(w, res.Payload)
-}
-
-// FailureQueuePath lists the local failure queue (GET, JSON).
-const FailureQueuePath = "/local/failure-queue"
-
-// invokePath returns the function of a Lambda Invoke API path,
-// /2015-03-31/functions/{FunctionName}/invocations.
-func invokePath(p string) (string, bool) {
-	rest, ok := strings.CutPrefix(p, "/2015-03-31/functions/")
-	if !ok {
-		return "", false
-	}
-	fn, ok := strings.CutSuffix(rest, "/invocations")
-	return fn, ok && fn != "" && !strings.Contains(fn, "/")
-}
-
-// serveInvoke answers Lambda's Invoke API as Lambda does for a synchronous
-// invocation: 200 with the payload, X-Amz-Function-Error for a function
-// error, 404 for an unknown function.
-func (s *Stack) serveInvoke(w http.ResponseWriter, r *http.Request, fn string) {
-	body, err := readBody(r)
-	if err != nil {
-		writeGatewayError(w, http.StatusRequestEntityTooLarge, err.Error())
-		return
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		body = []byte("{}")
-	}
-	res, err := s.Invoke(r.Context(), fn, body)
-	if err != nil {
-		writeGatewayError(w, http.StatusNotFound, err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
-	if res.Error != nil {
-		w.Header().Set("X-Amz-Function-Error", "Unhandled")
-		_ = json.NewEncoder(w).Encode(map[string]string{"errorMessage": res.Error.Message, "errorType": res.Error.Type})
-		return
-	}
-	_, _ = w.Write(res.Payload)
-}
-
-// schedule invokes the sweep every period, as the template's Schedule event
-// does, and prints each summary.
-func (s *Stack) schedule(every time.Duration) {
-	defer s.wg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.closing:
-			return
-		case <-t.C:
-		}
-		ev := fmt.Sprintf(`{"version":"0","detail-type":"Scheduled Event","source":"aws.events","time":%q,"detail":{}}`, time.Now().UTC().Format(time.RFC3339))
-		res, err := s.runtimes[ReconcileFunction].invoke(context.Background(), []byte(ev))
-		switch {
-		case err != nil:
-			s.progress("scheduled %s: %v", ReconcileFunction, err)
-		case res.Error != nil:
-			s.progress("scheduled %s failed: %s: %s", ReconcileFunction, res.Error.Type, res.Error.Message)
-		default:
-			s.progress("scheduled %s: %s", ReconcileFunction, res.Payload)
+			return nil
 		}
 	}
 }
 
 // progress prints one readiness or progress line.
 func (s *Stack) progress(format string, a ...any) {
-	fmt.Fprintf(s.log, "local: "+format+"\n", a...)
+	fmt.Fprintf(&linePrefixer{mu: &s.logMu, w: s.opts.Log, prefix: "local: "}, format+"\n", a...)
 }
 
-// prefixed is a writer that prefixes each line with a component name.
-func (s *Stack) prefixed(name string) io.Writer {
-	return &linePrefixer{w: s.log, prefix: name + " | "}
+// Output is a writer into the stack's log that prefixes each line with a
+// component name, as it does for the functions and servers.
+func (s *Stack) Output(name string) io.Writer {
+	return &linePrefixer{mu: &s.logMu, w: s.opts.Log, prefix: name + " | "}
 }
 
 // S3EventForObject builds the S3 event Lambda would get for an existing

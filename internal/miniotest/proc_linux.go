@@ -1,9 +1,10 @@
-//go:build linux
-
 package miniotest
 
 import "syscall"
 
-// setDeathSignal asks the kernel to kill the server if the process that
+// procAttr puts the server in its own process group, so that stopping it
+// stops what it spawned, and has the kernel kill it if the process that
 // started it dies without stopping it (a test binary killed by a timeout).
-func setDeathSignal(a *syscall.SysProcAttr) { a.Pdeathsig = syscall.SIGKILL }
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}

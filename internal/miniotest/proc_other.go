@@ -1,15 +1,9 @@
-//go:build !unix
+//go:build !linux
 
 package miniotest
 
-import "os/exec"
+import "syscall"
 
-func setProcAttr(*exec.Cmd) {}
-
-func terminate(cmd *exec.Cmd) {
-	if cmd.Process != nil {
-		_ = cmd.Process.Kill()
-	}
-}
-
-func kill(cmd *exec.Cmd) { terminate(cmd) }
+// procAttr puts the server in its own process group, so that stopping it
+// stops what it spawned.
+func procAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }

@@ -3,9 +3,10 @@ package miniotest
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
+	"regexp"
 	"strings"
+	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -13,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// AWSConfig returns an SDK configuration that reaches the server: static root
-// credentials, region us-east-1, base endpoint set to the server.
+// AWSConfig returns an SDK configuration that reaches the server: its root
+// credentials, region us-east-1, base endpoint the server.
 func (s *Server) AWSConfig() aws.Config {
 	return aws.Config{
 		Region:       Region,
@@ -26,8 +27,7 @@ func (s *Server) AWSConfig() aws.Config {
 // Client returns an S3 client for the server, with path-style addressing as
 // any local S3 endpoint needs. optFns run after the defaults.
 func (s *Server) Client(optFns ...func(*s3.Options)) *s3.Client {
-	fns := append([]func(*s3.Options){func(o *s3.Options) { o.UsePathStyle = true }}, optFns...)
-	return s3.NewFromConfig(s.AWSConfig(), fns...)
+	return s3.NewFromConfig(s.AWSConfig(), append([]func(*s3.Options){func(o *s3.Options) { o.UsePathStyle = true }}, optFns...)...)
 }
 
 // CreateBucket creates the bucket name, with versioning enabled when
@@ -50,42 +50,53 @@ func (s *Server) CreateBucket(ctx context.Context, name string, versioned bool) 
 	return nil
 }
 
-// NewBucket creates a versioned bucket with a unique name derived from the
-// test's name and returns the name. It fails the test on error.
-func (s *Server) NewBucket(t interface {
-	TB
-	Name() string
-}) string {
+// NewBucket creates a bucket, versioned or not, with a unique name derived
+// from the test's name, and returns the name.
+func (s *Server) NewBucket(t testing.TB, versioned bool) string {
 	t.Helper()
-	name := BucketName(t.Name())
-	if err := s.CreateBucket(context.Background(), name, true); err != nil {
+	base := strings.Trim(notBucketChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	name := strings.TrimLeft(fmt.Sprintf("%s-%x", strings.TrimRight(base[:min(len(base), 45)], "-"), rnd), "-")
+	if err := s.CreateBucket(t.Context(), name, versioned); err != nil {
 		t.Fatalf("miniotest: %v", err)
 	}
 	return name
 }
 
-// BucketName turns hint into a valid, unique bucket name (3 to 63 lower-case
-// letters, digits and hyphens).
-func BucketName(hint string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(hint) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-		default:
-			if s := b.String(); s != "" && !strings.HasSuffix(s, "-") {
-				b.WriteByte('-')
-			}
-		}
+// notBucketChars are the runs of characters a bucket name cannot hold.
+var notBucketChars = regexp.MustCompile(`[^a-z0-9]+`)
+
+// Tags returns the tags of a version of an object ("" for the current one);
+// a failure fails the test.
+func Tags(t testing.TB, cli *s3.Client, bucket, key, version string) map[string]string {
+	t.Helper()
+	in := &s3.GetObjectTaggingInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+	if version != "" {
+		in.VersionId = aws.String(version)
 	}
-	base := strings.Trim(b.String(), "-")
-	if len(base) > 45 {
-		base = strings.Trim(base[:45], "-")
+	out, err := cli.GetObjectTagging(context.Background(), in)
+	if err != nil {
+		t.Fatalf("tags of %s: %v", key, err)
 	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	if base == "" {
-		base = "bucket"
+	tags := map[string]string{}
+	for _, tg := range out.TagSet {
+		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
 	}
-	return base + "-" + hex.EncodeToString(rnd[:])
+	return tags
+}
+
+// Keys lists the keys under prefix (current versions, up to 1,000); a
+// failure fails the test.
+func Keys(t testing.TB, cli *s3.Client, bucket, prefix string) []string {
+	t.Helper()
+	out, err := cli.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	if err != nil {
+		t.Fatalf("list %s: %v", prefix, err)
+	}
+	var keys []string
+	for _, o := range out.Contents {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	return keys
 }

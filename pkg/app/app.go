@@ -2,10 +2,10 @@
 // environment: the validated configuration, the AWS configuration, the cached
 // Secrets Manager credentials, the signed NXCloud client, the JSON logger and
 // the EMF metrics recorder, hooked to the NXCloud client (latency by action
-// and code) and to the Secrets Manager client (credential refreshes). A
-// function that calls NXCloud calls New once per container (at init), then
-// hands the parts to its handler and to lambda.Start; the upload sessions,
-// which read no secret, take only config.FromEnv and LoadAWS.
+// and code) and to the Secrets Manager client (credential refreshes). The
+// main of a function that calls NXCloud calls Main once per container (at
+// init), then hands the parts to its handler and to lambda.Start; the upload
+// sessions, which read no secret, take only config.FromEnv and LoadAWS.
 //
 // It deliberately links no S3 client: the get and delete functions stay small.
 package app
@@ -37,6 +37,19 @@ type App struct {
 	AWS     aws.Config // the upload function builds its S3 client from it
 	NXCloud *nxcloud.Client
 	Metrics *metrics.Recorder
+	Logger  *slog.Logger
+}
+
+// Main is New for a function's main, with the logger of NewLogger and the
+// process environment: an error is reported with InitFailed, and Main does
+// not return.
+func Main(required ...string) *App {
+	logger := NewLogger(os.Getenv)
+	a, err := New(context.Background(), os.Getenv, logger, required...)
+	if err != nil {
+		InitFailed(logger, os.Getenv, err)
+	}
+	return a
 }
 
 // New reads and validates the environment and builds the shared dependencies;
@@ -67,7 +80,7 @@ func New(ctx context.Context, getenv func(string) string, logger *slog.Logger, r
 		return nil, fmt.Errorf("nxcloud client: %w", err)
 	}
 	rec.ColdStart(ctx, getenv("AWS_LAMBDA_FUNCTION_NAME"))
-	return &App{Config: cfg, AWS: awsCfg, NXCloud: client, Metrics: rec}, nil
+	return &App{Config: cfg, AWS: awsCfg, NXCloud: client, Metrics: rec, Logger: logger}, nil
 }
 
 // countedSecrets records every read of the secret as a credential refresh.

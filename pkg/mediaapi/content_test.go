@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 )
@@ -64,7 +65,7 @@ func TestContentRedirect(t *testing.T) {
 				}
 				return mediaWithURL(tc.url)
 			}}
-			log, _ := newLogger()
+			log, _ := lambdarttest.Logger()
 			methods := tc.methods
 			if methods == nil {
 				methods = []string{http.MethodGet}
@@ -109,7 +110,7 @@ func TestContentFetchedEachTime(t *testing.T) {
 	fake := &fakeMedia{getMedia: func(context.Context, string, string) (*nxcloud.Media, error) {
 		return mediaWithURL(fmt.Sprintf("https://files.example/m?sig=%d", n.Add(1)))
 	}}
-	log, _ := newLogger()
+	log, _ := lambdarttest.Logger()
 	h := mediaapi.NewHandler(fake, mediaapi.Options{Logger: log, Methods: []string{http.MethodGet}})
 	for i := 1; i <= 3; i++ {
 		resp := invoke(context.Background(), t, h, loadEvent(t, contentEvent))

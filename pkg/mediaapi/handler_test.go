@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 )
@@ -158,7 +159,7 @@ func TestHandlerRoutingAndInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := &fakeMedia{}
-			log, _ := newLogger()
+			log, _ := lambdarttest.Logger()
 			h := mediaapi.NewHandler(fake, mediaapi.Options{DefaultBusinessPhone: tc.defaultPhone, Logger: log, Methods: tc.methods})
 			ev := loadEvent(t, tc.fixture)
 			resp := invoke(context.Background(), t, h, ev, tc.mods...)
@@ -250,7 +251,7 @@ func TestHandlerErrorTable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := &fakeMedia{getMedia: func(context.Context, string, string) (*nxcloud.Media, error) { return nil, tc.err }}
-			log, logs := newLogger()
+			log, logs := lambdarttest.Logger()
 			h := mediaapi.NewHandler(fake, mediaapi.Options{DefaultBusinessPhone: defaultPhone, Logger: log})
 			query := "business_phone=" + phone
 			if tc.useDefault {
@@ -277,7 +278,7 @@ func TestHandlerErrorTable(t *testing.T) {
 					t.Errorf("body %s leaks internal detail %q", resp.Body, leak)
 				}
 			}
-			lines := logs.lines(t, "media request")
+			lines := logs.Lines(t, "media request")
 			if len(lines) != 1 {
 				t.Fatalf("log lines = %d, want 1: %s", len(lines), logs.String())
 			}
@@ -299,7 +300,7 @@ func TestHandlerDeleteErrors(t *testing.T) {
 	fake := &fakeMedia{deleteMedia: func(context.Context, string, string) error {
 		return &nxcloud.APIError{Action: nxcloud.ActionDeleteMedia, Code: 9002, Message: "Merchant phone number error"}
 	}}
-	log, _ := newLogger()
+	log, _ := lambdarttest.Logger()
 	h := mediaapi.NewHandler(fake, mediaapi.Options{Logger: log, Methods: []string{http.MethodDelete}})
 	resp := invoke(context.Background(), t, h, loadEvent(t, deleteEvent), withMediaID("m"), withPhone(phone))
 	if resp.StatusCode != http.StatusUnprocessableEntity {
@@ -313,7 +314,7 @@ func TestHandlerDeleteErrors(t *testing.T) {
 func TestHandlerLogLine(t *testing.T) {
 	t.Parallel()
 	fake := &fakeMedia{}
-	log, logs := newLogger()
+	log, logs := lambdarttest.Logger()
 	h := mediaapi.NewHandler(fake, mediaapi.Options{Logger: log})
 	ev := loadEvent(t, getEvent)
 
@@ -331,7 +332,7 @@ func TestHandlerLogLine(t *testing.T) {
 		ev.RequestContext.RequestID = ""
 	})
 
-	lines := logs.lines(t, "media request")
+	lines := logs.Lines(t, "media request")
 	if len(lines) != 3 {
 		t.Fatalf("log lines = %d, want 3: %s", len(lines), logs.String())
 	}
@@ -372,7 +373,7 @@ func TestHandlerKeepsMarginBeforeDeadline(t *testing.T) {
 		got, _ = ctx.Deadline()
 		return &nxcloud.Media{Raw: json.RawMessage(`{}`)}, nil
 	}}
-	log, _ := newLogger()
+	log, _ := lambdarttest.Logger()
 	h := mediaapi.NewHandler(fake, mediaapi.Options{Logger: log})
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
@@ -65,7 +66,7 @@ type stack struct {
 	secrets *fakeSecrets
 	creds   *secret.Provider
 	h       http.Handler
-	logs    *logBuffer
+	logs    *lambdarttest.Buffer
 }
 
 type stackOpts struct {
@@ -76,7 +77,7 @@ type stackOpts struct {
 
 func newStack(t *testing.T, o stackOpts) *stack {
 	t.Helper()
-	log, logs := newLogger()
+	log, logs := lambdarttest.Logger()
 	srv := nxcloudtest.NewTestServer(t, append([]nxcloudtest.Option{nxcloudtest.WithCredentials(testAccessKey, testAccessSecret)}, o.server...)...)
 	sm := &fakeSecrets{value: secretJSON(testAccessKey, testAccessSecret)}
 	creds := secret.NewProvider(sm, "nxcloud-media-test", secret.WithLogger(log))
@@ -235,7 +236,7 @@ func TestHandlerAgainstLocalNXCloud(t *testing.T) {
 			}
 			s.assertNoLeak(t, resp.Body)
 
-			lines := s.logs.lines(t, "media request")
+			lines := s.logs.Lines(t, "media request")
 			if len(lines) != 1 || lines[0]["status"] != float64(tc.wantStatus) {
 				t.Errorf("want one request log line with status %d, got %v", tc.wantStatus, lines)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
 )
 
@@ -63,7 +64,7 @@ func TestNewLambdaHandler(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := &fakeMedia{}
-			log, logs := newLogger()
+			log, logs := lambdarttest.Logger()
 			h := mediaapi.NewHandler(fake, mediaapi.Options{Logger: log, Methods: []string{http.MethodGet}})
 			ev := loadEvent(t, getEvent)
 			for _, m := range tc.mods {
@@ -76,7 +77,7 @@ func TestNewLambdaHandler(t *testing.T) {
 			if resp.StatusCode != tc.wantStatus || resp.Headers["Content-Type"] != "application/json" {
 				t.Fatalf("got %d %v %s, want %d application/json", resp.StatusCode, resp.Headers, resp.Body, tc.wantStatus)
 			}
-			if lines := logs.lines(t, "media request"); len(lines) != 1 || lines[0]["status"] != float64(tc.wantStatus) {
+			if lines := logs.Lines(t, "media request"); len(lines) != 1 || lines[0]["status"] != float64(tc.wantStatus) {
 				t.Errorf("want one request log line with status %d, got %v", tc.wantStatus, lines)
 			}
 			if tc.wantStatus != http.StatusOK {
@@ -104,7 +105,7 @@ func TestNewLambdaHandlerMatchesAdapter(t *testing.T) {
 	for _, name := range []string{getEvent, deleteEvent} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			log, _ := newLogger()
+			log, _ := lambdarttest.Logger()
 			h := mediaapi.NewHandler(&fakeMedia{}, mediaapi.Options{Logger: log})
 			ev := loadEvent(t, name)
 			want, err := httpadapter.NewV2(h).ProxyWithContext(context.Background(), ev)

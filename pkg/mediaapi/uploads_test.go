@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
 )
 
@@ -154,7 +155,7 @@ func TestUploadsCreate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := &fakeUploads{}
-			log, _ := newLogger()
+			log, _ := lambdarttest.Logger()
 			h := mediaapi.NewUploadsHandler(fake, mediaapi.UploadsOptions{DefaultBusinessPhone: tc.defaultPhone, MaxUploadBytes: maxBytes, Logger: log})
 			var mods []eventMod
 			if tc.body != "" {
@@ -243,7 +244,7 @@ func TestUploadsStatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := &fakeUploads{status: tc.status}
-			log, logs := newLogger()
+			log, logs := lambdarttest.Logger()
 			h := mediaapi.NewUploadsHandler(fake, mediaapi.UploadsOptions{Logger: log})
 			resp := invoke(context.Background(), t, h, loadEvent(t, getUploadEvent), tc.mods...)
 			if resp.StatusCode != tc.wantStatus {
@@ -268,7 +269,7 @@ func TestUploadsStatus(t *testing.T) {
 			if strings.Contains(resp.Body, "10.9.8.7") {
 				t.Errorf("the answer leaks the storage error: %s", resp.Body)
 			}
-			lines := logs.lines(t, "upload request")
+			lines := logs.Lines(t, "upload request")
 			if len(lines) != 1 || lines[0]["status"] != float64(tc.wantStatus) {
 				t.Fatalf("log lines %v, want one with status %d", lines, tc.wantStatus)
 			}
@@ -285,13 +286,13 @@ func TestUploadsCreateStoreFailure(t *testing.T) {
 	fake := &fakeUploads{create: func(mediaapi.NewUpload) (*mediaapi.Upload, error) {
 		return nil, errors.New("put session: AccessDenied: s3:PutObject")
 	}}
-	log, logs := newLogger()
+	log, logs := lambdarttest.Logger()
 	h := mediaapi.NewUploadsHandler(fake, mediaapi.UploadsOptions{Logger: log})
 	resp := invoke(context.Background(), t, h, loadEvent(t, createUploadEvent))
 	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(resp.Body, "AccessDenied") {
 		t.Fatalf("got %d %s, want 503 without the storage error", resp.StatusCode, resp.Body)
 	}
-	lines := logs.lines(t, "upload request")
+	lines := logs.Lines(t, "upload request")
 	if len(lines) != 1 || lines[0]["cause"] != "upload_store" || !strings.Contains(fmt.Sprint(lines[0]["error"]), "AccessDenied") {
 		t.Errorf("log lines = %v, want one with cause upload_store and the error", lines)
 	}
@@ -320,7 +321,7 @@ func TestUploadsThroughLambdaHandler(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := &fakeUploads{}
-			log, _ := newLogger()
+			log, _ := lambdarttest.Logger()
 			ev := loadEvent(t, createUploadEvent)
 			tc.mod(&ev)
 			resp, err := mediaapi.NewLambdaHandler(mediaapi.NewUploadsHandler(fake, mediaapi.UploadsOptions{Logger: log}))(context.Background(), ev)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,8 +35,14 @@ func (c *requestCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
-// benchObjects is the size of the benchmark's bucket.
-const benchObjects = 10000
+// benchObjects is the size of the benchmark's bucket: BENCH_SWEEP_OBJECTS,
+// default 10,000 (make bench-ci sweeps a smaller bucket).
+var benchObjects = func() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_SWEEP_OBJECTS")); err == nil && n >= 100 {
+		return n
+	}
+	return 10000
+}()
 
 var benchWorld struct {
 	once    sync.Once
@@ -74,17 +82,17 @@ func benchBucket(b *testing.B) *world {
 	return benchWorld.w
 }
 
-// BenchmarkSweep measures a sweep of a bucket of 10,000 objects: with
-// nothing pending (listing only) and with 100 pending (sent to a local
-// NXCloud through the real pipeline). It reports the S3 requests per sweep.
-// It is not part of go test ./...: run it with
+// BenchmarkSweep measures a sweep of a bucket of benchObjects objects: with
+// nothing pending (listing only) and with one in 100 pending (sent to a
+// local NXCloud through the real pipeline). It reports the S3 requests per
+// sweep. make bench runs it (cmd/bench), as
 //
-//	go test -run '^$' -bench Sweep -benchtime 3x ./pkg/reconcile/
+//	go test -run '^$' -bench Sweep -benchtime 1x -count 3 ./pkg/reconcile/
 func BenchmarkSweep(b *testing.B) {
 	if testing.Short() {
-		b.Skip("makes 20,000 objects in MinIO")
+		b.Skip("makes two objects in MinIO per object swept")
 	}
-	for _, pending := range []int{0, 100} {
+	for _, pending := range []int{0, benchObjects / 100} {
 		b.Run(fmt.Sprintf("objects=%d/pending=%d", benchObjects, pending), func(b *testing.B) {
 			w := benchBucket(b)
 			ctx := context.Background()

@@ -22,11 +22,7 @@ import (
 )
 
 // One MinIO serves every test of the package; each test has its own bucket.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	miniotest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(miniotest.Main(m)) }
 
 const prefix = "templates/"
 
@@ -40,11 +36,7 @@ type world struct {
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	mc := miniotest.Shared(t)
-	name := miniotest.BucketName(t.Name())
-	if err := mc.CreateBucket(context.Background(), name, true); err != nil {
-		t.Fatal(err)
-	}
-	return &world{t: t, s3: mc.Client(), bucket: name}
+	return &world{t: t, s3: mc.Client(), bucket: mc.NewBucket(t, true)}
 }
 
 // put stores an object and returns its version id.

@@ -1,7 +1,6 @@
 package secret
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 )
@@ -95,29 +95,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// logBuffer returns a logger writing JSON lines into a buffer.
-func logBuffer() (*slog.Logger, *syncBuffer) {
-	b := &syncBuffer{}
-	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func mustRetrieve(t *testing.T, p *Provider) nxcloud.Credentials {
@@ -383,7 +360,7 @@ func TestMalformedSecret(t *testing.T) {
 			t.Parallel()
 			var v value
 			v.set(tc.out, nil)
-			log, buf := logBuffer()
+			log, buf := lambdarttest.Logger()
 			p := NewProvider(v.fake(), testSecretID, WithLogger(log))
 			for _, call := range []func(context.Context) (nxcloud.Credentials, error){p.Retrieve, p.Refresh} {
 				c, err := call(context.Background())
@@ -437,7 +414,7 @@ func TestStaleServedWhileUnavailable(t *testing.T) {
 	v.set(answer(credsJSON(testKey, testSecret)), nil)
 	sm := v.fake()
 	clk := newClock()
-	log, buf := logBuffer()
+	log, buf := lambdarttest.Logger()
 	p := NewProvider(sm, testSecretID, WithTTL(ttl), WithClock(clk.Now), WithLogger(log))
 	want := nxcloud.Credentials{AccessKey: testKey, AccessSecret: testSecret}
 	mustRetrieve(t, p)
@@ -533,7 +510,7 @@ func TestUnavailableWithNothingCached(t *testing.T) {
 			t.Parallel()
 			var v value
 			v.set(nil, tc.err)
-			log, buf := logBuffer()
+			log, buf := lambdarttest.Logger()
 			p := NewProvider(v.fake(), testSecretID, WithLogger(log))
 			_, err := p.Retrieve(context.Background())
 			if err == nil {
@@ -642,7 +619,7 @@ func TestNoCredentialsInLogsOrErrors(t *testing.T) {
 	var v value
 	v.set(answer(credsJSON(testKey, testSecret)), nil)
 	clk := newClock()
-	log, buf := logBuffer()
+	log, buf := lambdarttest.Logger()
 	p := NewProvider(v.fake(), testSecretID, WithTTL(time.Minute), WithClock(clk.Now), WithLogger(log))
 
 	var errs []string

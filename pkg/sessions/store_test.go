@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,11 +25,7 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	miniotest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(miniotest.Main(m)) }
 
 const (
 	prefix = "templates/"
@@ -79,7 +76,7 @@ type fixture struct {
 func newFixture(t *testing.T, ttl time.Duration) *fixture {
 	t.Helper()
 	m := miniotest.Shared(t)
-	f := &fixture{client: m.Client(), bucket: m.NewBucket(t), clock: &clock{t: time.Now()}}
+	f := &fixture{client: m.Client(), bucket: m.NewBucket(t, true), clock: &clock{t: time.Now()}}
 	f.s3 = &countingS3{S3API: f.client}
 	f.store = sessions.NewStore(sessions.Config{Bucket: f.bucket, Prefix: prefix, TTL: ttl, Clock: f.clock.now},
 		f.s3, s3.NewPresignClient(f.client))
@@ -128,17 +125,9 @@ func put(t *testing.T, up *mediaapi.Upload, body []byte, headers map[string]stri
 
 // with returns the headers changed: "" deletes a header.
 func with(h map[string]string, changes map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range h {
-		out[k] = v
-	}
-	for k, v := range changes {
-		if v == "" {
-			delete(out, k)
-		} else {
-			out[k] = v
-		}
-	}
+	out := maps.Clone(h)
+	maps.Copy(out, changes)
+	maps.DeleteFunc(out, func(_, v string) bool { return v == "" })
 	return out
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
@@ -25,11 +25,7 @@ import (
 )
 
 // One MinIO serves every test of the package; each test has its own bucket.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	miniotest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(miniotest.Main(m)) }
 
 // env is one test's world: a versioned bucket on the shared MinIO, a local
 // NXCloud, the real nxcloud client and S3 client, and the handler under test
@@ -43,7 +39,7 @@ type env struct {
 	client *nxcloud.Client
 	h      *upload.Handler
 	cfg    upload.Config
-	logs   *syncBuffer
+	logs   *lambdarttest.Buffer
 }
 
 type envOptions struct {
@@ -57,13 +53,12 @@ type envOptions struct {
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	mc := miniotest.Shared(t)
-	e := &env{t: t, minio: mc, logs: &syncBuffer{}}
+	e := &env{t: t, minio: mc}
+	logger, logs := lambdarttest.Logger()
+	e.logs = logs
 	e.s3 = mc.Client(upload.S3Options(true))
 	versioned := o.versioned == nil || *o.versioned
-	e.bucket = miniotest.BucketName(t.Name())
-	if err := mc.CreateBucket(context.Background(), e.bucket, versioned); err != nil {
-		t.Fatal(err)
-	}
+	e.bucket = mc.NewBucket(t, versioned)
 	e.nx = nxcloudtest.NewTestServer(t, o.nxOpts...)
 	creds := o.creds
 	if creds == nil {
@@ -82,7 +77,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.wrapS3 != nil {
 		api = o.wrapS3(api)
 	}
-	e.h = upload.NewHandler(o.cfg, api, client, newTestLogger(e.logs))
+	e.h = upload.NewHandler(o.cfg, api, client, logger)
 	return e
 }
 
@@ -114,9 +109,8 @@ func (e *env) put(key string, body []byte, opts ...putOpt) object {
 	if err != nil {
 		e.t.Fatalf("put %s: %v", key, err)
 	}
-	sum := sha256.Sum256(body)
 	return object{key: key, version: aws.ToString(out.VersionId), etag: strings.Trim(aws.ToString(out.ETag), `"`),
-		size: int64(len(body)), sha256: hex.EncodeToString(sum[:])}
+		size: int64(len(body)), sha256: fmt.Sprintf("%x", sha256.Sum256(body))}
 }
 
 // s3EscapeKey encodes a key as S3 event notifications do: URL form
@@ -186,35 +180,13 @@ func decodeEvent(t *testing.T, raw string) events.S3Event {
 // tags returns the tags of one version as a map.
 func (e *env) tags(o object) map[string]string {
 	e.t.Helper()
-	in := &s3.GetObjectTaggingInput{Bucket: aws.String(e.bucket), Key: aws.String(o.key)}
-	if o.version != "" {
-		in.VersionId = aws.String(o.version)
-	}
-	out, err := e.s3.GetObjectTagging(context.Background(), in)
-	if err != nil {
-		e.t.Fatalf("get tags of %s: %v", o.key, err)
-	}
-	m := map[string]string{}
-	for _, tg := range out.TagSet {
-		m[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
-	}
-	return m
+	return miniotest.Tags(e.t, e.s3, e.bucket, o.key, o.version)
 }
 
 // claims lists the claim objects in the bucket (current versions).
 func (e *env) claims() []string {
 	e.t.Helper()
-	out, err := e.s3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{
-		Bucket: aws.String(e.bucket), Prefix: aws.String(upload.ClaimPrefix),
-	})
-	if err != nil {
-		e.t.Fatalf("list claims: %v", err)
-	}
-	var keys []string
-	for _, o := range out.Contents {
-		keys = append(keys, aws.ToString(o.Key))
-	}
-	return keys
+	return miniotest.Keys(e.t, e.s3, e.bucket, upload.ClaimPrefix)
 }
 
 // record returns the verdict recorded for the version o, nil when none.
@@ -244,8 +216,8 @@ func (e *env) uploadCalls() int { return len(e.nx.Calls(nxcloud.ActionUploadTemp
 func (e *env) line(key string) map[string]any {
 	e.t.Helper()
 	var last map[string]any
-	for _, l := range e.logs.lines() {
-		if l["msg"] == "upload template file" && l["key"] == key {
+	for _, l := range e.logs.Lines(e.t, "upload template file") {
+		if l["key"] == key {
 			last = l
 		}
 	}
@@ -271,38 +243,6 @@ func (e *env) handle(ev events.S3Event) {
 	if err := e.h.Handle(context.Background(), ev); err != nil {
 		e.t.Fatalf("Handle: %v", err)
 	}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) lines() []map[string]any {
-	var out []map[string]any
-	for _, s := range strings.Split(b.String(), "\n") {
-		if s == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err == nil {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // spyS3 wraps the real client: it counts the calls per operation and can

@@ -67,6 +67,13 @@ type Config struct {
 	Observe func(context.Context, Result)
 }
 
+// ConfigFrom is the Config of the functions that upload (the upload
+// function and the sweep): the prefix, default phone, size limit and claim
+// lease of their configuration.
+func ConfigFrom(c config.Config) Config {
+	return Config{Prefix: c.UploadPrefix, DefaultBusinessPhone: c.BusinessPhone, MaxUploadBytes: c.MaxUploadBytes, Lease: c.ClaimLease}
+}
+
 // Handler processes S3 ObjectCreated records; see the package documentation.
 type Handler struct {
 	cfg Config

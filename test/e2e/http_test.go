@@ -84,23 +84,24 @@ func TestGetMediaDataAsIs(t *testing.T) {
 	}
 }
 
-// TestDeleteMedia: DELETE answers {"success":true} and the media is gone.
+// TestDeleteMedia: DELETE answers exactly {"success":true} and the media is
+// gone: a GET or another DELETE now gets NXCloud's 9000, a 400.
 func TestDeleteMedia(t *testing.T) {
 	t.Parallel()
 	id := addMedia(t, "to-delete.pdf", "application/pdf")
 	r := apiCall(t, http.MethodDelete, mediaPath(id, "business_phone="+phone))
 	checkJSON(t, r)
-	if r.Status != http.StatusOK || !jsonEqual(t, r.Body, []byte(`{"success":true}`)) {
+	if r.Status != http.StatusOK || string(r.Body) != `{"success":true}` {
 		t.Fatalf("DELETE = %s, want 200 {\"success\":true}", r)
 	}
 	if _, ok := st.NXCloud.Media(id); ok {
 		t.Errorf("media %s is still at NXCloud after DELETE", id)
 	}
-	if calls := callsOf(nxcloud.ActionDeleteMedia, id); len(calls) != 1 {
-		t.Errorf("deleteMedia calls = %d, want 1", len(calls))
-	}
-	// Deleted: a GET now gets NXCloud's 9000, a 400.
 	checkError(t, apiCall(t, http.MethodGet, mediaPath(id, "business_phone="+phone)), http.StatusBadRequest, intp(nxcloudtest.CodeParameter))
+	checkError(t, apiCall(t, http.MethodDelete, mediaPath(id, "business_phone="+phone)), http.StatusBadRequest, intp(nxcloudtest.CodeParameter))
+	if calls := callsOf(nxcloud.ActionDeleteMedia, id); len(calls) != 2 {
+		t.Errorf("deleteMedia calls = %d, want 2", len(calls))
+	}
 }
 
 // TestBusinessPhoneSources: the query wins, NXCLOUD_BUSINESS_PHONE is the
@@ -124,7 +125,7 @@ func TestBusinessPhoneSources(t *testing.T) {
 
 	// A Runtime whose environment names a default phone.
 	for _, fn := range []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction} {
-		rt := mustRuntime(t, fn, "NXCLOUD_BUSINESS_PHONE="+defaultPhone)
+		rt, logs := mustRuntimeLog(t, fn, "NXCLOUD_BUSINESS_PHONE="+defaultPhone)
 		method := http.MethodGet
 		if fn == localstack.DeleteMediaFunction {
 			method = http.MethodDelete
@@ -133,7 +134,7 @@ func TestBusinessPhoneSources(t *testing.T) {
 
 		// The query wins over the default.
 		mid := addMedia(t, "q.pdf", "application/pdf")
-		r = invokeAPI(t, rt.Invoke, apiEvent(t, method, mediaPath(mid, "business_phone="+phone)))
+		r = invokeAPI(t, rt.Invoke, localstack.MediaEvent(method, mediaPath(mid, "business_phone="+phone)))
 		if r.Status != http.StatusOK {
 			t.Fatalf("%s with a query phone = %s, want 200", fn, r)
 		}
@@ -143,13 +144,27 @@ func TestBusinessPhoneSources(t *testing.T) {
 
 		// Without a query, the default.
 		mid = addMedia(t, "d.pdf", "application/pdf")
-		r = invokeAPI(t, rt.Invoke, apiEvent(t, method, mediaPath(mid, "")))
+		r = invokeAPI(t, rt.Invoke, localstack.MediaEvent(method, mediaPath(mid, "")))
 		if r.Status != http.StatusOK {
 			t.Fatalf("%s without a query phone = %s, want 200 through NXCLOUD_BUSINESS_PHONE", fn, r)
 		}
 		checkJSON(t, r)
 		if c := callsOf(action, mid); len(c) != 1 || c[0].Fields["business_phone"] != defaultPhone {
 			t.Errorf("%s: NXCloud got %+v, want one call with the default phone %s", fn, c, defaultPhone)
+		}
+
+		// One log line per request, the first of the process a cold start.
+		var lines []map[string]any
+		for end := time.Now().Add(3 * time.Second); len(lines) < 2 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			lines = logs.Lines(t, "media request") // the output comes through a pipe
+		}
+		if len(lines) != 2 {
+			t.Fatalf("%s: %d request log lines, want 2:\n%s", fn, len(lines), logs)
+		}
+		for i, l := range lines {
+			if l["cold_start"] != (i == 0) || l["function"] != fn || l["request_id"] == "" {
+				t.Errorf("%s: log line %d: %v, want cold_start %v, function and request_id", fn, i, l, i == 0)
+			}
 		}
 	}
 }
@@ -210,7 +225,7 @@ func TestNXCloudCodes(t *testing.T) {
 		calls  int // calls NXCloud gets; 0: more than one (retried)
 	}{
 		{"9000", nxcloudtest.Fault{Code: 9000}, 400, intp(9000), 1},
-		{"9002", nxcloudtest.Fault{Code: 9002}, 422, intp(9002), 1},
+		{"9002", nxcloudtest.Fault{Code: 9002}, 422, intp(9002), 1}, // the message: below
 		{"9006", nxcloudtest.Fault{Code: 9006}, 422, intp(9006), 1},
 		{"-1", nxcloudtest.Fault{Code: -1}, 502, intp(-1), 1},
 		{"9001", nxcloudtest.Fault{Code: 9001}, 502, intp(9001), 1},
@@ -239,6 +254,9 @@ func TestNXCloudCodes(t *testing.T) {
 				st.NXCloud.Inject(action, tc.fault)
 				r := apiCall(t, method, mediaPath(id, "business_phone="+phone))
 				msg := checkError(t, r, tc.status, tc.code)
+				if tc.name == "9002" && !strings.Contains(msg, "is not a WhatsApp number (NXCloud 9002") {
+					t.Errorf("the 422 message %q does not say the phone is not a WhatsApp number", msg)
+				}
 				got := len(callsSince(action, n))
 				switch {
 				case tc.calls > 0 && got != tc.calls:
@@ -348,14 +366,14 @@ func TestRoutes(t *testing.T) {
 		{localstack.GetMediaFunction, http.MethodPost, http.MethodGet},
 		{localstack.DeleteMediaFunction, http.MethodGet, http.MethodDelete},
 	} {
-		r := invokeAPI(t, stackFunction(tc.fn), apiEvent(t, tc.method, mediaPath(id, "business_phone="+phone)))
-		checkError(t, r, http.StatusMethodNotAllowed, nil)
-		if got := r.Header.Get("Allow"); !strings.Contains(got, tc.allow) {
-			t.Errorf("%s %s: Allow = %q, want it to name %s", tc.fn, tc.method, got, tc.allow)
+		r := invokeAPI(t, stackFunction(tc.fn), localstack.MediaEvent(tc.method, mediaPath(id, "business_phone="+phone)))
+		msg := checkError(t, r, http.StatusMethodNotAllowed, nil)
+		if got := r.Header.Get("Allow"); !strings.Contains(got, tc.allow) || !strings.Contains(msg, "use "+tc.allow) {
+			t.Errorf("%s %s: Allow = %q, message %q; want both to name %s", tc.fn, tc.method, got, msg, tc.allow)
 		}
 	}
 	// The handler's own 404 for a path outside /media/{mediaId}.
-	r := invokeAPI(t, stackFunction(localstack.GetMediaFunction), apiEvent(t, http.MethodGet, "/other/x?business_phone="+phone))
+	r := invokeAPI(t, stackFunction(localstack.GetMediaFunction), localstack.MediaEvent(http.MethodGet, "/other/x?business_phone="+phone))
 	checkError(t, r, http.StatusNotFound, nil)
 	if n := len(callsOf(nxcloud.ActionGetMedia, id)) + len(callsOf(nxcloud.ActionDeleteMedia, id)); n != 0 {
 		t.Errorf("a 405 reached NXCloud (%d calls)", n)
@@ -398,6 +416,18 @@ func TestEventFiles(t *testing.T) {
 		t.Errorf("NXCloud did not get the fixture's phone %s", evPhone)
 	}
 
+	// A hand-written event may hold a raw control character in rawPath.
+	var raw map[string]any
+	_ = json.Unmarshal(get, &raw)
+	raw["rawPath"] = "/media/ab\x01c"
+	bad, _ := json.Marshal(raw)
+	if msg := checkError(t, invokeAPI(t, stackFunction(localstack.GetMediaFunction), bad), http.StatusBadRequest, nil); !strings.Contains(msg, "control characters") {
+		t.Errorf("a raw control character in rawPath: message %q, want it named", msg)
+	}
+	if n := len(callsOf(nxcloud.ActionGetMedia, "ab\x01c")); n != 0 {
+		t.Errorf("a raw control character in rawPath reached NXCloud (%d calls)", n)
+	}
+
 	r = invokeAPI(t, stackFunction(localstack.DeleteMediaFunction), readEvent(t, "delete-media.json"))
 	checkJSON(t, r)
 	if r.Status != http.StatusOK || !jsonEqual(t, r.Body, []byte(`{"success":true}`)) {
@@ -411,5 +441,210 @@ func TestEventFiles(t *testing.T) {
 	r = apiCall(t, http.MethodGet, mediaPath(localstack.SampleMediaID, "business_phone="+phone))
 	if r.Status != http.StatusOK {
 		t.Errorf("GET of the seeded %s = %s, want 200", localstack.SampleMediaID, r)
+	}
+}
+
+// ---------------------------------------------------------------- credentials
+
+// TestSecretMissing: a secret Secrets Manager does not have is a 503 for
+// both HTTP functions (fresh Runtimes: nothing cached).
+func TestSecretMissing(t *testing.T) {
+	t.Parallel()
+	missing := "e2e/missing-" + randomID(8)
+	for _, tc := range []struct{ fn, event, method string }{
+		{localstack.GetMediaFunction, "get-media.json", http.MethodGet},
+		{localstack.DeleteMediaFunction, "delete-media.json", http.MethodDelete},
+	} {
+		rt := mustRuntime(t, tc.fn, "NXCLOUD_SECRET_ID="+missing)
+		r := invokeAPI(t, rt.Invoke, readEvent(t, tc.event))
+		checkError(t, r, http.StatusServiceUnavailable, nil)
+
+		id := addMedia(t, "nosecret.pdf", "application/pdf")
+		r = invokeAPI(t, rt.Invoke, localstack.MediaEvent(tc.method, mediaPath(id, "business_phone="+phone)))
+		checkError(t, r, http.StatusServiceUnavailable, nil)
+		if n := len(callsOf(nxcloud.ActionGetMedia, id)) + len(callsOf(nxcloud.ActionDeleteMedia, id)); n != 0 {
+			t.Errorf("%s called NXCloud %d times without credentials", tc.fn, n)
+		}
+	}
+}
+
+// TestSecretsManagerDown: Secrets Manager refusing the call is a 503
+// (serial: the failure is injected into the shared Secrets Manager).
+func TestSecretsManagerDown(t *testing.T) {
+	faultMu.Lock()
+	defer faultMu.Unlock()
+	rt := mustRuntime(t, localstack.GetMediaFunction)
+	st.Secrets.FailNext(100, "AccessDeniedException", http.StatusBadRequest)
+	defer st.Secrets.FailNext(0, "", 0)
+	id := addMedia(t, "denied.pdf", "application/pdf")
+	r := invokeAPI(t, rt.Invoke, localstack.MediaEvent(http.MethodGet, mediaPath(id, "business_phone="+phone)))
+	checkError(t, r, http.StatusServiceUnavailable, nil)
+	if n := len(callsOf(nxcloud.ActionGetMedia, id)); n != 0 {
+		t.Errorf("NXCloud got %d calls without credentials", n)
+	}
+}
+
+// TestSecretMalformed: a secret without the expected fields is a 503 whose
+// body holds nothing of the secret; the function's log names the field.
+func TestSecretMalformed(t *testing.T) {
+	t.Parallel()
+	r8 := randomID(8)
+	for _, tc := range []struct {
+		name, value, field string
+		parts              []string // parts of the value that must not show
+	}{
+		{"accessSecret missing", `{"accessKey":"AKmalformed-` + r8 + `"}`, "accessSecret", []string{"AKmalformed-" + r8}},
+		{"accessSecret empty", `{"accessKey":"AKempty-` + r8 + `","accessSecret":""}`, "accessSecret", []string{"AKempty-" + r8}},
+		{"accessKey missing", `{"accessSecret":"only-secret-` + r8 + `"}`, "accessKey", []string{"only-secret-" + r8}},
+		{"not JSON", `plain-text-secret-` + r8, "", []string{"plain-text-secret-" + r8}},
+		{"JSON array", `["array-secret-` + r8 + `"]`, "", []string{"array-secret-" + r8}},
+		{"the template's placeholders", `{"accessKey":"REPLACE_ME","accessSecret":"REPLACE_ME"}`, "accessKey", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			secrets.Add(tc.value)
+			secrets.Add(tc.parts...)
+			name := "e2e/malformed-" + randomID(8)
+			st.Secrets.Put(name, tc.value)
+			rt, logs := mustRuntimeLog(t, localstack.GetMediaFunction, "NXCLOUD_SECRET_ID="+name)
+			id := addMedia(t, "malformed.pdf", "application/pdf")
+			r := invokeAPI(t, rt.Invoke, localstack.MediaEvent(http.MethodGet, mediaPath(id, "business_phone="+phone)))
+			msg := checkError(t, r, http.StatusServiceUnavailable, nil)
+			if placeholder := strings.Contains(tc.value, "REPLACE_ME"); placeholder != strings.Contains(msg, "aws secretsmanager put-secret-value") {
+				t.Errorf("503 message %q: the put-secret-value fix must be given exactly for the placeholders", msg)
+			}
+			for _, p := range append([]string{tc.value}, tc.parts...) {
+				if strings.Contains(string(r.Body), p) {
+					t.Errorf("the 503 body holds part of the secret's value")
+				}
+			}
+			if n := len(callsOf(nxcloud.ActionGetMedia, id)); n != 0 {
+				t.Errorf("NXCloud got %d calls with a malformed secret", n)
+			}
+			// The process's output is read through a pipe: give it a moment.
+			for end := time.Now().Add(3 * time.Second); tc.field != "" && !strings.Contains(logs.String(), tc.field) && time.Now().Before(end); {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if tc.field != "" && !strings.Contains(logs.String(), tc.field) {
+				t.Errorf("no function log line names the field %s of the malformed secret", tc.field)
+			}
+		})
+	}
+}
+
+// TestRotatedSecret: after the credentials change at NXCloud and in the
+// secret, warm functions get NXCloud's authentication code once, reload the
+// secret, retry, and the caller never sees an error (serial: it changes the
+// shared credentials for good).
+func TestRotatedSecret(t *testing.T) {
+	faultMu.Lock()
+	defer faultMu.Unlock()
+	ctx := testContext(t, 60*time.Second)
+
+	// Warm every function with the current credentials.
+	before := addMedia(t, "before.pdf", "application/pdf")
+	if r := apiCall(t, http.MethodGet, mediaPath(before, "business_phone="+phone)); r.Status != http.StatusOK {
+		t.Fatalf("GET before the rotation = %s", r)
+	}
+	if r := apiCall(t, http.MethodDelete, mediaPath(before, "business_phone="+phone)); r.Status != http.StatusOK {
+		t.Fatalf("DELETE before the rotation = %s", r)
+	}
+	warm := randomPDF()
+	putObject(t, ctx, st.Prefix+phone+"/rotation-before-"+randomID(6)+".pdf", warm, nil)
+
+	// Rotate.
+	key, secret := "AKrotated-"+randomID(12), "rotated-secret-"+randomID(24)
+	secrets.Add(key, secret)
+	val, _ := json.Marshal(map[string]string{"accessKey": key, "accessSecret": secret})
+	secrets.Add(string(val))
+	st.NXCloud.SetCredentials(key, secret)
+	st.Secrets.Put(st.SecretID, string(val))
+
+	for _, method := range []string{http.MethodGet, http.MethodDelete} {
+		action := nxcloud.ActionGetMedia
+		if method == http.MethodDelete {
+			action = nxcloud.ActionDeleteMedia
+		}
+		id := addMedia(t, "after.pdf", "application/pdf")
+		r := apiCall(t, method, mediaPath(id, "business_phone="+phone))
+		checkJSON(t, r)
+		if r.Status != http.StatusOK {
+			t.Fatalf("%s after the rotation = %s, want 200", method, r)
+		}
+		calls := callsOf(action, id)
+		if len(calls) != 2 || calls[0].Code != nxcloudtest.CodeUnknownAccessKey || calls[1].Code != nxcloudtest.CodeOK ||
+			calls[1].Header.Get("accessKey") != key {
+			codes := []int{}
+			for _, c := range calls {
+				codes = append(codes, c.Code)
+			}
+			t.Errorf("%s: NXCloud codes %v, want [1001 0]: one refused call with the old key, one retry with the new", method, codes)
+		}
+	}
+
+	// The upload function picks up the rotation too.
+	body := randomPDF()
+	k := st.Prefix + phone + "/rotation-after-" + randomID(6) + ".pdf"
+	putObject(t, ctx, k, body, nil)
+	tags := waitTags(t, ctx, k)
+	if tags["nxcloud-status"] != "uploaded" {
+		t.Fatalf("upload after the rotation: tags %v, want nxcloud-status=uploaded", tags)
+	}
+	if n := len(uploadsOf(body)); n != 1 {
+		t.Errorf("NXCloud stored the file %d times, want 1", n)
+	}
+	if err := st.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range st.Failed() {
+		if strings.Contains(string(f.Event), "rotation-") {
+			t.Errorf("an upload around the rotation reached the failure queue: %s", f.Error)
+		}
+	}
+}
+
+// TestLeakCheck: the suite's list of values TestMain checks the whole
+// output against holds the stack's credentials (lambdarttest tests the check).
+func TestLeakCheck(t *testing.T) {
+	t.Parallel()
+	if !secrets.Has(localstack.DefaultAccessSecret) || !secrets.Has(localstack.DefaultAccessKey) {
+		t.Errorf("the secret list misses the stack's credentials")
+	}
+}
+
+// TestSecretCache: a warm function keeps its credentials across invocations
+// and fetches them again after NXCLOUD_SECRET_TTL (serial: it counts the
+// calls of the shared Secrets Manager).
+func TestSecretCache(t *testing.T) {
+	faultMu.Lock()
+	defer faultMu.Unlock()
+	const ttl = 1500 * time.Millisecond
+	cred := st.NXCloud.Credentials()
+	val, _ := json.Marshal(map[string]string{"accessKey": cred.AccessKey, "accessSecret": cred.AccessSecret})
+	secrets.Add(string(val))
+	name := "e2e/ttl-" + randomID(8)
+	st.Secrets.Put(name, string(val))
+	rt := mustRuntime(t, localstack.GetMediaFunction, "NXCLOUD_SECRET_ID="+name, "NXCLOUD_SECRET_TTL="+ttl.String())
+
+	get := func() {
+		t.Helper()
+		id := addMedia(t, "ttl.pdf", "application/pdf")
+		if r := invokeAPI(t, rt.Invoke, localstack.MediaEvent(http.MethodGet, mediaPath(id, "business_phone="+phone))); r.Status != http.StatusOK {
+			t.Fatalf("GET = %s, want 200", r)
+		}
+	}
+	start := time.Now()
+	c0 := st.Secrets.Calls("GetSecretValue")
+	get()
+	get()
+	get()
+	if got := st.Secrets.Calls("GetSecretValue") - c0; got != 1 && time.Since(start) < ttl {
+		t.Errorf("three invocations within the TTL fetched the secret %d times, want once", got)
+	}
+	time.Sleep(ttl + 200*time.Millisecond)
+	c1 := st.Secrets.Calls("GetSecretValue")
+	get()
+	if got := st.Secrets.Calls("GetSecretValue") - c1; got != 1 {
+		t.Errorf("after NXCLOUD_SECRET_TTL the secret was fetched %d times, want once", got)
 	}
 }

@@ -15,20 +15,32 @@ import (
 // function's init with an error whose message names the variable.
 func TestInitFailsOnBadVariable(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ variable, change string }{
-		{"NXCLOUD_TIMEOUT", "NXCLOUD_TIMEOUT=banana"},
-		{"NXCLOUD_TIMEOUT", "NXCLOUD_TIMEOUT=-5s"},
-		{"MAX_UPLOAD_BYTES", "MAX_UPLOAD_BYTES=-1"},
-		{"MAX_UPLOAD_BYTES", "MAX_UPLOAD_BYTES=lots"},
-		{"NXCLOUD_SECRET_ID", "-NXCLOUD_SECRET_ID"},
-		{"NXCLOUD_SECRET_ID", "NXCLOUD_SECRET_ID="},
-		{"NXCLOUD_SECRET_TTL", "NXCLOUD_SECRET_TTL=forever"},
-		{"NXCLOUD_SIGN_ALGORITHM", "NXCLOUD_SIGN_ALGORITHM=sha1"},
-		{"NXCLOUD_BASE_URL", "NXCLOUD_BASE_URL=ftp://example.com"},
-		{"NXCLOUD_BUSINESS_PHONE", "NXCLOUD_BUSINESS_PHONE=+86 158"},
-		{"UPLOAD_PREFIX", "UPLOAD_PREFIX=/templates/"},
+	nxcloudFns := []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction, localstack.UploadTemplateFileFunction}
+	sessions := []string{localstack.UploadSessionsFunction}
+	for _, tc := range []struct {
+		variable, change string
+		fns              []string
+	}{
+		{"NXCLOUD_TIMEOUT", "NXCLOUD_TIMEOUT=banana", nxcloudFns},
+		{"NXCLOUD_TIMEOUT", "NXCLOUD_TIMEOUT=-5s", nxcloudFns},
+		{"MAX_UPLOAD_BYTES", "MAX_UPLOAD_BYTES=-1", nxcloudFns},
+		{"MAX_UPLOAD_BYTES", "MAX_UPLOAD_BYTES=lots", nxcloudFns},
+		{"NXCLOUD_SECRET_ID", "-NXCLOUD_SECRET_ID", nxcloudFns},
+		{"NXCLOUD_SECRET_ID", "NXCLOUD_SECRET_ID=", nxcloudFns},
+		{"NXCLOUD_SECRET_TTL", "NXCLOUD_SECRET_TTL=forever", nxcloudFns},
+		{"NXCLOUD_SIGN_ALGORITHM", "NXCLOUD_SIGN_ALGORITHM=sha1", nxcloudFns},
+		{"NXCLOUD_BASE_URL", "NXCLOUD_BASE_URL=ftp://example.com", nxcloudFns},
+		{"NXCLOUD_BUSINESS_PHONE", "NXCLOUD_BUSINESS_PHONE=+86 158", nxcloudFns},
+		{"UPLOAD_PREFIX", "UPLOAD_PREFIX=/templates/", nxcloudFns},
+		{"MEDIA_BUCKET", "-MEDIA_BUCKET", sessions},
+		{"MEDIA_BUCKET", "MEDIA_BUCKET=Not_A_Bucket", sessions},
+		{"UPLOAD_URL_TTL", "UPLOAD_URL_TTL=soon", sessions},
+		{"UPLOAD_URL_TTL", "UPLOAD_URL_TTL=200h", sessions},
+		{"MAX_UPLOAD_BYTES", "MAX_UPLOAD_BYTES=0", sessions},
+		{"UPLOAD_PREFIX", "UPLOAD_PREFIX=templates", sessions},
+		{"NXCLOUD_BUSINESS_PHONE", "NXCLOUD_BUSINESS_PHONE=12", sessions},
 	} {
-		for _, fn := range []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction, localstack.UploadTemplateFileFunction} {
+		for _, fn := range tc.fns {
 			t.Run(tc.change+" "+fn, func(t *testing.T) {
 				t.Parallel()
 				rt, _, err := startRuntime(t, fn, tc.change)
@@ -65,7 +77,7 @@ func TestConfigVariants(t *testing.T) {
 			t.Parallel()
 			rt := mustRuntime(t, localstack.GetMediaFunction, tc.change)
 			id := addMedia(t, "variant.pdf", "application/pdf")
-			r := invokeAPI(t, rt.Invoke, apiEvent(t, http.MethodGet, mediaPath(id, "business_phone="+phone)))
+			r := invokeAPI(t, rt.Invoke, localstack.MediaEvent(http.MethodGet, mediaPath(id, "business_phone="+phone)))
 			if r.Status != http.StatusOK {
 				t.Fatalf("GET with %s = %s, want 200", tc.change, r)
 			}

@@ -5,13 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,9 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
@@ -44,50 +41,10 @@ var (
 	st *localstack.Stack
 	// output captures everything the stack and the functions print, and
 	// every answer the tests received, for the secret check at the end.
-	output = &capture{}
+	output = &lambdarttest.Buffer{}
 	// secrets collects every secret value the suite used.
-	secrets = &secretSet{}
+	secrets = &lambdarttest.Secrets{}
 )
-
-// capture is a concurrency-safe buffer.
-type capture struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (c *capture) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b.Write(p)
-}
-
-func (c *capture) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b.String()
-}
-
-// secretSet is the list of values that must never show.
-type secretSet struct {
-	mu   sync.Mutex
-	vals []string
-}
-
-func (s *secretSet) add(vals ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, v := range vals {
-		if v != "" && !slices.Contains(s.vals, v) {
-			s.vals = append(s.vals, v)
-		}
-	}
-}
-
-func (s *secretSet) list() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.vals)
-}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -119,7 +76,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "e2e: local stack ready in %s\n", time.Since(start).Round(time.Millisecond))
-	secrets.add(localstack.DefaultAccessKey, localstack.DefaultAccessSecret)
+	secrets.Add(localstack.DefaultAccessKey, localstack.DefaultAccessSecret)
 
 	code := m.Run()
 	// Stop every process first, so that all of their output is in.
@@ -146,39 +103,12 @@ func run(m *testing.M) int {
 // findLeaks checks the captured output against every secret value, access
 // key and sign header the suite produced.
 func findLeaks() []string {
-	vals := secrets.list()
 	for _, c := range st.NXCloud.Calls("") {
-		vals = append(vals, c.Header.Get("sign"), c.Header.Get("accessKey"))
+		secrets.Add(c.Header.Get("sign"), c.Header.Get("accessKey"))
 	}
 	out := output.String()
-	slices.Sort(vals)
-	vals = slices.Compact(vals)
-	fmt.Fprintf(os.Stderr, "e2e: %d secret values, access keys and signatures checked against %d bytes of output\n", len(vals), len(out))
-	return leaksIn(out, vals)
-}
-
-// leaksIn describes each of vals found in out, without the value itself.
-func leaksIn(out string, vals []string) []string {
-	var leaks []string
-	seen := map[string]bool{}
-	for _, v := range vals {
-		if v == "" || seen[v] {
-			continue
-		}
-		seen[v] = true
-		if i := strings.Index(out, v); i >= 0 {
-			line := out[strings.LastIndexByte(out[:i], '\n')+1 : i]
-			leaks = append(leaks, fmt.Sprintf("a value of %d characters, in the line starting %q", len(v), truncate(line, 80)))
-		}
-	}
-	return leaks
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
+	fmt.Fprintf(os.Stderr, "e2e: secret values, access keys and signatures checked against %d bytes of output\n", len(out))
+	return secrets.Leaks(out)
 }
 
 func tail(s string, lines int) string {
@@ -197,17 +127,10 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// randomID returns n random hex characters, to keep tests apart.
-func randomID(n int) string {
-	b := make([]byte, (n+1)/2)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)[:n]
-}
+// randomID returns n (at most 52) random characters, to keep tests apart.
+func randomID(n int) string { return strings.ToLower(rand.Text() + rand.Text())[:n] }
 
-func sha256Hex(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
+func sha256Hex(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
 
 // readEvent reads a file of events/.
 func readEvent(t *testing.T, name string) []byte {
@@ -243,14 +166,14 @@ func envWith(changes ...string) []string {
 // startRuntime starts one more execution environment of a function with a
 // changed environment, its output captured with the stack's. It is closed
 // when the test ends.
-func startRuntime(t *testing.T, logicalID string, changes ...string) (*lambdart.Runtime, *capture, error) {
+func startRuntime(t *testing.T, logicalID string, changes ...string) (*lambdart.Runtime, *lambdarttest.Buffer, error) {
 	t.Helper()
-	own := &capture{}
+	own := &lambdarttest.Buffer{}
 	timeout := httpTimeout
 	if logicalID == localstack.UploadTemplateFileFunction {
 		timeout = 60 * time.Second
 	}
-	w := io.MultiWriter(&prefixWriter{w: output, prefix: "extra " + logicalID + " | "}, own)
+	w := io.MultiWriter(st.Output("extra "+logicalID), own)
 	rt, err := lambdart.Start(testContext(t, 30*time.Second), lambdart.Function{
 		Name:    logicalID,
 		Path:    st.Binary(logicalID),
@@ -274,7 +197,7 @@ func mustRuntime(t *testing.T, logicalID string, changes ...string) *lambdart.Ru
 }
 
 // mustRuntimeLog is mustRuntime that also returns the Runtime's own output.
-func mustRuntimeLog(t *testing.T, logicalID string, changes ...string) (*lambdart.Runtime, *capture) {
+func mustRuntimeLog(t *testing.T, logicalID string, changes ...string) (*lambdart.Runtime, *lambdarttest.Buffer) {
 	t.Helper()
 	rt, logs, err := startRuntime(t, logicalID, changes...)
 	if err != nil {
@@ -283,77 +206,41 @@ func mustRuntimeLog(t *testing.T, logicalID string, changes ...string) (*lambdar
 	return rt, logs
 }
 
-// prefixWriter writes whole lines to w, each prefixed with a name, so that a
-// value is never split by a prefix.
-type prefixWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	prefix string
-	buf    []byte
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.buf = append(p.buf, b...)
-	for {
-		i := bytes.IndexByte(p.buf, '\n')
-		if i < 0 {
-			return len(b), nil
-		}
-		line := append([]byte(p.prefix), p.buf[:i+1]...)
-		p.buf = p.buf[i+1:]
-		if _, err := p.w.Write(line); err != nil {
-			return len(b), err
-		}
-	}
-}
-
 // ---------------------------------------------------------------- HTTP
 
 // apiResponse is one HTTP answer, through the HTTP API or a direct invoke.
-type apiResponse struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-func (r apiResponse) String() string { return fmt.Sprintf("%d %s", r.Status, r.Body) }
+type apiResponse = localstack.APIResponse
 
 // apiCall sends a request to the stack's HTTP API; path is sent as is
 // (already escaped).
 func apiCall(t *testing.T, method, path string) apiResponse {
 	t.Helper()
-	req, err := http.NewRequestWithContext(testContext(t, httpTimeout+5*time.Second), method, st.APIURL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, path, err)
-	}
-	fmt.Fprintf(output, "e2e answer | %s %s -> %d %s\n", method, path, resp.StatusCode, body)
-	return apiResponse{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	return httpCall(t, method, st.APIURL+path, nil, nil)
 }
 
-// apiEvent builds the payload format 2.0 event of method and path (escaped,
-// with its query) on the route /media/{mediaId}, as the HTTP API sends it.
-func apiEvent(t *testing.T, method, target string) []byte {
+// httpCall makes one request with headers and body, redirects not
+// followed, and records the answer in the suite's output.
+func httpCall(t *testing.T, method, target string, headers map[string]string, body []byte) apiResponse {
 	t.Helper()
-	req := httptest.NewRequest(method, target, nil)
-	id, _ := strings.CutPrefix(req.URL.Path, "/media/")
-	route := localstack.Route{Method: method, Path: "/media/{mediaId}"}
-	ev := localstack.NewAPIGatewayEvent(req, route, map[string]string{"mediaId": id}, nil)
-	b, err := json.Marshal(ev)
+	req, err := http.NewRequestWithContext(testContext(t, httpTimeout+5*time.Second), method, target, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	for k, v := range headers {
+		req.Header.Set(k, v) // Content-Length is the body's own, as curl sends it
+	}
+	cli := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := cli.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, target, err)
+	}
+	fmt.Fprintf(output, "e2e answer | %s %s -> %d %s\n", method, target, resp.StatusCode, b)
+	return apiResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // invoker is st.Invoke bound to a function, or an extra Runtime.
@@ -377,25 +264,14 @@ func invokeAPI(t *testing.T, fn invoker, payload []byte) apiResponse {
 		t.Fatalf("invoke: the function failed: %s: %s", res.Error.Type, res.Error.Message)
 	}
 	fmt.Fprintf(output, "e2e answer | invoke -> %s\n", res.Payload)
-	var resp events.APIGatewayV2HTTPResponse
-	if err := json.Unmarshal(res.Payload, &resp); err != nil || resp.StatusCode == 0 {
-		t.Fatalf("the answer %s is not an API Gateway v2 response: %v", res.Payload, err)
+	r, err := localstack.ParseAPIGatewayResponse(res.Payload)
+	if err != nil {
+		t.Fatal(err)
 	}
-	h := http.Header{}
-	for k, v := range resp.Headers {
-		h.Set(k, v)
-	}
-	for k, vs := range resp.MultiValueHeaders {
-		h.Del(k)
-		for _, v := range vs {
-			h.Add(k, v)
-		}
-	}
-	body := []byte(resp.Body)
-	if resp.IsBase64Encoded {
+	if r.Base64 {
 		t.Fatalf("a JSON answer came base64-encoded: %s", res.Payload)
 	}
-	return apiResponse{Status: resp.StatusCode, Header: h, Body: body}
+	return r
 }
 
 // checkJSON fails unless the answer is application/json.

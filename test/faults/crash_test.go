@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 )
@@ -42,7 +43,7 @@ func TestUploadKilledMidUpload(t *testing.T) {
 		killed <- res
 	}()
 	time.Sleep(3 * time.Second)
-	if c := b.claims(); len(c) != 1 {
+	if c := miniotest.Keys(b.t, b.s3, b.bucket, claimPrefix); len(c) != 1 {
 		t.Fatalf("claims 3s into the upload: %v; want the holder's one", c)
 	}
 	if err := syscall.Kill(rt.PID(), syscall.SIGKILL); err != nil {
@@ -111,7 +112,7 @@ func TestUploadPlaceholderSecret(t *testing.T) {
 		t.Fatalf("NXCloud stored %d copies; want 1", n)
 	}
 	recordOutcome("Upload (NXCloud, credentials)", "secret still holds the template's REPLACE_ME",
-		summary(attempts, b.tags(obj), 0)+"; 0 calls to NXCloud; uploaded once the secret was set")
+		summary(attempts, miniotest.Tags(b.t, b.s3, b.bucket, obj.key, obj.version), 0)+"; 0 calls to NXCloud; uploaded once the secret was set")
 }
 
 // TestUploadSlowS3AfterAnswer: NXCloud answers late in the invocation and

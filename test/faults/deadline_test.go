@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
 
@@ -70,10 +71,10 @@ func TestUploadDeadlines(t *testing.T) {
 			if first.elapsed > timeout-300*time.Millisecond {
 				t.Errorf("the function returned after %v: too close to its %v timeout", first.elapsed, timeout)
 			}
-			if c := b.claims(); len(c) > 0 {
+			if c := miniotest.Keys(b.t, b.s3, b.bucket, claimPrefix); len(c) > 0 {
 				t.Errorf("claim not released after the aborted attempt: %v", c)
 			}
-			if st := b.tags(obj)[upload.TagStatus]; st != "" {
+			if st := miniotest.Tags(b.t, b.s3, b.bucket, obj.key, obj.version)[upload.TagStatus]; st != "" {
 				t.Errorf("tagged %s=%q after the aborted attempt", upload.TagStatus, st)
 			}
 			if n := b.uploadsOf(obj); n != 0 {

@@ -1,11 +1,13 @@
 package faults_test
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 )
@@ -136,20 +138,15 @@ func TestHTTPFaults(t *testing.T) {
 			}, wantStatus: 200, wantCalls: 1},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			runHTTPCase(t, tc)
-		})
+		t.Run(tc.name, tc.run)
 	}
 }
 
-func runHTTPCase(t *testing.T, tc httpCase) {
+func (tc httpCase) run(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.nx.AddMedia(nxcloudtest.Media{ID: mediaID, MimeType: "application/pdf", FileName: "menu.pdf", BusinessPhone: phone})
-	o := fnOpts{timeout: tc.timeout, env: tc.env}
-	if o.timeout == 0 {
-		o.timeout = 5 * time.Second
-	}
+	o := fnOpts{timeout: cmp.Or(tc.timeout, 5*time.Second), env: tc.env}
 	var p *tcpProxy
 	if tc.proxy != nil {
 		p = newTCPProxy(t, w.nx.URL())
@@ -161,7 +158,7 @@ func runHTTPCase(t *testing.T, tc httpCase) {
 		pkg, method, o.name = pkgDelete, http.MethodDelete, "DeleteMediaFunction"
 	}
 	rt := w.start(pkg, o)
-	ev := httpEvent(t, method, mediaID, "business_phone="+phone)
+	ev := localstack.MediaEvent(method, "/media/"+mediaID+"?business_phone="+phone)
 	if tc.warm {
 		if a := invokeHTTP(t, rt, ev); a.status != 200 {
 			t.Fatalf("warm-up: status %d %s", a.status, a.body)

@@ -2,22 +2,18 @@ package faults_test
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localsm"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 )
@@ -35,52 +31,20 @@ func TestMain(m *testing.M) {
 	code := lambdarttest.Main(m)
 	miniotest.StopShared()
 	writeOutcomes()
-	if leaks := allOutputs.check(); len(leaks) > 0 {
-		for _, l := range leaks {
-			fmt.Fprintln(os.Stderr, "FAIL: secret in function output:", l)
-		}
+	// Across tests too: no output holds a value any test forbade.
+	for _, l := range allSecrets.Leaks(allOutput.String()) {
+		fmt.Fprintln(os.Stderr, "FAIL: secret in function output:", l)
 		code = 1
 	}
 	os.Exit(code)
 }
 
-// outputs is every function output the suite captured, with the strings
-// that must never appear in any of it (secret values, access keys, request
-// signatures): TestMain checks them all once the tests are done.
-type outputs struct {
-	mu        sync.Mutex
-	texts     map[string]string // test name -> output
-	forbidden map[string]bool
-}
-
-var allOutputs = &outputs{texts: map[string]string{}, forbidden: map[string]bool{}}
-
-func (o *outputs) add(name, text string, forbidden []string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.texts[name] += text
-	for _, f := range forbidden {
-		if len(f) >= 8 { // short values would match by accident
-			o.forbidden[f] = true
-		}
-	}
-}
-
-// check returns one line per leak found in any output.
-func (o *outputs) check() []string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var leaks []string
-	for name, text := range o.texts {
-		for f := range o.forbidden {
-			if strings.Contains(text, f) {
-				leaks = append(leaks, fmt.Sprintf("%s: output holds %q", name, f[:4]+"…"))
-			}
-		}
-	}
-	slices.Sort(leaks)
-	return leaks
-}
+// allSecrets and allOutput are every value a test forbade and every output
+// captured, for TestMain's check.
+var (
+	allSecrets lambdarttest.Secrets
+	allOutput  lambdarttest.Buffer
+)
 
 // world is one test's dependencies: a local NXCloud with its own
 // credentials, a local Secrets Manager holding them, and the output of
@@ -91,16 +55,12 @@ type world struct {
 	nx  *nxcloudtest.Server
 	sm  *localsm.Server
 	out *lambdarttest.Buffer
-
-	mu        sync.Mutex
-	forbidden []string
+	// secrets must never appear in out.
+	secrets lambdarttest.Secrets
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// randomHex returns 2n random characters (base32, lower case).
+func randomHex(n int) string { return strings.ToLower(rand.Text())[:2*n] }
 
 // newWorld starts NXCloud and Secrets Manager with fresh credentials.
 func newWorld(t *testing.T, nxOpts ...nxcloudtest.Option) *world {
@@ -136,9 +96,8 @@ func (w *world) rotate(inSecret bool) (key, sec string) {
 }
 
 func (w *world) forbid(s ...string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.forbidden = append(w.forbidden, s...)
+	w.secrets.Add(s...)
+	allSecrets.Add(s...)
 }
 
 // signatures returns the sign header of every call NXCloud received.
@@ -153,19 +112,14 @@ func (w *world) signatures() []string {
 }
 
 // checkOutput fails the test when the output holds a secret, an access key
-// or a signature, and records the output for TestMain's check.
+// or a signature, and adds the output to TestMain's check.
 func (w *world) checkOutput() {
-	w.mu.Lock()
-	forbidden := append(slices.Clone(w.forbidden), w.signatures()...)
-	w.mu.Unlock()
-	forbidden = append(forbidden, miniotest.DefaultSecretKey)
+	w.forbid(append(w.signatures(), miniotest.DefaultSecretKey)...)
 	text := w.out.String()
-	for _, f := range forbidden {
-		if f != "" && strings.Contains(text, f) {
-			w.t.Errorf("function output holds a secret, an access key or a signature (%.4s…)", f)
-		}
+	for _, l := range w.secrets.Leaks(text) {
+		w.t.Errorf("function output holds a secret, an access key or a signature: %s", l)
 	}
-	allOutputs.add(w.t.Name(), text, forbidden)
+	_, _ = allOutput.Write([]byte(text))
 }
 
 // fnOpts are the settings of one function run.
@@ -206,40 +160,6 @@ func (w *world) start(pkg string, o fnOpts) *lambdart.Runtime {
 	})
 }
 
-// httpEvent is the events/ fixture of method, for mediaID and query.
-func httpEvent(t *testing.T, method, mediaID, query string) []byte {
-	t.Helper()
-	name := "get-media.json"
-	if method == "DELETE" {
-		name = "delete-media.json"
-	}
-	raw, err := os.ReadFile(filepath.Join("..", "..", "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.APIGatewayV2HTTPRequest
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
-	ev.RawPath = "/media/" + mediaID
-	ev.RequestContext.HTTP.Path = ev.RawPath
-	ev.PathParameters = map[string]string{"mediaId": mediaID}
-	ev.RawQueryString = query
-	ev.QueryStringParameters = nil
-	if query != "" {
-		ev.QueryStringParameters = map[string]string{}
-		for _, kv := range strings.Split(query, "&") {
-			k, v, _ := strings.Cut(kv, "=")
-			ev.QueryStringParameters[k] = v
-		}
-	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // httpAnswer is what an HTTP function answered.
 type httpAnswer struct {
 	status  int
@@ -264,12 +184,12 @@ func invokeHTTP(t *testing.T, rt *lambdart.Runtime, payload []byte) httpAnswer {
 		t.Fatalf("the invocation failed (%s: %s) after %v: the function must answer an HTTP status",
 			res.Error.Type, res.Error.Message, a.elapsed)
 	}
-	var resp events.APIGatewayV2HTTPResponse
-	if err := json.Unmarshal(res.Payload, &resp); err != nil {
-		t.Fatalf("payload %s: %v", res.Payload, err)
+	resp, err := localstack.ParseAPIGatewayResponse(res.Payload)
+	if err != nil {
+		t.Fatal(err)
 	}
-	a.status, a.body = resp.StatusCode, resp.Body
-	if ct := resp.Headers["Content-Type"]; ct != "application/json" {
+	a.status, a.body = resp.Status, string(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q, want application/json", ct)
 	}
 	if a.status != 200 {
@@ -279,7 +199,7 @@ func invokeHTTP(t *testing.T, rt *lambdart.Runtime, payload []byte) httpAnswer {
 				NXCloudCode *int   `json:"nxcloud_code"`
 			} `json:"error"`
 		}
-		if err := json.Unmarshal([]byte(resp.Body), &e); err != nil || e.Error == nil || e.Error.Message == "" {
+		if err := json.Unmarshal(resp.Body, &e); err != nil || e.Error == nil || e.Error.Message == "" {
 			t.Errorf("status %d with body %s: want the error shape {\"error\":{\"message\":...}}", a.status, resp.Body)
 		} else {
 			a.code, a.message = e.Error.NXCloudCode, e.Error.Message
@@ -288,36 +208,24 @@ func invokeHTTP(t *testing.T, rt *lambdart.Runtime, payload []byte) httpAnswer {
 	return a
 }
 
-// outcome is one fault tried and what was observed, for the report table
-// written to $FAULTS_REPORT when it is set.
-type outcome struct{ area, fault, observed string }
-
-var outcomes struct {
-	mu   sync.Mutex
-	list []outcome
-}
+// outcomes are the rows of the report written to $FAULTS_REPORT when it
+// is set: one fault tried and what was observed.
+var outcomes lambdarttest.Buffer
 
 func recordOutcome(area, fault, observed string) {
-	outcomes.mu.Lock()
-	defer outcomes.mu.Unlock()
-	outcomes.list = append(outcomes.list, outcome{area, fault, observed})
+	fmt.Fprintf(&outcomes, "| %s | %s | %s |\n", area, fault, strings.ReplaceAll(observed, "|", "/"))
 }
 
-// writeOutcomes writes the Markdown table of outcomes to $FAULTS_REPORT.
+// writeOutcomes writes the Markdown table of outcomes, by area, to
+// $FAULTS_REPORT.
 func writeOutcomes() {
 	path := os.Getenv("FAULTS_REPORT")
 	if path == "" {
 		return
 	}
-	outcomes.mu.Lock()
-	defer outcomes.mu.Unlock()
-	slices.SortStableFunc(outcomes.list, func(a, b outcome) int { return strings.Compare(a.area, b.area) })
-	var b strings.Builder
-	b.WriteString("| Area | Fault | Observed |\n|---|---|---|\n")
-	for _, o := range outcomes.list {
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", o.area, o.fault, strings.ReplaceAll(o.observed, "|", "/"))
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+	rows := strings.SplitAfter(outcomes.String(), "\n")
+	slices.Sort(rows)
+	if err := os.WriteFile(path, []byte("| Area | Fault | Observed |\n|---|---|---|\n"+strings.Join(rows, "")), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "faults: writing FAULTS_REPORT:", err)
 	}
 }

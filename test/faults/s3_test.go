@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
@@ -146,7 +147,7 @@ func TestS3Faults(t *testing.T) {
 			tags := map[string]string{}
 			if obj.version != "" {
 				tags = b.checkInvariants(obj, attempts)
-			} else if c := b.claims(); len(c) > 0 {
+			} else if c := miniotest.Keys(b.t, b.s3, b.bucket, claimPrefix); len(c) > 0 {
 				t.Errorf("claims left behind: %v", c)
 			}
 			if got := tags[upload.TagStatus]; got != tc.wantStatus {

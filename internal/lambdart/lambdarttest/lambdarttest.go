@@ -3,7 +3,9 @@ package lambdarttest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path"
@@ -17,74 +19,50 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 )
 
-// BuildTimeout bounds one go build.
-const BuildTimeout = 5 * time.Minute
-
-// BuildArgs are the go build arguments of the Makefile's function build;
-// Build runs them with CGO_ENABLED=0 for the host's GOOS and GOARCH.
-var BuildArgs = []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w"}
-
-// Build builds the main package pkg (an import path, or a directory path
-// starting with "." relative to the working directory) into the file out,
-// like the Makefile: CGO_ENABLED=0 go build -tags lambda.norpc -trimpath
-// -ldflags='-s -w', for the host so the binary can run here. The error
-// carries the compiler output.
-func Build(ctx context.Context, pkg, out string) error {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return fmt.Errorf("lambdarttest: find the go command: %w (put go on PATH)", err)
-	}
-	args := append(append([]string(nil), BuildArgs...), "-o", out, pkg)
-	cmd := exec.CommandContext(ctx, goBin, args...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
-	var output bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &output, &output
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("lambdarttest: go build %s: %w\n%s", pkg, err, strings.TrimSpace(output.String()))
-	}
-	return nil
+var builds struct {
+	mu   sync.Mutex
+	dir  string // removed by Main
+	bins map[string]*build
 }
 
 // build is one package built (or failed) once per process.
 type build struct {
 	once sync.Once
-	path string // output file, fixed when the record is made
+	path string
 	err  error
 }
 
-var (
-	mu     sync.Mutex
-	dir    string // shared output directory, removed by Main
-	builds = map[string]*build{}
-	names  = map[string]bool{}
-)
-
-// Bootstrap builds pkg once per test binary run (later calls reuse the
-// binary) and returns the path of the bootstrap file, in a directory named
-// after the package's last element, which lambdart uses as the default
-// function name. It fails the test if the build fails. The binaries live in
-// a temporary directory that Main removes.
+// Bootstrap builds the main package pkg (an import path, or a directory
+// relative to the working directory) once per test binary run, like the
+// Makefile's build (CGO_ENABLED=0 go build -tags lambda.norpc -trimpath
+// -ldflags='-s -w') for this host, and returns the path of its bootstrap
+// file. It fails the test, quoting the compiler, when the build fails.
 func Bootstrap(tb testing.TB, pkg string) string {
 	tb.Helper()
-	key := pkg
-	if strings.HasPrefix(pkg, ".") {
-		abs, err := filepath.Abs(pkg)
+	builds.mu.Lock()
+	if builds.dir == "" {
+		d, err := os.MkdirTemp("", "lambdarttest-")
 		if err != nil {
-			tb.Fatalf("lambdarttest: resolve %s: %v", pkg, err)
+			builds.mu.Unlock()
+			tb.Fatalf("lambdarttest: %v", err)
 		}
-		key = abs
+		builds.dir, builds.bins = d, map[string]*build{}
 	}
-	b, err := entry(key)
-	if err != nil {
-		tb.Fatal(err)
+	b := builds.bins[pkg]
+	if b == nil {
+		// In a folder named after the package: lambdart's default function name.
+		b = &build{path: filepath.Join(builds.dir, fmt.Sprint(len(builds.bins)), path.Base(filepath.ToSlash(pkg)), "bootstrap")}
+		builds.bins[pkg] = b
 	}
+	builds.mu.Unlock()
 	b.once.Do(func() {
-		if b.err = os.MkdirAll(filepath.Dir(b.path), 0o755); b.err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), BuildTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		b.err = Build(ctx, pkg, b.path)
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", b.path, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("lambdarttest: go build %s: %w\n%s", pkg, err, bytes.TrimSpace(out))
+		}
 	})
 	if b.err != nil {
 		tb.Fatal(b.err)
@@ -92,50 +70,21 @@ func Bootstrap(tb testing.TB, pkg string) string {
 	return b.path
 }
 
-// entry returns the build record of key, making it on first use.
-func entry(key string) (*build, error) {
-	mu.Lock()
-	defer mu.Unlock()
-	if dir == "" {
-		d, err := os.MkdirTemp("", "lambdarttest-")
-		if err != nil {
-			return nil, fmt.Errorf("lambdarttest: make the build directory: %w", err)
-		}
-		dir = d
-	}
-	if b, ok := builds[key]; ok {
-		return b, nil
-	}
-	name := path.Base(filepath.ToSlash(key))
-	unique := name
-	for i := 2; names[unique]; i++ {
-		unique = fmt.Sprintf("%s-%d", name, i)
-	}
-	names[unique] = true
-	b := &build{path: filepath.Join(dir, unique, "bootstrap")}
-	builds[key] = b
-	return b, nil
-}
-
-// Main runs the tests and then removes the binaries Bootstrap built. Use it
-// in TestMain: os.Exit(lambdarttest.Main(m)).
+// Main runs the tests, then removes the binaries Bootstrap built: use it in
+// TestMain as os.Exit(lambdarttest.Main(m)).
 func Main(m *testing.M) int {
 	code := m.Run()
-	mu.Lock()
-	defer mu.Unlock()
-	if dir != "" {
-		if err := os.RemoveAll(dir); err != nil {
-			fmt.Fprintf(os.Stderr, "lambdarttest: remove %s: %v\n", dir, err)
-		}
-		dir = ""
-		builds = map[string]*build{}
-		names = map[string]bool{}
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if builds.dir != "" {
+		_ = os.RemoveAll(builds.dir)
+		builds.dir = ""
 	}
 	return code
 }
 
-// Start starts fn with lambdart.Start and closes it when the test ends;
-// it fails the test if the function does not init.
+// Start starts fn with lambdart.Start and closes it when the test ends; it
+// fails the test if the function does not init.
 func Start(tb testing.TB, fn lambdart.Function) *lambdart.Runtime {
 	tb.Helper()
 	rt, err := lambdart.Start(tb.Context(), fn)
@@ -150,8 +99,8 @@ func Start(tb testing.TB, fn lambdart.Function) *lambdart.Runtime {
 	return rt
 }
 
-// Buffer collects a function's output (give it as Function.Stdout and
-// Stderr). It is safe to read while the function writes.
+// Buffer collects output written concurrently (a function's stdout and
+// stderr, a logger's lines); it is safe to read while it is written.
 type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -169,4 +118,75 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Lines decodes the JSON log lines written so far whose msg is msg (all of
+// them when msg is empty); a line that is not JSON fails the test.
+func (s *Buffer) Lines(tb testing.TB, msg string) []map[string]any {
+	tb.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(s.String(), "\n") {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			tb.Fatalf("log line is not JSON: %q", l)
+		}
+		if msg == "" || m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Logger returns a debug-level JSON logger writing into a new Buffer.
+func Logger() (*slog.Logger, *Buffer) {
+	b := &Buffer{}
+	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
+}
+
+// Secrets is the set of values that must never appear in any output:
+// secret values, access keys, request signatures. It is safe for concurrent
+// use.
+type Secrets struct {
+	mu   sync.Mutex
+	vals map[string]bool
+}
+
+// Add adds vals; values shorter than 8 characters are ignored, as they
+// would match by accident.
+func (s *Secrets) Add(vals ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.vals == nil {
+		s.vals = map[string]bool{}
+	}
+	for _, v := range vals {
+		if len(v) >= 8 {
+			s.vals[v] = true
+		}
+	}
+}
+
+// Has reports whether v is in the set.
+func (s *Secrets) Has(v string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.vals[v]
+}
+
+// Leaks describes each value of the set found in out by its length and the
+// start of the line it is in, never by the value itself.
+func (s *Secrets) Leaks(out string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var leaks []string
+	for v := range s.vals {
+		if i := strings.Index(out, v); i >= 0 {
+			line := out[strings.LastIndexByte(out[:i], '\n')+1 : i]
+			leaks = append(leaks, fmt.Sprintf("a value of %d characters, in the line starting %q", len(v), line[:min(len(line), 80)]))
+		}
+	}
+	return leaks
 }

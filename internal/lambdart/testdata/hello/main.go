@@ -1,41 +1,40 @@
-// Command hello is a test function for package lambdart. Its behaviour is
-// chosen by the event's "action": echo, error, sleep, panic, exit or big.
+// Command hello is the test function of package lambdart: what it does is
+// the event's "action" (echo, error, sleep, panic or exit). HELLO_INIT makes
+// its init fail: "exit" exits, "post" reports the error to the Runtime API
+// as the bundle's functions do (app.InitFailed). HELLO_STUBBORN makes it
+// ignore SIGTERM and leave a child process behind.
 package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
-	"strings"
+	"os/exec"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/app"
 )
 
-// event selects what the handler does.
 type event struct {
 	Action  string `json:"action"`
 	Message string `json:"message"`
 	MS      int    `json:"ms"`
 	Code    int    `json:"code"`
-	Bytes   int    `json:"bytes"`
-	Env     string `json:"env"`
 }
 
-// reply echoes the event and what the function sees of its invocation.
+// reply is what the function sees of its invocation.
 type reply struct {
-	Message      string `json:"message"`
-	RequestID    string `json:"requestId"`
-	DeadlineMS   int64  `json:"deadlineMs"`
-	FunctionARN  string `json:"functionArn"`
-	TraceID      string `json:"traceId"`
-	FunctionName string `json:"functionName"`
-	Memory       int    `json:"memory"`
-	Version      string `json:"version"`
-	Env          string `json:"env,omitempty"`
-	PID          int    `json:"pid"`
+	Message    string `json:"message"`
+	RequestID  string `json:"requestId"`
+	DeadlineMS int64  `json:"deadlineMs"`
+	PID        int    `json:"pid"`
+	Child      int    `json:"child"`
 }
 
 // helloError is a custom error type; Lambda reports its type name.
@@ -43,28 +42,15 @@ type helloError struct{ msg string }
 
 func (e *helloError) Error() string { return e.msg }
 
+var child int
+
 func handle(ctx context.Context, ev event) (any, error) {
 	switch ev.Action {
 	case "echo":
 		lc, _ := lambdacontext.FromContext(ctx)
 		dl, _ := ctx.Deadline()
-		r := reply{
-			Message:      ev.Message,
-			DeadlineMS:   dl.UnixMilli(),
-			TraceID:      os.Getenv("_X_AMZN_TRACE_ID"),
-			FunctionName: lambdacontext.FunctionName,
-			Memory:       lambdacontext.MemoryLimitInMB,
-			Version:      lambdacontext.FunctionVersion,
-			PID:          os.Getpid(),
-		}
-		if lc != nil {
-			r.RequestID, r.FunctionARN = lc.AwsRequestID, lc.InvokedFunctionArn
-		}
-		if ev.Env != "" {
-			r.Env = ev.Env + "=" + os.Getenv(ev.Env)
-		}
 		fmt.Println("hello: echo", ev.Message)
-		return r, nil
+		return reply{Message: ev.Message, RequestID: lc.AwsRequestID, DeadlineMS: dl.UnixMilli(), PID: os.Getpid(), Child: child}, nil
 	case "error":
 		return nil, &helloError{msg: ev.Message}
 	case "sleep":
@@ -73,21 +59,27 @@ func handle(ctx context.Context, ev event) (any, error) {
 	case "panic":
 		panic("hello: " + ev.Message)
 	case "exit":
-		fmt.Fprintln(os.Stderr, "hello: exiting with", ev.Code)
 		os.Exit(ev.Code)
-	case "big":
-		return json.RawMessage(`"` + strings.Repeat("x", ev.Bytes) + `"`), nil
 	}
 	return nil, fmt.Errorf("unknown action %q", ev.Action)
 }
 
 func main() {
-	// HELLO_INIT_FAIL_FILE lets a test make a later cold start fail init.
-	if f := os.Getenv("HELLO_INIT_FAIL_FILE"); f != "" {
-		if _, err := os.Stat(f); err == nil {
-			fmt.Fprintln(os.Stderr, "FOO: must be set")
-			os.Exit(1)
+	switch os.Getenv("HELLO_INIT") {
+	case "exit":
+		fmt.Fprintln(os.Stderr, "FOO: must be set")
+		os.Exit(1)
+	case "post":
+		app.InitFailed(app.NewLogger(os.Getenv), os.Getenv, errors.New("FOO: must be set"))
+	}
+	if os.Getenv("HELLO_STUBBORN") != "" {
+		signal.Ignore(syscall.SIGTERM)
+		cmd := exec.Command("sleep", "300")
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "hello: start child:", err)
+			os.Exit(2)
 		}
+		child = cmd.Process.Pid
 	}
 	lambda.Start(handle)
 }
