@@ -94,14 +94,17 @@ func (r *runner) upload(ctx context.Context, rt *lambdart.Runtime, o object) (fl
 
 func (r *runner) uploads(ctx context.Context) error {
 	defer r.removeAll(context.WithoutCancel(ctx))
-	t := r.table("The upload function (host build) and its floors, `bench/peer` built the same way, invoked in turn through the Runtime API with the S3 event of an object in MinIO (a pseudo-random MiB repeated, `application/pdf`), streaming to the local NXCloud of the benchmark process (which counts, hashes and discards the bytes). Throughput is the size over the invocation's duration; for the function that includes its S3 calls before and after the transfer. Peak RSS is each process's VmHWM after all repetitions of a size, one fresh process per size, each warmed up with a 4 KiB upload; a new version of the object per repetition. Floors: **raw** copies the GetObject body into the signed POST with `io.Copy`; **read-it-all** reads the whole object into memory first.",
+	t := r.table("The upload function (host build) and its floors, `bench/peer` built the same way, invoked in turn (each repetition starting with the next one) through the Runtime API with the S3 event of an object in MinIO (a pseudo-random MiB repeated, `application/pdf`), streaming to the local NXCloud of the benchmark process (which counts, hashes and discards the bytes). Throughput is the size over the invocation's duration; for the function that includes its S3 calls before and after the transfer. Peak RSS is each process's VmHWM after all repetitions of a size, one fresh process per size, each warmed up with a 4 KiB upload; a new version of the object per repetition. Floors: **raw** copies the GetObject body into the signed POST with `io.Copy`; **read-it-all** reads the whole object into memory first.",
 		"size", "reps", "function MiB/s", "raw MiB/s", "read-it-all MiB/s", "function / raw", "function peak RSS", "raw peak RSS", "read-it-all peak RSS")
 	var peaks []float64
 	creds := []string{"NXCLOUD_ACCESS_KEY=" + r.cred.AccessKey, "NXCLOUD_ACCESS_SECRET=" + r.cred.AccessSecret}
 	for _, size := range r.uploadMiB {
-		reps := r.uploadReps
-		if size >= 1024 {
+		reps := r.uploadReps // small files are quick but noisy: more of them
+		switch {
+		case size >= 1024:
 			reps = min(reps, 3)
+		case size <= 16:
+			reps *= 3
 		}
 		progress("upload %d MiB x %d", size, reps)
 		name := fmt.Sprintf("object-%dmib.pdf", size)
@@ -122,12 +125,12 @@ func (r *runner) uploads(ctx context.Context) error {
 			rts = append(rts, rt)
 		}
 		tp := make([][]float64, len(rts))
-		for range reps {
+		for rep := range reps {
 			o, err := r.put(ctx, name, size*mib)
-			for i, rt := range rts {
-				var v float64
+			for j := range rts { // each in turn reads the fresh version first
+				i, v := (j+rep)%len(rts), 0.0
 				if err == nil {
-					v, err = r.upload(ctx, rt, o)
+					v, err = r.upload(ctx, rts[i], o)
 				}
 				tp[i] = append(tp[i], v)
 			}

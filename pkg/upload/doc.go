@@ -20,9 +20,10 @@
 //  4. claim: a conditional write (If-None-Match: *) of the version's claim
 //     object, a lease of Config.Lease, so that concurrent deliveries send the
 //     version once (claim.go has the protocol).
-//  5. send: GetObject of the pinned version (opened while the claim is
-//     written: opening it sends nothing) streamed into the multipart request
-//     with its exact Content-Length, while the lease is renewed.
+//  5. send: GetObject of the pinned version (opened with pin when the event
+//     names the version, else with the claim: opening it sends nothing)
+//     streamed into the multipart request with its exact Content-Length,
+//     while the lease is renewed.
 //  6. record: the verdict is written to the version's record object
 //     (RecordKey) the moment NXCloud answers, before tagging.
 //  7. tag: nxcloud-media-id and nxcloud-status (or nxcloud-status=rejected

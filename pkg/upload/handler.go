@@ -211,6 +211,19 @@ func (h *Handler) run(lambdaCtx context.Context, rec *events.S3EventRecord, r *R
 	b := h.budget(lambdaCtx)
 	defer b.cancel()
 
+	// The stream of the version the event names is opened at once: opening
+	// it sends nothing to NXCloud, and it is ready when the claim is. A
+	// stream that is not sent is closed unread.
+	var s *stream
+	if id := rec.S3.Object.VersionID; id != "" {
+		s = h.openStream(b.work, &version{bucket: r.Bucket, key: key, id: id})
+	}
+	defer func() {
+		if s != nil {
+			s.discard()
+		}
+	}()
+
 	v, err := h.pin(b.work, r.Bucket, key, rec.S3.Object.VersionID)
 	if err != nil {
 		return err
@@ -226,17 +239,20 @@ func (h *Handler) run(lambdaCtx context.Context, rec *events.S3EventRecord, r *R
 	}
 	r.BusinessPhone, r.Type = v.phone, v.typ
 
-	s := h.openStream(b.work, v)
+	if s == nil {
+		s = h.openStream(b.work, v)
+	}
 	c, prior, err := h.claim(b.work, v)
-	if err != nil || prior != nil {
-		s.discard()
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
+	}
+	if prior != nil {
 		return h.confirm(b.work, v, prior, r)
 	}
 
-	id, err := h.send(b.work, v, c, s)
+	sending := s
+	s = nil
+	id, err := h.send(b.work, v, c, sending)
 	if err != nil && !isRejection(err) {
 		h.release(b.post, c)
 		return err

@@ -13,9 +13,10 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 )
 
-// stream is the GetObject of a pinned version, started while the claim is
-// written: opening the stream sends nothing to NXCloud, and it saves a round
-// trip in the common case, a version no other delivery holds.
+// stream is the GetObject of the version to send, started before the claim
+// is ours: opening the stream sends nothing to NXCloud, and its first bytes
+// are there when the claim is, in the common case of a version no other
+// delivery holds.
 type stream struct {
 	ready  chan struct{}
 	body   io.ReadCloser
