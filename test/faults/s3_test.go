@@ -113,10 +113,11 @@ func TestS3Faults(t *testing.T) {
 			})
 			return uploadOpts{s3URL: p.url}, nil
 		}, wantAttempts: 1, wantStatus: uploaded, wantUploads: 1},
-		// The first two requests (HeadObject and the record, sent at once)
-		// each get all three of the SDK's tries throttled.
-		{name: "throttled past the SDK's retries: 503 SlowDown for the first 6 requests", timeout: 12 * time.Second, setup: func(t *testing.T, b *bucketWorld, o *object) (uploadOpts, func(int)) {
-			p := newSlowDownProxy(t, b.minio.Endpoint, 6)
+		// The first three requests (HeadObject, the record and the file's
+		// GetObject, sent at once) each get all three of the SDK's tries
+		// throttled.
+		{name: "throttled past the SDK's retries: 503 SlowDown for the first 9 requests", timeout: 12 * time.Second, setup: func(t *testing.T, b *bucketWorld, o *object) (uploadOpts, func(int)) {
+			p := newSlowDownProxy(t, b.minio.Endpoint, 9)
 			return uploadOpts{s3URL: p.url}, nil
 		}, wantAttempts: 2, wantStatus: uploaded, wantUploads: 1, wantLog: "StatusCode: 503"},
 		{name: "S3 slower than the Lambda deadline", timeout: 4 * time.Second, setup: func(t *testing.T, b *bucketWorld, o *object) (uploadOpts, func(int)) {
