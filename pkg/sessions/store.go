@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,8 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
@@ -163,10 +160,10 @@ func (s *Store) Upload(ctx context.Context, id string) (*mediaapi.UploadStatus, 
 
 	head, err := s.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(doc.Key)})
 	switch {
-	case isNotFound(err) && s.cfg.Clock().After(doc.ExpiresAt):
+	case upload.IsNotFound(err) && s.cfg.Clock().After(doc.ExpiresAt):
 		st.Status, st.UpdatedAt = mediaapi.StatusExpired, doc.ExpiresAt
 		return st, nil
-	case isNotFound(err):
+	case upload.IsNotFound(err):
 		st.Status, st.UpdatedAt = mediaapi.StatusAwaitingFile, doc.CreatedAt
 		return st, nil
 	case err != nil:
@@ -198,7 +195,7 @@ func (s *Store) readDocument(ctx context.Context, id string) (*document, error) 
 	key := SessionKey(s.cfg.Prefix, id)
 	out, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
 	switch {
-	case isNotFound(err):
+	case upload.IsNotFound(err):
 		return nil, fmt.Errorf("no session at %s: %w", key, mediaapi.ErrUploadNotFound)
 	case err != nil:
 		return nil, fmt.Errorf("read session %s: %w", key, err)
@@ -236,16 +233,4 @@ func validID(id string) bool {
 		}
 	}
 	return true
-}
-
-// isNotFound reports a key that does not exist (HEAD answers a bare 404,
-// GET NoSuchKey). S3 answers so only to a role allowed s3:ListBucket;
-// without it, 403.
-func isNotFound(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound") {
-		return true
-	}
-	var re *smithyhttp.ResponseError
-	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound
 }

@@ -111,7 +111,7 @@ func (h *Handler) claim(ctx context.Context, v *version) (*claim, *Record, error
 		if isPreconditionFailed(err) {
 			held, err := h.readClaim(ctx, c.bucket, c.key)
 			switch {
-			case err != nil && isNotFound(err):
+			case err != nil && IsNotFound(err):
 				continue // released meanwhile: compete again
 			case err != nil:
 				return nil, nil, s3Error("read claim "+c.key, "s3:GetObject on "+ClaimPrefix+"*", err)
@@ -246,7 +246,7 @@ func (h *Handler) release(ctx context.Context, c *claim) {
 	c.mu.Unlock()
 	for _, ver := range versions {
 		_, err := h.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(c.bucket), Key: aws.String(c.key), VersionId: aws.String(ver)})
-		if err != nil && !isNotFound(err) {
+		if err != nil && !IsNotFound(err) {
 			h.log.WarnContext(ctx, "claim not released: it goes stale at the end of its lease",
 				"bucket", c.bucket, "claim", c.key, "error", err)
 			return

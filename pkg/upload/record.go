@@ -78,7 +78,7 @@ func ReadRecord(ctx context.Context, api ObjectGetter, bucket, key, versionID st
 	rk := RecordKey(key, versionID)
 	out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(rk)})
 	if err != nil {
-		if isNotFound(err) {
+		if IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, s3Error("read record "+rk, "s3:GetObject on "+RecordPrefix+"*", err)

@@ -28,9 +28,9 @@ func s3Code(err error) string {
 	return ""
 }
 
-// isNotFound reports an object, version or bucket that does not exist (HEAD
+// IsNotFound reports an object, version or bucket that does not exist (HEAD
 // answers a bare 404 NotFound, GET a NoSuchKey or NoSuchVersion).
-func isNotFound(err error) bool {
+func IsNotFound(err error) bool {
 	switch s3Code(err) {
 	case "NoSuchKey", "NotFound", "NoSuchVersion", "NoSuchBucket":
 		return true

@@ -71,7 +71,7 @@ func (h *Handler) send(ctx context.Context, v *version, c *claim, s *stream) (st
 	open := func(ctx context.Context) (io.ReadCloser, error) { return h.openStream(ctx, v).wait() }
 	body, err := s.wait()
 	switch {
-	case err != nil && isNotFound(err):
+	case err != nil && IsNotFound(err):
 		return "", end(Skipped, "object version no longer exists")
 	case err != nil:
 		return "", s3Error("get object", "s3:GetObject and s3:GetObjectVersion", err)

@@ -65,7 +65,7 @@ func (h *Handler) pin(ctx context.Context, bucket, key, eventVersion string) (*v
 	head, err := h.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	<-read
 	switch {
-	case err != nil && isNotFound(err):
+	case err != nil && IsNotFound(err):
 		return nil, end(Skipped, "object no longer exists")
 	case err != nil:
 		return nil, s3Error("head object", "s3:GetObject", err)
