@@ -25,6 +25,8 @@ const (
 	EnvTimeout        = "NXCLOUD_TIMEOUT"
 	EnvMaxUploadBytes = "MAX_UPLOAD_BYTES"
 	EnvUploadPrefix   = "UPLOAD_PREFIX"
+	EnvMediaPrefix    = "MEDIA_PREFIX"
+	EnvArchivePrefix  = "ARCHIVE_PREFIX"
 	EnvClaimLease     = "UPLOAD_CLAIM_LEASE"
 	EnvMediaBucket    = "MEDIA_BUCKET"
 	EnvUploadURLTTL   = "UPLOAD_URL_TTL"
@@ -38,6 +40,8 @@ const (
 	DefaultTimeout        = 10 * time.Second
 	DefaultMaxUploadBytes = 104857600
 	DefaultUploadPrefix   = "templates/"
+	DefaultMediaPrefix    = "media/"
+	DefaultArchivePrefix  = "inbound/"
 	DefaultClaimLease     = 30 * time.Second
 	DefaultUploadURLTTL   = 15 * time.Minute
 	// MaxUploadURLTTL is the longest lifetime S3 accepts for a SigV4
@@ -64,7 +68,9 @@ type Config struct {
 	SignAlgorithm  nxcloud.Algorithm
 	Timeout        time.Duration
 	MaxUploadBytes int64
-	UploadPrefix   string
+	UploadPrefix   string // template files (uploadTemplateFile)
+	MediaPrefix    string // message media (uploadMedia)
+	ArchivePrefix  string // where archived media are written
 	ClaimLease     time.Duration
 	MediaBucket    string        // the stack's media bucket; may be empty
 	UploadURLTTL   time.Duration // lifetime of a presigned upload URL
@@ -101,6 +107,8 @@ func FromEnv(getenv func(string) string, required ...string) (Config, error) {
 		Timeout:        DefaultTimeout,
 		MaxUploadBytes: DefaultMaxUploadBytes,
 		UploadPrefix:   DefaultUploadPrefix,
+		MediaPrefix:    DefaultMediaPrefix,
+		ArchivePrefix:  DefaultArchivePrefix,
 		ClaimLease:     DefaultClaimLease,
 		UploadURLTTL:   DefaultUploadURLTTL,
 		Settle:         DefaultSettle,
@@ -181,16 +189,34 @@ func FromEnv(getenv func(string) string, required ...string) (Config, error) {
 		}
 	}
 
-	if v := getenv(EnvUploadPrefix); v != "" {
-		switch {
-		case strings.HasPrefix(v, "/"):
-			bad(EnvUploadPrefix, "%q must not start with /: S3 keys have no leading slash (e.g. templates/)", v)
-		case !strings.HasSuffix(v, "/"):
-			bad(EnvUploadPrefix, "%q must end with / (e.g. templates/)", v)
-		case strings.HasPrefix(v, ReservedPrefix):
-			bad(EnvUploadPrefix, "%q must not start with %s: the upload function keeps its claims and records there", v, ReservedPrefix)
-		default:
-			c.UploadPrefix = v
+	prefixes := []struct {
+		name, example string
+		dst           *string
+	}{
+		{EnvUploadPrefix, DefaultUploadPrefix, &c.UploadPrefix},
+		{EnvMediaPrefix, DefaultMediaPrefix, &c.MediaPrefix},
+		{EnvArchivePrefix, DefaultArchivePrefix, &c.ArchivePrefix},
+	}
+	valid := true
+	for _, p := range prefixes {
+		v := getenv(p.name)
+		if v == "" {
+			continue
+		}
+		if why := prefixProblem(v, p.example); why != "" {
+			bad(p.name, "%q %s", v, why)
+			valid = false
+			continue
+		}
+		*p.dst = v
+	}
+	// S3 refuses overlapping notification prefixes, and a file must have
+	// one destination.
+	for i, a := range prefixes {
+		for _, b := range prefixes[i+1:] {
+			if valid && (strings.HasPrefix(*a.dst, *b.dst) || strings.HasPrefix(*b.dst, *a.dst)) {
+				bad(a.name, "%q overlaps %s %q: the prefixes must be apart (none a prefix of another), so that every file has one destination", *a.dst, b.name, *b.dst)
+			}
 		}
 	}
 
@@ -214,6 +240,19 @@ func FromEnv(getenv func(string) string, required ...string) (Config, error) {
 		return Config{}, fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// prefixProblem says what is wrong with a key prefix, or "".
+func prefixProblem(v, example string) string {
+	switch {
+	case strings.HasPrefix(v, "/"):
+		return "must not start with /: S3 keys have no leading slash (e.g. " + example + ")"
+	case !strings.HasSuffix(v, "/"):
+		return "must end with / (e.g. " + example + ")"
+	case strings.HasPrefix(v, ReservedPrefix):
+		return "must not start with " + ReservedPrefix + ": the bundle keeps its claims and records there"
+	}
+	return ""
 }
 
 // validBucketName reports whether s is an S3 bucket name: 3 to 63 lower-case

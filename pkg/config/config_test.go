@@ -27,6 +27,8 @@ func TestFromEnvDefaults(t *testing.T) {
 		Timeout:        10 * time.Second,
 		MaxUploadBytes: 104857600,
 		UploadPrefix:   "templates/",
+		MediaPrefix:    "media/",
+		ArchivePrefix:  "inbound/",
 		ClaimLease:     30 * time.Second,
 		UploadURLTTL:   15 * time.Minute,
 		Settle:         15 * time.Minute,
@@ -47,7 +49,9 @@ func TestFromEnvValues(t *testing.T) {
 		config.EnvSignAlgorithm:  "SHA256",
 		config.EnvTimeout:        "2s",
 		config.EnvMaxUploadBytes: "1048576",
-		config.EnvUploadPrefix:   "media/in/",
+		config.EnvUploadPrefix:   "wa/templates/",
+		config.EnvMediaPrefix:    "wa/media/",
+		config.EnvArchivePrefix:  "wa/inbound/",
 		config.EnvClaimLease:     "1m",
 		config.EnvMediaBucket:    "nxcloud-media-123456789012-eu-west-1-0a1b2c3d4e5f",
 		config.EnvUploadURLTTL:   "1h30m",
@@ -58,7 +62,7 @@ func TestFromEnvValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.BaseURL != "http://127.0.0.1:8081" || c.BusinessPhone != "8615812341795" || c.SecretTTL != 90*time.Second ||
-		c.SignAlgorithm != nxcloud.SHA256 || c.Timeout != 2*time.Second || c.MaxUploadBytes != 1048576 || c.UploadPrefix != "media/in/" || c.ClaimLease != time.Minute ||
+		c.SignAlgorithm != nxcloud.SHA256 || c.Timeout != 2*time.Second || c.MaxUploadBytes != 1048576 || c.UploadPrefix != "wa/templates/" || c.MediaPrefix != "wa/media/" || c.ArchivePrefix != "wa/inbound/" || c.ClaimLease != time.Minute ||
 		c.MediaBucket != "nxcloud-media-123456789012-eu-west-1-0a1b2c3d4e5f" || c.UploadURLTTL != 90*time.Minute ||
 		c.Settle != 2*time.Minute || c.Namespace != "Shop/NXCloud Media" {
 		t.Errorf("FromEnv = %+v", c)
@@ -84,6 +88,14 @@ func TestFromEnvBadValueNamesVariable(t *testing.T) {
 		{config.EnvUploadPrefix, "/templates/"},
 		{config.EnvUploadPrefix, "nxcloud-claims/"},
 		{config.EnvUploadPrefix, "nxcloud-records/templates/"},
+		{config.EnvMediaPrefix, "media"},
+		{config.EnvMediaPrefix, "nxcloud-media/"},
+		{config.EnvArchivePrefix, "/inbound/"},
+		{config.EnvMediaPrefix, "templates/"},          // the same as UPLOAD_PREFIX
+		{config.EnvMediaPrefix, "templates/media/"},    // inside UPLOAD_PREFIX
+		{config.EnvArchivePrefix, "med"},               // no slash
+		{config.EnvArchivePrefix, "media/inbound/"},    // inside MEDIA_PREFIX
+		{config.EnvUploadPrefix, "inbound/templates/"}, // inside ARCHIVE_PREFIX
 		{config.EnvClaimLease, "61s"},
 		{config.EnvClaimLease, "soon"},
 		{config.EnvMediaBucket, ""},
