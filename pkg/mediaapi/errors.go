@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/sessions/session"
 )
 
 // inputError is a request the handler refuses before calling NXCloud. Its
@@ -43,7 +44,6 @@ func (e *storeError) Unwrap() error { return e.err }
 // call describes the request a failure happened in, for the messages.
 type call struct {
 	action        string // NXCloud action: getMedia or deleteMedia
-	content       bool   // GET /media/{mediaId}/content
 	mediaID       string
 	phone         string
 	phoneFromEnv  bool // the phone is the NXCLOUD_BUSINESS_PHONE default
@@ -78,7 +78,7 @@ var statusTable = []rule{
 	},
 	{
 		cause:  "upload_not_found",
-		match:  func(err error) bool { return errors.Is(err, ErrUploadNotFound) },
+		match:  func(err error) bool { return errors.Is(err, session.ErrUploadNotFound) },
 		status: http.StatusNotFound,
 		message: func(error, call) string {
 			return "no upload session has this upload_id: use the upload_id that POST /uploads answered, or create a session with POST /uploads"

@@ -1,25 +1,16 @@
 package mediaapi
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
@@ -65,23 +56,8 @@ const MaxMediaIDLength = 256
 // before Lambda ends the invocation.
 const deadlineMargin = 500 * time.Millisecond
 
-const (
-	routePrefix   = "/media/"
-	contentSuffix = "/content"
-)
-
-// handler implements the routes; see NewHandler.
-type handler struct {
-	svc          MediaService
-	defaultPhone string
-	log          *slog.Logger
-	allow        []string // served methods, sorted
-	served       atomic.Bool
-	now          func() time.Time
-}
-
-// NewHandler returns the http.Handler of GET and DELETE /media/{mediaId} and,
-// when it serves GET, of GET /media/{mediaId}/content.
+// NewHandler returns the http.Handler of GET and DELETE /media/{mediaId}
+// and, when it serves GET, of GET /media/{mediaId}/content.
 //
 // A request goes through these steps, each answering at once when it fails:
 //
@@ -109,154 +85,139 @@ type handler struct {
 //
 // Every response is application/json; errors are
 // {"error": {"message": "...", "nxcloud_code": <int>}} with nxcloud_code only
-// when NXCloud answered with a code. Each request writes one log line with
-// request_id, method, route, status, nxcloud_code (when any), latency_ms and
-// cold_start (true for the first request this handler serves: main builds one
-// handler per process).
+// when NXCloud answered with a code. Each request writes one log line,
+// "media request", with request_id, method, route, status, nxcloud_code
+// (when any), latency_ms, cold_start and media_id.
 //
 // NewHandler panics when opts.Methods names a method other than GET or
 // DELETE: that is a programming error.
 func NewHandler(svc MediaService, opts Options) http.Handler {
-	h := &handler{
-		svc:          svc,
-		defaultPhone: opts.DefaultBusinessPhone,
-		log:          opts.Logger,
-		now:          time.Now,
+	h := &mediaHandler{svc: svc, defaultPhone: opts.DefaultBusinessPhone}
+	methods := []string{http.MethodGet, http.MethodDelete}
+	if len(opts.Methods) > 0 {
+		methods = nil
+		for _, m := range opts.Methods {
+			methods = append(methods, strings.ToUpper(m))
+		}
+		slices.Sort(methods)
+		methods = slices.Compact(methods)
 	}
-	if h.log == nil {
-		h.log = slog.Default()
-	}
-	methods := opts.Methods
-	if len(methods) == 0 {
-		methods = []string{http.MethodGet, http.MethodDelete}
-	}
+	var routes []route
 	for _, m := range methods {
-		m = strings.ToUpper(m)
-		if m != http.MethodGet && m != http.MethodDelete {
+		switch m {
+		case http.MethodGet:
+			routes = append(routes, route{pattern: "GET " + Route, serve: h.get}, route{pattern: "GET " + ContentRoute, serve: h.content})
+		case http.MethodDelete:
+			routes = append(routes, route{pattern: "DELETE " + Route, serve: h.delete})
+		default:
 			panic(fmt.Sprintf("mediaapi: Options.Methods: %q is not served: use http.MethodGet and/or http.MethodDelete", m))
 		}
-		if !slices.Contains(h.allow, m) {
-			h.allow = append(h.allow, m)
+	}
+	return newRouter(opts.Logger, "media request", withEmptyID(routes)...)
+}
+
+// withEmptyID adds to routes on /media/{mediaId} the same route for an
+// empty id (/media/, which no wildcard matches), so that it is the
+// endpoint's 400 "mediaId is required" rather than a 404.
+func withEmptyID(routes []route) []route {
+	for _, r := range routes {
+		if p, ok := strings.CutSuffix(r.pattern, "/{mediaId}"); ok {
+			_, name, _ := strings.Cut(r.pattern, " ")
+			routes = append(routes, route{pattern: p + "/{$}", serve: r.serve, name: name})
 		}
 	}
-	slices.Sort(h.allow)
-	return h
+	return routes
 }
 
-// ServeHTTP implements http.Handler.
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := h.now()
-	cold := !h.served.Swap(true)
-	ctx := r.Context()
-
-	c, route, err := h.parse(r)
-	status := http.StatusOK
-	if err == nil {
-		status, err = h.serve(ctx, w, c)
-	}
-	var extra []slog.Attr
-	if c.mediaID != "" {
-		extra = append(extra, slog.String("media_id", c.mediaID))
-	}
-	finish(ctx, w, h.log, "media request", request{method: r.Method, route: route, status: status, err: err, call: c,
-		latency: h.now().Sub(start), cold: cold}, extra...)
+// mediaHandler serves the media routes.
+type mediaHandler struct {
+	svc          MediaService
+	defaultPhone string
 }
 
-// request is what one request came to, for its error answer and its log
-// line.
-type request struct {
-	method, route string
-	status        int   // the status answered when err is nil
-	err           error // the failure, answered through statusTable
-	call          call
-	latency       time.Duration
-	cold          bool
+// get serves GET /media/{mediaId}: NXCloud's data object as is.
+func (h *mediaHandler) get(w http.ResponseWriter, r *http.Request) error {
+	m, err := h.getMedia(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, m.Raw)
+	return nil
 }
 
-// finish writes the error answer of a failed request and the request's one
-// log line (msg) with request_id, method, route, status, nxcloud_code (when
-// any), latency_ms, cold_start, the extra attributes and, for a failure,
-// cause and error.
-func finish(ctx context.Context, w http.ResponseWriter, log *slog.Logger, msg string, req request, extra ...slog.Attr) {
-	var row *rule
-	if req.err != nil {
-		row = classify(req.err)
-		req.status = row.status
-		writeError(w, req.err, row, req.call)
+// content serves GET /media/{mediaId}/content: a 302 to the url of a fresh
+// getMedia.
+func (h *mediaHandler) content(w http.ResponseWriter, r *http.Request) error {
+	m, err := h.getMedia(r)
+	if err != nil {
+		return err
 	}
-	attrs := make([]slog.Attr, 0, 10+len(extra))
-	attrs = append(attrs,
-		slog.String("request_id", requestID(ctx)),
-		slog.String("method", req.method),
-		slog.String("route", req.route),
-		slog.Int("status", req.status),
-	)
-	if code, ok := nxcloudCode(req.err); ok {
-		attrs = append(attrs, slog.Int("nxcloud_code", code))
+	if err := checkMediaURL(m.URL); err != nil {
+		return err
 	}
-	attrs = append(attrs,
-		slog.Int64("latency_ms", req.latency.Milliseconds()),
-		slog.Bool("cold_start", req.cold),
-	)
-	attrs = append(attrs, extra...)
-	level := slog.LevelInfo
-	if row != nil {
-		attrs = append(attrs, slog.String("cause", row.cause))
-		switch {
-		case req.status >= 500:
-			level = slog.LevelError
-			// The error's text (credentials and transport problems
-			// included) is for the operator; the caller only gets the
-			// table's message.
-			attrs = append(attrs, slog.String("error", req.err.Error()))
-		case req.status >= 400:
-			level = slog.LevelWarn
-			attrs = append(attrs, slog.String("error", req.err.Error()))
-		}
-	}
-	log.LogAttrs(ctx, level, msg, attrs...)
+	w.Header().Set("Location", m.URL)
+	writeJSON(w, http.StatusFound, m.Raw)
+	return nil
 }
 
-// parse routes the request and validates its input. route is the matched
-// route pattern, or "unmatched".
-func (h *handler) parse(r *http.Request) (c call, route string, err error) {
-	if err, ok := r.Context().Value(eventErrorKey{}).(error); ok {
-		return c, "unmatched", err // an event NewLambdaHandler could not convert
+// checkMediaURL refuses a getMedia url that is not http(s) with a host.
+// (url.Parse refuses control characters: such a URL is safe in a header.)
+func checkMediaURL(raw string) error {
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return &nxcloud.ResponseError{Action: nxcloud.ActionGetMedia, HTTPStatus: http.StatusOK, Excerpt: clean(raw),
+			Reason: "data.url is not an http(s) URL"}
 	}
-	path := stripStage(r.Context(), r.URL.EscapedPath())
-	rawID, ok := strings.CutPrefix(path, routePrefix)
-	if !ok {
-		return c, "unmatched", errNotFound
-	}
-	route, allow := Route, h.allow
-	if i := strings.IndexByte(rawID, '/'); i >= 0 {
-		// An escaped slash (%2F) stays inside the id: only /content is
-		// another route, and only where GET is served.
-		if rawID[i:] != contentSuffix || !slices.Contains(h.allow, http.MethodGet) {
-			return c, "unmatched", errNotFound
-		}
-		rawID, c.content = rawID[:i], true
-		route, allow = ContentRoute, []string{http.MethodGet}
-	}
-	if !slices.Contains(allow, r.Method) {
-		return c, route, &methodError{method: r.Method, route: route, allow: allow}
-	}
-	c.action = nxcloud.ActionGetMedia
-	if r.Method == http.MethodDelete {
-		c.action = nxcloud.ActionDeleteMedia
-	}
+	return nil
+}
 
-	id, uerr := url.PathUnescape(rawID)
-	if uerr != nil {
-		return c, route, badInput("mediaId is not a valid percent-encoded path segment: escape reserved characters as %%XX (e.g. / as %%2F)")
+// getMedia validates the request and calls getMedia.
+func (h *mediaHandler) getMedia(r *http.Request) (*nxcloud.Media, error) {
+	c, err := parseCall(r, nxcloud.ActionGetMedia, h.defaultPhone)
+	if err != nil {
+		return nil, err
 	}
+	ctx, cancel := withMargin(r.Context())
+	defer cancel()
+	return h.svc.GetMedia(ctx, c.phone, c.mediaID)
+}
+
+// delete serves DELETE /media/{mediaId}.
+func (h *mediaHandler) delete(w http.ResponseWriter, r *http.Request) error {
+	c, err := parseCall(r, nxcloud.ActionDeleteMedia, h.defaultPhone)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := withMargin(r.Context())
+	defer cancel()
+	if err := h.svc.DeleteMedia(ctx, c.phone, c.mediaID); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, []byte(`{"success":true}`))
+	return nil
+}
+
+// withMargin returns ctx with its deadline, if any, deadlineMargin earlier.
+func withMargin(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, dl.Add(-deadlineMargin))
+	}
+	return context.WithCancel(ctx)
+}
+
+// parseCall validates the {mediaId} and the business_phone of a media route
+// and records them for the messages and the log line.
+func parseCall(r *http.Request, action, defaultPhone string) (call, error) {
+	x := exchangeOf(r)
+	x.call.action = action
+	id := r.PathValue("mediaId")
 	if err := validMediaID(id); err != nil {
-		return c, route, err
+		return x.call, err
 	}
-	c.mediaID = id
-
-	c.phone, c.phoneFromUser, c.phoneFromEnv, err = h.businessPhone(r.URL.RawQuery)
-	return c, route, err
+	x.call.mediaID = id
+	x.attrs = append(x.attrs, slog.String("media_id", id))
+	var err error
+	x.call.phone, x.call.phoneFromUser, x.call.phoneFromEnv, err = businessPhone(r.URL.RawQuery, defaultPhone)
+	return x.call, err
 }
 
 // validMediaID checks a decoded mediaId.
@@ -275,7 +236,7 @@ func validMediaID(id string) error {
 }
 
 // businessPhone picks and validates the merchant phone.
-func (h *handler) businessPhone(rawQuery string) (phone string, fromUser, fromEnv bool, err error) {
+func businessPhone(rawQuery, defaultPhone string) (phone string, fromUser, fromEnv bool, err error) {
 	q, qerr := url.ParseQuery(rawQuery)
 	if qerr != nil {
 		return "", false, false, badInput("the query string is not valid URL encoding: percent-encode its parameters (e.g. ?business_phone=8615812341795)")
@@ -285,8 +246,8 @@ func (h *handler) businessPhone(rawQuery string) (phone string, fromUser, fromEn
 		return "", false, false, badInput("business_phone is given %d times: pass it once", len(vals))
 	case len(vals) == 1 && vals[0] != "":
 		phone, fromUser = vals[0], true
-	case h.defaultPhone != "":
-		phone, fromEnv = h.defaultPhone, true
+	case defaultPhone != "":
+		phone, fromEnv = defaultPhone, true
 	default:
 		return "", false, false, badInput("business_phone is required: pass ?business_phone=<5-20 digits> or set NXCLOUD_BUSINESS_PHONE")
 	}
@@ -298,100 +259,4 @@ func (h *handler) businessPhone(rawQuery string) (phone string, fromUser, fromEn
 		return "", false, false, badInput("%s is not a merchant phone: pass 5 to 20 digits with the country code and no + or spaces (e.g. ?business_phone=8615812341795)", src)
 	}
 	return phone, fromUser, fromEnv, nil
-}
-
-// serve calls NXCloud and writes the successful answer.
-func (h *handler) serve(ctx context.Context, w http.ResponseWriter, c call) (int, error) {
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-deadlineMargin))
-		defer cancel()
-	}
-	if c.action == nxcloud.ActionDeleteMedia {
-		if err := h.svc.DeleteMedia(ctx, c.phone, c.mediaID); err != nil {
-			return 0, err
-		}
-		writeJSON(w, http.StatusOK, []byte(`{"success":true}`))
-		return http.StatusOK, nil
-	}
-	m, err := h.svc.GetMedia(ctx, c.phone, c.mediaID)
-	if err != nil {
-		return 0, err
-	}
-	body := []byte(m.Raw)
-	if !c.content {
-		writeJSON(w, http.StatusOK, body)
-		return http.StatusOK, nil
-	}
-	// url.Parse refuses control characters: the URL is safe in a header.
-	if u, err := url.Parse(m.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return 0, &nxcloud.ResponseError{Action: c.action, HTTPStatus: http.StatusOK, Excerpt: clean(m.URL),
-			Reason: "data.url is not an http(s) URL"}
-	}
-	w.Header().Set("Location", m.URL)
-	writeJSON(w, http.StatusFound, body)
-	return http.StatusFound, nil
-}
-
-// errorBody is the JSON of every error response.
-type errorBody struct {
-	Error struct {
-		Message     string `json:"message"`
-		NXCloudCode *int   `json:"nxcloud_code,omitempty"`
-	} `json:"error"`
-}
-
-func writeError(w http.ResponseWriter, err error, row *rule, c call) {
-	var b errorBody
-	b.Error.Message = row.message(err, c)
-	if code, ok := nxcloudCode(err); ok {
-		b.Error.NXCloudCode = &code
-	}
-	if me := (*methodError)(nil); errors.As(err, &me) {
-		w.Header().Set("Allow", strings.Join(me.allow, ", "))
-	}
-	// Messages quote "<5-20 digits>" and the like: keep them readable
-	// rather than HTML-escaped (\u003c). A struct of a string and an *int
-	// always encodes.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(b)
-	writeJSON(w, row.status, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
-}
-
-func writeJSON(w http.ResponseWriter, status int, body []byte) {
-	hd := w.Header()
-	hd.Set("Content-Type", "application/json")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
-// stripStage removes the "/<stage>" prefix API Gateway puts in rawPath for a
-// named stage (not for $default).
-func stripStage(ctx context.Context, path string) string {
-	gw, ok := core.GetAPIGatewayV2ContextFromContext(ctx)
-	if !ok || gw.Stage == "" || gw.Stage == "$default" {
-		return path
-	}
-	if rest, ok := strings.CutPrefix(path, "/"+gw.Stage); ok && strings.HasPrefix(rest, "/") {
-		return rest
-	}
-	return path
-}
-
-// requestID is API Gateway's request id, else Lambda's, else a new random
-// one.
-func requestID(ctx context.Context) string {
-	if gw, ok := core.GetAPIGatewayV2ContextFromContext(ctx); ok && gw.RequestID != "" {
-		return gw.RequestID
-	}
-	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
-		return lc.AwsRequestID
-	}
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
 }

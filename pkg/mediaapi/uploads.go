@@ -9,16 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"time"
 	"unicode"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/sessions/session"
 )
 
 // UploadService is what the upload routes need: the store of upload sessions
@@ -26,55 +24,12 @@ import (
 type UploadService interface {
 	// CreateUpload stores a session for the file described by in and
 	// returns the presigned PUT that takes the file.
-	CreateUpload(ctx context.Context, in NewUpload) (*Upload, error)
+	CreateUpload(ctx context.Context, in session.NewUpload) (*session.Upload, error)
 	// Upload returns the status of session id; an error wrapping
-	// ErrUploadNotFound when there is no such session, or id is not of the
+	// session.ErrUploadNotFound when there is no such session, or id is not of the
 	// form the store hands out.
-	Upload(ctx context.Context, id string) (*UploadStatus, error)
+	Upload(ctx context.Context, id string) (*session.UploadStatus, error)
 }
-
-// ErrUploadNotFound is an upload_id no session has (404).
-var ErrUploadNotFound = errors.New("upload session not found")
-
-// NewUpload is a validated POST /uploads request.
-type NewUpload struct {
-	FileName      string // a base name: no / or \, no control characters, at most MaxFileNameBytes
-	Type          string // one of nxcloud.AcceptedTypes
-	Size          int64  // 1 to the handler's MaxUploadBytes
-	BusinessPhone string // 5 to 20 digits
-}
-
-// Upload is the answer to POST /uploads: the caller sends the file with
-// Method to URL with exactly Headers, before ExpiresAt.
-type Upload struct {
-	ID        string            `json:"upload_id"`
-	URL       string            `json:"upload_url"`
-	Method    string            `json:"method"`
-	Headers   map[string]string `json:"headers"`
-	ExpiresAt time.Time         `json:"expires_at"`
-}
-
-// UploadStatus is the answer to GET /uploads/{uploadId}.
-type UploadStatus struct {
-	ID            string    `json:"upload_id"`
-	Status        string    `json:"status"` // one of the Status* constants
-	FileName      string    `json:"file_name"`
-	Type          string    `json:"type"`
-	Size          int64     `json:"size"`
-	BusinessPhone string    `json:"business_phone"`
-	MediaID       string    `json:"media_id,omitempty"` // StatusUploaded only
-	Error         string    `json:"error,omitempty"`    // StatusRejected only
-	UpdatedAt     time.Time `json:"updated_at"`
-}
-
-// The statuses of an upload session.
-const (
-	StatusAwaitingFile = "awaiting_file" // no file yet, the upload URL still valid
-	StatusExpired      = "expired"       // no file, and the upload URL has expired
-	StatusProcessing   = "processing"    // the file is in S3, the upload function has no verdict yet
-	StatusUploaded     = "uploaded"      // NXCloud took the file: MediaID is its media id
-	StatusRejected     = "rejected"      // the file will not be sent: Error says why
-)
 
 // Routes of the upload sessions, as API Gateway and the logs name them.
 const (
@@ -101,19 +56,10 @@ type UploadsOptions struct {
 	Logger *slog.Logger
 }
 
-type uploadsHandler struct {
-	svc          UploadService
-	defaultPhone string
-	maxBytes     int64
-	log          *slog.Logger
-	served       atomic.Bool
-	now          func() time.Time
-}
-
 // NewUploadsHandler returns the http.Handler of
 //
-//	POST /uploads               {"file_name","type","size","business_phone"} -> 201 Upload
-//	GET  /uploads/{uploadId}    -> 200 UploadStatus
+//	POST /uploads               {"file_name","type","size","business_phone"} -> 201 session.Upload
+//	GET  /uploads/{uploadId}    -> 200 session.UploadStatus
 //
 // A POST body is validated before svc is called, so that a bad request
 // touches no storage: it must be one JSON object of at most
@@ -128,119 +74,76 @@ type uploadsHandler struct {
 // log line ("upload request", with upload_id) are as in NewHandler; an
 // unknown or malformed upload_id is a 404, a storage failure a 503.
 func NewUploadsHandler(svc UploadService, opts UploadsOptions) http.Handler {
-	h := &uploadsHandler{
-		svc:          svc,
-		defaultPhone: opts.DefaultBusinessPhone,
-		maxBytes:     opts.MaxUploadBytes,
-		log:          opts.Logger,
-		now:          time.Now,
-	}
+	h := &uploadsHandler{svc: svc, defaultPhone: opts.DefaultBusinessPhone, maxBytes: opts.MaxUploadBytes}
 	if h.maxBytes <= 0 {
 		h.maxBytes = config.DefaultMaxUploadBytes
 	}
-	if h.log == nil {
-		h.log = slog.Default()
-	}
-	return h
+	return newRouter(opts.Logger, "upload request",
+		route{pattern: "POST " + UploadsRoute, serve: h.create},
+		route{pattern: "GET " + UploadRoute, serve: h.status})
 }
 
-// ServeHTTP implements http.Handler.
-func (h *uploadsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := h.now()
-	cold := !h.served.Swap(true)
-	ctx := r.Context()
-
-	route, id, err := h.route(r)
-	var status int
-	if err == nil {
-		if route == UploadsRoute {
-			status, id, err = h.create(ctx, w, r)
-		} else {
-			status, err = h.status(ctx, w, id)
-		}
-	}
-	var extra []slog.Attr
-	if id != "" {
-		extra = append(extra, slog.String("upload_id", id))
-	}
-	finish(ctx, w, h.log, "upload request", request{method: r.Method, route: route, status: status, err: err,
-		latency: h.now().Sub(start), cold: cold}, extra...)
-}
-
-// route matches the path and the method; id is the decoded {uploadId}.
-func (h *uploadsHandler) route(r *http.Request) (route, id string, err error) {
-	if err, ok := r.Context().Value(eventErrorKey{}).(error); ok {
-		return "unmatched", "", err // an event NewLambdaHandler could not convert
-	}
-	path := stripStage(r.Context(), r.URL.EscapedPath())
-	method := http.MethodPost
-	if raw, ok := strings.CutPrefix(path, UploadsRoute+"/"); ok {
-		if raw == "" || strings.Contains(raw, "/") {
-			return "unmatched", "", errNotFound
-		}
-		route, method = UploadRoute, http.MethodGet
-		if id, err = url.PathUnescape(raw); err != nil {
-			id = raw // not an id the store hands out: the store answers 404
-		}
-	} else if path == UploadsRoute {
-		route = UploadsRoute
-	} else {
-		return "unmatched", "", errNotFound
-	}
-	if r.Method != method {
-		return route, id, &methodError{method: r.Method, route: route, allow: []string{method}}
-	}
-	return route, id, nil
+// uploadsHandler serves the upload routes.
+type uploadsHandler struct {
+	svc          UploadService
+	defaultPhone string
+	maxBytes     int64
 }
 
 // create serves POST /uploads.
-func (h *uploadsHandler) create(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, string, error) {
+func (h *uploadsHandler) create(w http.ResponseWriter, r *http.Request) error {
 	in, err := h.parseNewUpload(r.Body)
 	if err != nil {
-		return 0, "", err
+		return err
 	}
-	up, err := h.svc.CreateUpload(ctx, in)
+	up, err := h.svc.CreateUpload(r.Context(), in)
 	if err != nil {
-		return 0, "", &storeError{err}
+		return &storeError{err}
 	}
+	x := exchangeOf(r)
+	x.attrs = append(x.attrs, slog.String("upload_id", up.ID))
 	writeJSON(w, http.StatusCreated, marshal(up))
-	return http.StatusCreated, up.ID, nil
+	return nil
 }
 
-// status serves GET /uploads/{uploadId}.
-func (h *uploadsHandler) status(ctx context.Context, w http.ResponseWriter, id string) (int, error) {
-	st, err := h.svc.Upload(ctx, id)
+// status serves GET /uploads/{uploadId}. An id that is not of the form the
+// store hands out is the store's 404.
+func (h *uploadsHandler) status(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("uploadId")
+	x := exchangeOf(r)
+	x.attrs = append(x.attrs, slog.String("upload_id", id))
+	st, err := h.svc.Upload(r.Context(), id)
 	switch {
-	case errors.Is(err, ErrUploadNotFound):
-		return 0, err
+	case errors.Is(err, session.ErrUploadNotFound):
+		return err
 	case err != nil:
-		return 0, &storeError{err}
+		return &storeError{err}
 	}
 	writeJSON(w, http.StatusOK, marshal(st))
-	return http.StatusOK, nil
+	return nil
 }
 
 // uploadFields are the members of a POST /uploads body.
 var uploadFields = []string{"file_name", "type", "size", "business_phone"}
 
 // parseNewUpload reads and validates a POST /uploads body.
-func (h *uploadsHandler) parseNewUpload(body io.Reader) (NewUpload, error) {
+func (h *uploadsHandler) parseNewUpload(body io.Reader) (session.NewUpload, error) {
 	const example = `{"file_name": "menu.pdf", "type": "application/pdf", "size": 12345, "business_phone": "8615812341795"}`
 	b, err := io.ReadAll(io.LimitReader(body, MaxUploadRequestBytes+1))
 	switch {
 	case err != nil:
-		return NewUpload{}, badInput("the body could not be read: send one JSON object such as %s", example)
+		return session.NewUpload{}, badInput("the body could not be read: send one JSON object such as %s", example)
 	case len(b) > MaxUploadRequestBytes:
-		return NewUpload{}, badInput("the body is larger than %d bytes: send one JSON object such as %s", MaxUploadRequestBytes, example)
+		return session.NewUpload{}, badInput("the body is larger than %d bytes: send one JSON object such as %s", MaxUploadRequestBytes, example)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var fields map[string]json.RawMessage
 	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return NewUpload{}, badInput("the body is not a JSON object: send one such as %s", example)
+		return session.NewUpload{}, badInput("the body is not a JSON object: send one such as %s", example)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return NewUpload{}, badInput("the body holds more than one JSON value: send one JSON object such as %s", example)
+		return session.NewUpload{}, badInput("the body holds more than one JSON value: send one JSON object such as %s", example)
 	}
 
 	var problems []string
@@ -261,7 +164,7 @@ func (h *uploadsHandler) parseNewUpload(body io.Reader) (NewUpload, error) {
 		}
 		return v, true
 	}
-	var in NewUpload
+	var in session.NewUpload
 	if name, ok := str("file_name"); ok {
 		if err := validFileName(name); err != "" {
 			problems = append(problems, err)
@@ -300,7 +203,7 @@ func (h *uploadsHandler) parseNewUpload(body io.Reader) (NewUpload, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return NewUpload{}, badInput("%s", strings.Join(problems, "; "))
+		return session.NewUpload{}, badInput("%s", strings.Join(problems, "; "))
 	}
 	return in, nil
 }
@@ -330,13 +233,4 @@ func sortedKeys(m map[string]json.RawMessage) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// marshal encodes v without HTML escaping: URLs keep their & readable.
-func marshal(v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // the answer types always encode
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }

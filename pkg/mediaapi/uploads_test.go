@@ -16,6 +16,7 @@ import (
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/sessions/session"
 )
 
 // Fixture names in eventsDir.
@@ -27,11 +28,11 @@ const (
 // fakeUploads is a function-field fake of mediaapi.UploadService that
 // records every call.
 type fakeUploads struct {
-	create func(in mediaapi.NewUpload) (*mediaapi.Upload, error)
-	status func(id string) (*mediaapi.UploadStatus, error)
+	create func(in session.NewUpload) (*session.Upload, error)
+	status func(id string) (*session.UploadStatus, error)
 
 	mu      sync.Mutex
-	creates []mediaapi.NewUpload
+	creates []session.NewUpload
 	gets    []string
 }
 
@@ -40,32 +41,32 @@ var (
 	fakeUpdated = time.Date(2026, 1, 12, 10, 16, 2, 0, time.UTC)
 )
 
-func (f *fakeUploads) CreateUpload(_ context.Context, in mediaapi.NewUpload) (*mediaapi.Upload, error) {
+func (f *fakeUploads) CreateUpload(_ context.Context, in session.NewUpload) (*session.Upload, error) {
 	f.mu.Lock()
 	f.creates = append(f.creates, in)
 	f.mu.Unlock()
 	if f.create != nil {
 		return f.create(in)
 	}
-	return &mediaapi.Upload{ID: "u1", URL: "https://bucket.s3.example/templates/uploads/u1/x?X-Amz-Signature=ab&X-Amz-Expires=900",
+	return &session.Upload{ID: "u1", URL: "https://bucket.s3.example/templates/uploads/u1/x?X-Amz-Signature=ab&X-Amz-Expires=900",
 		Method: http.MethodPut, Headers: map[string]string{"Content-Type": in.Type}, ExpiresAt: fakeExpiry}, nil
 }
 
-func (f *fakeUploads) Upload(_ context.Context, id string) (*mediaapi.UploadStatus, error) {
+func (f *fakeUploads) Upload(_ context.Context, id string) (*session.UploadStatus, error) {
 	f.mu.Lock()
 	f.gets = append(f.gets, id)
 	f.mu.Unlock()
 	if f.status != nil {
 		return f.status(id)
 	}
-	return &mediaapi.UploadStatus{ID: id, Status: mediaapi.StatusUploaded, FileName: "menu.pdf", Type: "application/pdf",
+	return &session.UploadStatus{ID: id, Status: session.StatusUploaded, FileName: "menu.pdf", Type: "application/pdf",
 		Size: 5, BusinessPhone: phone, MediaID: "4:abc", UpdatedAt: fakeUpdated}, nil
 }
 
-func (f *fakeUploads) calls() (creates []mediaapi.NewUpload, gets []string) {
+func (f *fakeUploads) calls() (creates []session.NewUpload, gets []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]mediaapi.NewUpload(nil), f.creates...), append([]string(nil), f.gets...)
+	return append([]session.NewUpload(nil), f.creates...), append([]string(nil), f.gets...)
 }
 
 // withBody sets the request body as API Gateway passes a text body.
@@ -98,17 +99,17 @@ func TestUploadsCreate(t *testing.T) {
 		body         string // the fixture's body when empty
 		wantStatus   int
 		wantMsg      []string
-		want         *mediaapi.NewUpload // what the store is asked for
+		want         *session.NewUpload // what the store is asked for
 	}{
-		{name: "fixture as is", wantStatus: 201, want: &mediaapi.NewUpload{FileName: "menu card.pdf", Type: "application/pdf", Size: 245760, BusinessPhone: phone}},
+		{name: "fixture as is", wantStatus: 201, want: &session.NewUpload{FileName: "menu card.pdf", Type: "application/pdf", Size: 245760, BusinessPhone: phone}},
 		{name: "phone falls back to the default", defaultPhone: defaultPhone, body: valid(func(m map[string]any) { delete(m, "business_phone") }),
-			wantStatus: 201, want: &mediaapi.NewUpload{FileName: "menu.pdf", Type: "application/pdf", Size: 12345, BusinessPhone: defaultPhone}},
+			wantStatus: 201, want: &session.NewUpload{FileName: "menu.pdf", Type: "application/pdf", Size: 12345, BusinessPhone: defaultPhone}},
 		{name: "empty phone falls back to the default", defaultPhone: defaultPhone, body: valid(func(m map[string]any) { m["business_phone"] = "" }),
-			wantStatus: 201, want: &mediaapi.NewUpload{FileName: "menu.pdf", Type: "application/pdf", Size: 12345, BusinessPhone: defaultPhone}},
+			wantStatus: 201, want: &session.NewUpload{FileName: "menu.pdf", Type: "application/pdf", Size: 12345, BusinessPhone: defaultPhone}},
 		{name: "type is matched without case", body: valid(func(m map[string]any) { m["type"] = "Image/PNG" }),
-			wantStatus: 201, want: &mediaapi.NewUpload{FileName: "menu.pdf", Type: "image/png", Size: 12345, BusinessPhone: phone}},
+			wantStatus: 201, want: &session.NewUpload{FileName: "menu.pdf", Type: "image/png", Size: 12345, BusinessPhone: phone}},
 		{name: "largest size and longest name", body: valid(func(m map[string]any) { m["size"] = maxBytes; m["file_name"] = strings.Repeat("é", 127) + "x" }),
-			wantStatus: 201, want: &mediaapi.NewUpload{FileName: strings.Repeat("é", 127) + "x", Type: "application/pdf", Size: maxBytes, BusinessPhone: phone}},
+			wantStatus: 201, want: &session.NewUpload{FileName: strings.Repeat("é", 127) + "x", Type: "application/pdf", Size: maxBytes, BusinessPhone: phone}},
 
 		{name: "no file_name", body: valid(func(m map[string]any) { delete(m, "file_name") }), wantStatus: 400, wantMsg: []string{"file_name is required"}},
 		{name: "empty file_name", body: valid(func(m map[string]any) { m["file_name"] = "" }), wantStatus: 400, wantMsg: []string{"file_name is required"}},
@@ -207,7 +208,7 @@ func TestUploadsStatus(t *testing.T) {
 	tests := []struct {
 		name       string
 		mods       []eventMod
-		status     func(id string) (*mediaapi.UploadStatus, error)
+		status     func(id string) (*session.UploadStatus, error)
 		wantStatus int
 		wantBody   string // exact, for 200
 		wantMsg    string
@@ -217,18 +218,18 @@ func TestUploadsStatus(t *testing.T) {
 		{name: "fixture as is", wantStatus: 200, wantGet: fixtureID,
 			wantBody: `{"upload_id":"` + fixtureID + `","status":"uploaded","file_name":"menu.pdf","type":"application/pdf","size":5,"business_phone":"` + phone + `","media_id":"4:abc","updated_at":"2026-01-12T10:16:02Z"}`},
 		{name: "rejected carries the reason, not a media id", wantStatus: 200, wantGet: fixtureID,
-			status: func(id string) (*mediaapi.UploadStatus, error) {
-				return &mediaapi.UploadStatus{ID: id, Status: mediaapi.StatusRejected, FileName: "m.pdf", Type: "application/pdf", Size: 5,
+			status: func(id string) (*session.UploadStatus, error) {
+				return &session.UploadStatus{ID: id, Status: session.StatusRejected, FileName: "m.pdf", Type: "application/pdf", Size: 5,
 					BusinessPhone: phone, Error: "NXCloud 9002: Merchant phone number error", UpdatedAt: fakeUpdated}, nil
 			},
 			wantBody: `{"upload_id":"` + fixtureID + `","status":"rejected","file_name":"m.pdf","type":"application/pdf","size":5,"business_phone":"` + phone + `","error":"NXCloud 9002: Merchant phone number error","updated_at":"2026-01-12T10:16:02Z"}`},
-		{name: "unknown id", status: func(string) (*mediaapi.UploadStatus, error) {
-			return nil, fmt.Errorf("id x: %w", mediaapi.ErrUploadNotFound)
+		{name: "unknown id", status: func(string) (*session.UploadStatus, error) {
+			return nil, fmt.Errorf("id x: %w", session.ErrUploadNotFound)
 		},
 			wantStatus: 404, wantMsg: "no upload session has this upload_id", wantGet: fixtureID},
 		{name: "escaped id reaches the store decoded", mods: []eventMod{withPath(http.MethodGet, "/uploads/a%2Fb")},
-			status: func(string) (*mediaapi.UploadStatus, error) { return nil, mediaapi.ErrUploadNotFound }, wantStatus: 404, wantGet: "a/b"},
-		{name: "storage failure", status: func(string) (*mediaapi.UploadStatus, error) { return nil, storeDown },
+			status: func(string) (*session.UploadStatus, error) { return nil, session.ErrUploadNotFound }, wantStatus: 404, wantGet: "a/b"},
+		{name: "storage failure", status: func(string) (*session.UploadStatus, error) { return nil, storeDown },
 			wantStatus: 503, wantMsg: "retry later", wantGet: fixtureID},
 		{name: "POST on an upload", mods: []eventMod{withPath(http.MethodPost, "/uploads/"+fixtureID)}, wantStatus: 405, wantAllow: "GET",
 			wantMsg: "method POST is not allowed on /uploads/{uploadId}: use GET"},
@@ -283,7 +284,7 @@ func TestUploadsStatus(t *testing.T) {
 // A storage failure on POST is a 503 too, and the log line names the cause.
 func TestUploadsCreateStoreFailure(t *testing.T) {
 	t.Parallel()
-	fake := &fakeUploads{create: func(mediaapi.NewUpload) (*mediaapi.Upload, error) {
+	fake := &fakeUploads{create: func(session.NewUpload) (*session.Upload, error) {
 		return nil, errors.New("put session: AccessDenied: s3:PutObject")
 	}}
 	log, logs := lambdarttest.Logger()

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
-	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/sessions/session"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
 
@@ -48,14 +48,13 @@ type Config struct {
 	Clock func() time.Time
 }
 
-// Store keeps upload sessions in S3; it implements mediaapi.UploadService.
+// Store keeps upload sessions in S3; it implements mediaapi.UploadService
+// (functions/upload-sessions hands it to mediaapi.NewUploadsHandler).
 type Store struct {
 	cfg     Config
 	s3      S3API
 	presign Presigner
 }
-
-var _ mediaapi.UploadService = (*Store)(nil)
 
 // NewStore returns a Store over api and presigner (s3.NewPresignClient of
 // the same client in the function).
@@ -98,7 +97,7 @@ const maxDocumentBytes = 16 << 10
 
 // CreateUpload presigns the PUT of the file and stores the session document:
 // one S3 request (the presigning is local).
-func (s *Store) CreateUpload(ctx context.Context, in mediaapi.NewUpload) (*mediaapi.Upload, error) {
+func (s *Store) CreateUpload(ctx context.Context, in session.NewUpload) (*session.Upload, error) {
 	id := newID()
 	now := s.cfg.Clock().UTC().Truncate(time.Second)
 	doc := document{
@@ -142,34 +141,34 @@ func (s *Store) CreateUpload(ctx context.Context, in mediaapi.NewUpload) (*media
 			headers[http.CanonicalHeaderKey(k)] = strings.Join(v, ",")
 		}
 	}
-	return &mediaapi.Upload{ID: id, URL: req.URL, Method: req.Method, Headers: headers, ExpiresAt: doc.ExpiresAt}, nil
+	return &session.Upload{ID: id, URL: req.URL, Method: req.Method, Headers: headers, ExpiresAt: doc.ExpiresAt}, nil
 }
 
 // Upload returns the status of session id in at most three S3 requests: the
 // session document, HeadObject of the file, the upload function's record of
 // the file's version. A malformed id costs none.
-func (s *Store) Upload(ctx context.Context, id string) (*mediaapi.UploadStatus, error) {
+func (s *Store) Upload(ctx context.Context, id string) (*session.UploadStatus, error) {
 	if !validID(id) {
-		return nil, fmt.Errorf("upload_id %q is not of the form this API hands out: %w", id, mediaapi.ErrUploadNotFound)
+		return nil, fmt.Errorf("upload_id %q is not of the form this API hands out: %w", id, session.ErrUploadNotFound)
 	}
 	doc, err := s.readDocument(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	st := &mediaapi.UploadStatus{ID: id, FileName: doc.FileName, Type: doc.Type, Size: doc.Size, BusinessPhone: doc.BusinessPhone}
+	st := &session.UploadStatus{ID: id, FileName: doc.FileName, Type: doc.Type, Size: doc.Size, BusinessPhone: doc.BusinessPhone}
 
 	head, err := s.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(doc.Key)})
 	switch {
 	case upload.IsNotFound(err) && s.cfg.Clock().After(doc.ExpiresAt):
-		st.Status, st.UpdatedAt = mediaapi.StatusExpired, doc.ExpiresAt
+		st.Status, st.UpdatedAt = session.StatusExpired, doc.ExpiresAt
 		return st, nil
 	case upload.IsNotFound(err):
-		st.Status, st.UpdatedAt = mediaapi.StatusAwaitingFile, doc.CreatedAt
+		st.Status, st.UpdatedAt = session.StatusAwaitingFile, doc.CreatedAt
 		return st, nil
 	case err != nil:
 		return nil, fmt.Errorf("head %s: %w", doc.Key, err)
 	}
-	st.Status, st.UpdatedAt = mediaapi.StatusProcessing, aws.ToTime(head.LastModified).UTC()
+	st.Status, st.UpdatedAt = session.StatusProcessing, aws.ToTime(head.LastModified).UTC()
 	version := aws.ToString(head.VersionId)
 	if version == "" || version == "null" {
 		return st, nil // no versions, no verdict: the upload function refuses such a bucket
@@ -181,9 +180,9 @@ func (s *Store) Upload(ctx context.Context, id string) (*mediaapi.UploadStatus, 
 	case rec == nil:
 		return st, nil
 	case rec.Status == upload.Uploaded:
-		st.Status, st.MediaID, st.UpdatedAt = mediaapi.StatusUploaded, rec.MediaID, rec.UpdatedAt.UTC()
+		st.Status, st.MediaID, st.UpdatedAt = session.StatusUploaded, rec.MediaID, rec.UpdatedAt.UTC()
 	case rec.Status == upload.Rejected:
-		st.Status, st.Error, st.UpdatedAt = mediaapi.StatusRejected, rec.Error, rec.UpdatedAt.UTC()
+		st.Status, st.Error, st.UpdatedAt = session.StatusRejected, rec.Error, rec.UpdatedAt.UTC()
 	}
 	// A superseded version (another one became current since the HEAD) is
 	// still processing: the current version has its own verdict to come.
@@ -196,7 +195,7 @@ func (s *Store) readDocument(ctx context.Context, id string) (*document, error) 
 	out, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
 	switch {
 	case upload.IsNotFound(err):
-		return nil, fmt.Errorf("no session at %s: %w", key, mediaapi.ErrUploadNotFound)
+		return nil, fmt.Errorf("no session at %s: %w", key, session.ErrUploadNotFound)
 	case err != nil:
 		return nil, fmt.Errorf("read session %s: %w", key, err)
 	}

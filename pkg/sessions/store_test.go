@@ -20,8 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
-	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/sessions"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/sessions/session"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
 
@@ -83,7 +83,7 @@ func newFixture(t *testing.T, ttl time.Duration) *fixture {
 	return f
 }
 
-func (f *fixture) create(t *testing.T, in mediaapi.NewUpload) *mediaapi.Upload {
+func (f *fixture) create(t *testing.T, in session.NewUpload) *session.Upload {
 	t.Helper()
 	up, err := f.store.CreateUpload(context.Background(), in)
 	if err != nil {
@@ -92,7 +92,7 @@ func (f *fixture) create(t *testing.T, in mediaapi.NewUpload) *mediaapi.Upload {
 	return up
 }
 
-func (f *fixture) status(t *testing.T, id string) *mediaapi.UploadStatus {
+func (f *fixture) status(t *testing.T, id string) *session.UploadStatus {
 	t.Helper()
 	st, err := f.store.Upload(context.Background(), id)
 	if err != nil {
@@ -102,7 +102,7 @@ func (f *fixture) status(t *testing.T, id string) *mediaapi.UploadStatus {
 }
 
 // put sends body to the upload URL with headers, as a caller would.
-func put(t *testing.T, up *mediaapi.Upload, body []byte, headers map[string]string) (int, string) {
+func put(t *testing.T, up *session.Upload, body []byte, headers map[string]string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(up.Method, up.URL, bytes.NewReader(body))
 	if err != nil {
@@ -136,7 +136,7 @@ var pdf = []byte("%PDF-1.4 a small file\n")
 func TestCreateUpload(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 10*time.Minute)
-	in := mediaapi.NewUpload{FileName: "menu card (été) #1?.pdf", Type: "application/pdf", Size: int64(len(pdf)), BusinessPhone: phone}
+	in := session.NewUpload{FileName: "menu card (été) #1?.pdf", Type: "application/pdf", Size: int64(len(pdf)), BusinessPhone: phone}
 	up := f.create(t, in)
 	if n := f.s3.requests(); n != 1 {
 		t.Errorf("CreateUpload made %d S3 requests, want 1 (the session document; presigning is local)", n)
@@ -175,7 +175,7 @@ func TestCreateUpload(t *testing.T) {
 
 	// Before the file: awaiting_file, from the document and a HEAD.
 	st := f.status(t, up.ID)
-	want := mediaapi.UploadStatus{ID: up.ID, Status: mediaapi.StatusAwaitingFile, FileName: in.FileName, Type: in.Type, Size: in.Size,
+	want := session.UploadStatus{ID: up.ID, Status: session.StatusAwaitingFile, FileName: in.FileName, Type: in.Type, Size: in.Size,
 		BusinessPhone: phone, UpdatedAt: up.ExpiresAt.Add(-10 * time.Minute)}
 	if *st != want {
 		t.Errorf("status = %+v, want %+v", *st, want)
@@ -197,7 +197,7 @@ func TestCreateUpload(t *testing.T) {
 	}
 
 	// The file is there, no verdict yet: processing, three requests.
-	if st := f.status(t, up.ID); st.Status != mediaapi.StatusProcessing || !st.UpdatedAt.Equal(aws.ToTime(head.LastModified)) {
+	if st := f.status(t, up.ID); st.Status != session.StatusProcessing || !st.UpdatedAt.Equal(aws.ToTime(head.LastModified)) {
 		t.Errorf("status after the PUT = %+v, want processing since the object's LastModified", st)
 	}
 	if n := f.s3.requests(); n != 3 {
@@ -209,7 +209,7 @@ func TestCreateUpload(t *testing.T) {
 	writeRecord(t, f, key, aws.ToString(head.VersionId), upload.Record{Status: upload.Uploaded, MediaID: "4:media-id", UpdatedAt: verdictAt})
 	f.s3.requests()
 	st = f.status(t, up.ID)
-	want = mediaapi.UploadStatus{ID: up.ID, Status: mediaapi.StatusUploaded, FileName: in.FileName, Type: in.Type, Size: in.Size,
+	want = session.UploadStatus{ID: up.ID, Status: session.StatusUploaded, FileName: in.FileName, Type: in.Type, Size: in.Size,
 		BusinessPhone: phone, MediaID: "4:media-id", UpdatedAt: verdictAt}
 	if *st != want {
 		t.Errorf("status = %+v, want %+v", *st, want)
@@ -220,7 +220,7 @@ func TestCreateUpload(t *testing.T) {
 
 	// A record for another version counts for nothing.
 	writeRecord(t, f, key, "another-version", upload.Record{Status: upload.Rejected, Error: "x"})
-	if st := f.status(t, up.ID); st.Status != mediaapi.StatusUploaded {
+	if st := f.status(t, up.ID); st.Status != session.StatusUploaded {
 		t.Errorf("status = %s after a record for another version, want uploaded", st.Status)
 	}
 }
@@ -241,7 +241,7 @@ func writeRecord(t *testing.T, f *fixture, key, version string, rec upload.Recor
 func TestPresignedPutRefusesOtherFiles(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, time.Minute)
-	up := f.create(t, mediaapi.NewUpload{FileName: "menu.pdf", Type: "application/pdf", Size: int64(len(pdf)), BusinessPhone: phone})
+	up := f.create(t, session.NewUpload{FileName: "menu.pdf", Type: "application/pdf", Size: int64(len(pdf)), BusinessPhone: phone})
 	for _, tc := range []struct {
 		name    string
 		body    []byte
@@ -259,7 +259,7 @@ func TestPresignedPutRefusesOtherFiles(t *testing.T) {
 			t.Errorf("%s: PUT = %d %s, want S3 to refuse it", tc.name, code, body)
 		}
 	}
-	if st := f.status(t, up.ID); st.Status != mediaapi.StatusAwaitingFile {
+	if st := f.status(t, up.ID); st.Status != session.StatusAwaitingFile {
 		t.Fatalf("status = %s after refused PUTs, want awaiting_file", st.Status)
 	}
 	if code, body := put(t, up, pdf, up.Headers); code != http.StatusOK {
@@ -277,14 +277,14 @@ func TestUploadStatus(t *testing.T) {
 
 	for _, id := range []string{"", "abc", strings.Repeat("a", 31), strings.Repeat("a", 33), strings.Repeat("A", 32),
 		"../../nxcloud-records/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", strings.Repeat("g", 32)} {
-		if _, err := f.store.Upload(ctx, id); !errors.Is(err, mediaapi.ErrUploadNotFound) {
+		if _, err := f.store.Upload(ctx, id); !errors.Is(err, session.ErrUploadNotFound) {
 			t.Errorf("Upload(%q) = %v, want ErrUploadNotFound", id, err)
 		}
 	}
 	if n := f.s3.requests(); n != 0 {
 		t.Errorf("malformed ids cost %d S3 requests, want 0", n)
 	}
-	if _, err := f.store.Upload(ctx, strings.Repeat("ab", 16)); !errors.Is(err, mediaapi.ErrUploadNotFound) {
+	if _, err := f.store.Upload(ctx, strings.Repeat("ab", 16)); !errors.Is(err, session.ErrUploadNotFound) {
 		t.Errorf("an unknown id: %v, want ErrUploadNotFound", err)
 	}
 	if n := f.s3.requests(); n != 1 {
@@ -292,14 +292,14 @@ func TestUploadStatus(t *testing.T) {
 	}
 
 	// Expired: no file and past expires_at, whatever is asked later.
-	up := f.create(t, mediaapi.NewUpload{FileName: "late.pdf", Type: "application/pdf", Size: 3, BusinessPhone: phone})
+	up := f.create(t, session.NewUpload{FileName: "late.pdf", Type: "application/pdf", Size: 3, BusinessPhone: phone})
 	f.clock.add(time.Minute + time.Second)
-	if st := f.status(t, up.ID); st.Status != mediaapi.StatusExpired || !st.UpdatedAt.Equal(up.ExpiresAt) {
+	if st := f.status(t, up.ID); st.Status != session.StatusExpired || !st.UpdatedAt.Equal(up.ExpiresAt) {
 		t.Errorf("status = %+v, want expired at %v", st, up.ExpiresAt)
 	}
 
 	// Rejected carries the reason.
-	up = f.create(t, mediaapi.NewUpload{FileName: "x.pdf", Type: "application/pdf", Size: int64(len(pdf)), BusinessPhone: phone})
+	up = f.create(t, session.NewUpload{FileName: "x.pdf", Type: "application/pdf", Size: int64(len(pdf)), BusinessPhone: phone})
 	if code, body := put(t, up, pdf, up.Headers); code != http.StatusOK {
 		t.Fatalf("PUT = %d %s", code, body)
 	}
@@ -310,12 +310,12 @@ func TestUploadStatus(t *testing.T) {
 	}
 	const reason = "NXCloud 9002: Merchant phone number error"
 	writeRecord(t, f, key, aws.ToString(head.VersionId), upload.Record{Status: upload.Rejected, Error: reason, UpdatedAt: time.Now()})
-	if st := f.status(t, up.ID); st.Status != mediaapi.StatusRejected || st.Error != reason || st.MediaID != "" {
+	if st := f.status(t, up.ID); st.Status != session.StatusRejected || st.Error != reason || st.MediaID != "" {
 		t.Errorf("status = %+v, want rejected with %q", st, reason)
 	}
 	// A file with a verdict is not expired, even past expires_at.
 	f.clock.add(time.Hour)
-	if st := f.status(t, up.ID); st.Status != mediaapi.StatusRejected {
+	if st := f.status(t, up.ID); st.Status != session.StatusRejected {
 		t.Errorf("status = %s past expires_at, want rejected", st.Status)
 	}
 
@@ -325,7 +325,7 @@ func TestUploadStatus(t *testing.T) {
 		Body: strings.NewReader("not json")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.Upload(ctx, bad); err == nil || errors.Is(err, mediaapi.ErrUploadNotFound) {
+	if _, err := f.store.Upload(ctx, bad); err == nil || errors.Is(err, session.ErrUploadNotFound) {
 		t.Errorf("a corrupt session document: %v, want a storage error", err)
 	}
 }
@@ -336,7 +336,7 @@ func TestKeysStayInTheSessionFolder(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, time.Minute)
 	for _, name := range []string{"a b.pdf", "100%.pdf", "x?y=1&z#2.pdf", "+.pdf", "é✓.png", "..a", ".hidden", " lead and trail ", "%2F..%2Fx.pdf"} {
-		up := f.create(t, mediaapi.NewUpload{FileName: name, Type: "application/pdf", Size: int64(len(pdf)), BusinessPhone: phone})
+		up := f.create(t, session.NewUpload{FileName: name, Type: "application/pdf", Size: int64(len(pdf)), BusinessPhone: phone})
 		folder := prefix + sessions.Folder + up.ID + "/"
 		if sessions.SessionKey(prefix, up.ID) != folder || !strings.HasSuffix(folder, "/") {
 			t.Errorf("session key %q", sessions.SessionKey(prefix, up.ID))
