@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/archive"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/sessions/session"
 )
@@ -22,7 +23,7 @@ func (e *inputError) Error() string { return e.msg }
 func badInput(format string, a ...any) error { return &inputError{msg: fmt.Sprintf(format, a...)} }
 
 // errNotFound is a path the API does not serve.
-var errNotFound = errors.New("not found: this API serves /media/{mediaId}, /media/{mediaId}/content, /uploads and /uploads/{uploadId}")
+var errNotFound = errors.New("not found: this API serves /media/{mediaId}, /media/{mediaId}/content, /media/{mediaId}/archive, /uploads and /uploads/{uploadId}")
 
 // methodError is a method the function does not serve on a route.
 type methodError struct {
@@ -97,6 +98,36 @@ var statusTable = []rule{
 		match:   func(err error) bool { var e *inputError; return errors.As(err, &e) },
 		status:  http.StatusBadRequest,
 		message: func(err error, _ call) string { return err.Error() },
+	},
+	{
+		cause:   "archive_input",
+		match:   archiveKind(archive.Input),
+		status:  http.StatusBadRequest,
+		message: archiveMessage,
+	},
+	{
+		cause:   "archive_download",
+		match:   archiveKind(archive.Download),
+		status:  http.StatusBadGateway,
+		message: archiveMessage,
+	},
+	{
+		cause:   "archive_too_large",
+		match:   archiveKind(archive.TooLarge),
+		status:  http.StatusRequestEntityTooLarge,
+		message: archiveMessage,
+	},
+	{
+		cause:   "archive_timeout",
+		match:   archiveKind(archive.Timeout),
+		status:  http.StatusGatewayTimeout,
+		message: archiveMessage,
+	},
+	{
+		cause:   "archive_storage",
+		match:   archiveKind(archive.Storage),
+		status:  http.StatusServiceUnavailable,
+		message: archiveMessage,
 	},
 	{
 		cause:  "nxcloud_parameter",
@@ -196,6 +227,20 @@ var statusTable = []rule{
 			return fmt.Sprintf("NXCloud could not be reached for %s: retry later", c.action)
 		},
 	},
+}
+
+// archiveKind matches an *archive.Error of kind k.
+func archiveKind(k archive.Kind) func(error) bool {
+	return func(err error) bool {
+		e, ok := archive.AsError(err)
+		return ok && e.Kind == k
+	}
+}
+
+// archiveMessage is an *archive.Error's own message, written for the caller.
+func archiveMessage(err error, _ call) string {
+	e, _ := archive.AsError(err)
+	return e.Message
 }
 
 // classify finds err's row in statusTable.

@@ -15,8 +15,8 @@ import (
 // (payload format 2.0) events.
 type LambdaHandler func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
-// NewLambdaHandler adapts h, a handler built by NewHandler or
-// NewUploadsHandler, to Lambda as
+// NewLambdaHandler adapts h, a handler built by NewHandler,
+// NewUploadsHandler or NewArchiveHandler, to Lambda as
 // aws-lambda-go-api-proxy's httpadapter.NewV2(h).ProxyWithContext does,
 // except for an event the adapter cannot turn into an *http.Request: a body
 // marked isBase64Encoded that is not base64 (what `sam local generate-event
