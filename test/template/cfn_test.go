@@ -32,6 +32,7 @@ var functionDirs = map[string]string{
 	"UploadTemplateFileFunction": "upload-template-file",
 	"UploadSessionsFunction":     "upload-sessions",
 	"ReconcileFunction":          "reconcile",
+	"ArchiveMediaFunction":       "archive-media",
 }
 
 // claimPrefix is where the upload function keeps its claim objects, outside

@@ -45,6 +45,12 @@ var wantS3 = map[string]map[string][]string{
 		"nxcloud-records/" + config.DefaultUploadPrefix + "uploads/*": {"s3:GetObject"},
 		"": {"s3:ListBucket"},
 	},
+	// The archive: reads (HeadObject) and writes its objects, aborts its
+	// failed multipart uploads, nothing outside ArchivePrefix.
+	"ArchiveMediaFunction": {
+		config.DefaultArchivePrefix + "*": {"s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"},
+		"":                                {"s3:ListBucket"},
+	},
 	// The sweep: what the upload pipeline needs, plus listing the versions.
 	"ReconcileFunction": {
 		config.DefaultUploadPrefix + "*": {"s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion",

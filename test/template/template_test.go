@@ -28,6 +28,7 @@ var specVariables = []string{
 	config.EnvTimeout,
 	config.EnvMaxUploadBytes,
 	config.EnvUploadPrefix,
+	config.EnvArchivePrefix,
 	config.EnvNamespace,
 }
 
@@ -96,11 +97,12 @@ func httpRoutes(t testing.TB, tpl doc) map[string]string {
 func TestHTTPAPIRoutes(t *testing.T) {
 	t.Parallel()
 	want := map[string]string{
-		"GET /media/{mediaId}":         "GetMediaFunction",
-		"GET /media/{mediaId}/content": "GetMediaFunction",
-		"DELETE /media/{mediaId}":      "DeleteMediaFunction",
-		"POST /uploads":                "UploadSessionsFunction",
-		"GET /uploads/{uploadId}":      "UploadSessionsFunction",
+		"GET /media/{mediaId}":          "GetMediaFunction",
+		"GET /media/{mediaId}/content":  "GetMediaFunction",
+		"DELETE /media/{mediaId}":       "DeleteMediaFunction",
+		"POST /uploads":                 "UploadSessionsFunction",
+		"GET /uploads/{uploadId}":       "UploadSessionsFunction",
+		"POST /media/{mediaId}/archive": "ArchiveMediaFunction",
 	}
 	if got := httpRoutes(t, deploy(t, nil)); !maps.Equal(got, want) {
 		t.Errorf("HTTP API routes = %v, want %v", got, want)
@@ -226,12 +228,14 @@ func TestEnvironment(t *testing.T) {
 			Timeout:        config.DefaultTimeout,
 			MaxUploadBytes: config.DefaultMaxUploadBytes,
 			UploadPrefix:   config.DefaultUploadPrefix,
+			MediaPrefix:    config.DefaultMediaPrefix,
+			ArchivePrefix:  config.DefaultArchivePrefix,
 			ClaimLease:     config.DefaultClaimLease,
 			UploadURLTTL:   config.DefaultUploadURLTTL,
 			Settle:         config.DefaultSettle,
 			Namespace:      config.DefaultNamespace,
 		}
-		if id == "ReconcileFunction" {
+		if id == "ReconcileFunction" || id == "ArchiveMediaFunction" {
 			want.MediaBucket = bucketName
 		}
 		if cfg != want {
@@ -263,6 +267,7 @@ func TestParameters(t *testing.T) {
 		good, bad []string
 	}{
 		{"UploadPrefix", []string{"templates/", "a/b/"}, []string{"/templates/", "templates", ""}},
+		{"ArchivePrefix", []string{"inbound/", "archive/in/"}, []string{"/inbound/", "inbound", ""}},
 		{"NxcloudBusinessPhone", []string{"", "8615812341795", "12345"}, []string{"1234", "+8615812341795", "123456789012345678901"}},
 		{"ExistingSecretArn", []string{"", "arn:aws:secretsmanager:us-east-1:123456789012:secret:nxcloud-AbCdEf"}, []string{"nxcloud"}},
 		{"MaxUploadBytes", []string{"104857600", "1"}, []string{"0", "-1", "1e6"}},
@@ -286,7 +291,7 @@ func TestOutputs(t *testing.T) {
 	t.Parallel()
 	tpl := deploy(t, nil)
 	for _, name := range []string{"ApiUrl", "MediaBucketName", "SecretArn", "FailureQueueUrl",
-		"GetMediaFunctionArn", "DeleteMediaFunctionArn", "UploadTemplateFileFunctionArn"} {
+		"GetMediaFunctionArn", "DeleteMediaFunctionArn", "UploadTemplateFileFunctionArn", "ArchiveMediaFunctionArn", "ArchiveMediaLogGroupName"} {
 		if at(tpl, "Outputs", name, "Value") == nil {
 			t.Errorf("output %s is missing", name)
 		}
@@ -466,8 +471,9 @@ func TestSessionsEnvironment(t *testing.T) {
 	}
 }
 
-// TestSessionEvents: the events of the new routes are HTTP API v2 events of
-// routes the template declares, for the function that serves them.
+// TestSessionEvents: the events of the new routes (the sessions', the
+// content's and the archive's) are HTTP API v2 events of routes the
+// template declares, for the function that serves them.
 func TestSessionEvents(t *testing.T) {
 	t.Parallel()
 	routes := httpRoutes(t, deploy(t, nil))
@@ -478,6 +484,7 @@ func TestSessionEvents(t *testing.T) {
 		{"create-upload.json", "UploadSessionsFunction", "POST", "/uploads", nil},
 		{"get-upload.json", "UploadSessionsFunction", "GET", "/uploads/3f9c2a7d5e1b4c8a9d0e6f7a8b9c0d1e", map[string]string{"uploadId": "3f9c2a7d5e1b4c8a9d0e6f7a8b9c0d1e"}},
 		{"get-media-content.json", "GetMediaFunction", "GET", "/media/1234567890123456/content", map[string]string{"mediaId": "1234567890123456"}},
+		{"archive-media.json", "ArchiveMediaFunction", "POST", "/media/3604357656489911/archive", map[string]string{"mediaId": "3604357656489911"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			t.Parallel()
@@ -501,7 +508,10 @@ func TestSessionEvents(t *testing.T) {
 			if q, err := url.ParseQuery(ev.RawQueryString); err != nil || q.Get("business_phone") != ev.QueryStringParameters["business_phone"] {
 				t.Errorf("rawQueryString %q and queryStringParameters %v disagree", ev.RawQueryString, ev.QueryStringParameters)
 			}
-			if tc.method != "POST" {
+			if tc.file != "create-upload.json" {
+				if ev.Body != "" {
+					t.Errorf("body %q: the route takes none", ev.Body)
+				}
 				return
 			}
 			var body map[string]any
@@ -512,5 +522,30 @@ func TestSessionEvents(t *testing.T) {
 				t.Errorf("body members = %v", got)
 			}
 		})
+	}
+}
+
+// TestArchivePrefix: ArchivePrefix defaults to SPEC's inbound/, reaches every
+// function (Globals), and the template refuses it equal to UploadPrefix (a
+// rule: CloudFormation has no prefix test; the functions' init refuses the
+// overlaps).
+func TestArchivePrefix(t *testing.T) {
+	t.Parallel()
+	src := source(t)
+	if d := at(src, "Parameters", "ArchivePrefix", "Default"); d != config.DefaultArchivePrefix {
+		t.Errorf("ArchivePrefix default = %v, want %s", d, config.DefaultArchivePrefix)
+	}
+	if v := at(src, "Globals", "Function", "Environment", "Variables", config.EnvArchivePrefix); !reflect.DeepEqual(v, doc{"Ref": "ArchivePrefix"}) {
+		t.Errorf("Globals %s = %v, want !Ref ArchivePrefix", config.EnvArchivePrefix, v)
+	}
+	apart := doc{"Fn::Not": []any{doc{"Fn::Equals": []any{doc{"Ref": "ArchivePrefix"}, doc{"Ref": "UploadPrefix"}}}}}
+	found := false
+	for _, rule := range at(src, "Rules").(doc) {
+		for _, a := range list(at(rule, "Assertions")) {
+			found = found || reflect.DeepEqual(at(a, "Assert"), apart) && at(rule, "RuleCondition") == nil
+		}
+	}
+	if !found {
+		t.Errorf("no unconditional rule asserts %v", apart)
 	}
 }
