@@ -100,7 +100,7 @@ bench-ci: minio ## Quick benchmark run: every section and Go benchmark once, sma
 local: minio ## Run the whole bundle locally (local NXCloud, S3 and Secrets Manager; installs MinIO first if missing)
 	$(GO) run ./cmd/local $(LOCAL_ARGS)
 
-demo: minio ## Run the bundle locally and walk through an upload session, get, content and delete
+demo: minio ## Run the bundle locally and walk through an upload session, get, content, archive and delete
 	$(GO) run ./cmd/local $(DEMO_ARGS)
 
 minio: ## Install the pinned MinIO into GOPATH/bin unless it is there (or MINIO_BIN names one)

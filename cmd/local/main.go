@@ -6,7 +6,7 @@
 // address.
 //
 //	go run ./cmd/local                 # run until Ctrl-C (make local)
-//	go run ./cmd/local demo            # walk through an upload session, get, content, delete (make demo)
+//	go run ./cmd/local demo            # walk through an upload session, get, content, archive, delete (make demo)
 //	go run ./cmd/local invoke GetMediaFunction events/get-media.json
 //
 // Point it at the real NXCloud with NXCLOUD_BASE_URL, NXCLOUD_ACCESS_KEY and
@@ -88,7 +88,7 @@ func run(args []string) error {
 	switch cmd {
 	case "run":
 		_ = usage.Execute(os.Stdout, map[string]any{"st": st, "phone": localstack.DefaultPhone, "every": *every, "settle": *settle,
-			"sweep": localstack.ReconcileFunction, "queue": localstack.FailureQueuePath})
+			"sweep": localstack.ReconcileFunction, "queue": localstack.FailureQueuePath, "inbound": localstack.SampleInboundMediaID})
 		<-ctx.Done()
 		fmt.Fprintln(os.Stderr, "local: shutting down")
 		return nil
@@ -138,6 +138,11 @@ The bundle runs locally. Try it from another terminal:
   curl -s '{{.st.APIURL}}/media/<nxcloud-media-id>?business_phone={{.phone}}'
   curl -sL -o menu-back.pdf '{{.st.APIURL}}/media/<nxcloud-media-id>/content?business_phone={{.phone}}'
   curl -s -X DELETE '{{.st.APIURL}}/media/<nxcloud-media-id>?business_phone={{.phone}}'
+
+  # Archive a media file into the bucket under {{.st.ArchivePrefix}}: the local NXCloud knows a photo a
+  # customer sent ({{.inbound}}), and every file uploaded above
+  curl -s -X POST '{{.st.APIURL}}/media/{{.inbound}}/archive?business_phone={{.phone}}'
+  aws --endpoint-url {{.st.S3Endpoint}} s3 ls --recursive s3://{{.st.Bucket}}/{{.st.ArchivePrefix}}
 
   # Secrets Manager (rotate the credentials the functions use)
   aws --endpoint-url {{.st.SecretsEndpoint}} secretsmanager get-secret-value --secret-id {{.st.SecretID}}

@@ -12,6 +12,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // samplePDF is a minimal, valid one-page PDF.
@@ -23,9 +26,11 @@ const samplePDF = "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n" +
 // Demo walks through the bundle over HTTP only, as a caller of the API
 // without S3 rights does: create an upload session, PUT a sample PDF to its
 // presigned URL with its headers, poll the session until NXCloud's media id
-// is there, GET the media, follow GET /media/{id}/content to the file, DELETE
-// it and GET it again to show the error. Each step prints the equivalent curl
-// command and what came back.
+// is there, GET the media, follow GET /media/{id}/content to the file,
+// archive it into the bucket (POST /media/{id}/archive, twice: the second
+// answers from S3) and show the object in S3, DELETE it and GET it again to
+// show the error. Each step prints the equivalent curl or aws command and
+// what came back.
 func Demo(ctx context.Context, st *Stack, w io.Writer, phone string) error {
 	if phone == "" {
 		phone = DefaultPhone
@@ -83,13 +88,49 @@ func Demo(ctx context.Context, st *Stack, w io.Writer, phone string) error {
 		http.MethodGet, media+"/content"+query, nil, nil, http.StatusFound, nil); err != nil {
 		return err
 	}
-	if err := d.step("6. DELETE it", fmt.Sprintf("curl -s -X DELETE '%s%s'", media, query), http.MethodDelete, media+query, nil, nil, http.StatusOK, nil); err != nil {
+	var archived struct {
+		Key string `json:"key"`
+	}
+	if err := d.step("6. archive it into the bucket: getMedia, then the file, streamed into S3", fmt.Sprintf("curl -s -X POST '%s/archive%s'", media, query),
+		http.MethodPost, media+"/archive"+query, nil, nil, http.StatusCreated, &archived); err != nil {
 		return err
 	}
-	if err := d.step("7. GET it again: NXCloud no longer knows it", fmt.Sprintf("curl -s '%s%s'", media, query), http.MethodGet, media+query, nil, nil, http.StatusBadRequest, nil); err != nil {
+	if err := d.step("7. archive it again: the same document, read from the object (no NXCloud call, no download)", fmt.Sprintf("curl -s -X POST '%s/archive%s'", media, query),
+		http.MethodPost, media+"/archive"+query, nil, nil, http.StatusOK, nil); err != nil {
+		return err
+	}
+	if err := d.showObject(st, archived.Key); err != nil {
+		return err
+	}
+	if err := d.step("9. DELETE it at NXCloud (the archive stays)", fmt.Sprintf("curl -s -X DELETE '%s%s'", media, query), http.MethodDelete, media+query, nil, nil, http.StatusOK, nil); err != nil {
+		return err
+	}
+	if err := d.step("10. GET it again: NXCloud no longer knows it", fmt.Sprintf("curl -s '%s%s'", media, query), http.MethodGet, media+query, nil, nil, http.StatusBadRequest, nil); err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "\ndone")
+	return nil
+}
+
+// showObject prints the archived object as S3 holds it and checks its bytes
+// are the sample PDF.
+func (d demo) showObject(st *Stack, key string) error {
+	fmt.Fprintf(d.w, "\n8. the archive in S3\n   $ aws --endpoint-url %s s3api head-object --bucket %s --key '%s'\n", st.S3Endpoint, st.Bucket, key)
+	out, err := st.S3Client().GetObject(d.ctx, &s3.GetObjectInput{Bucket: aws.String(st.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return fmt.Errorf("the archive %s is not in the bucket: %w", key, err)
+	}
+	defer func() { _ = out.Body.Close() }()
+	body, err := io.ReadAll(out.Body)
+	if err != nil {
+		return err
+	}
+	if string(body) != samplePDF {
+		return fmt.Errorf("the archive %s holds %d bytes that are not the file uploaded", key, len(body))
+	}
+	meta, _ := json.Marshal(out.Metadata)
+	fmt.Fprintf(d.w, "   ContentLength %d, ContentType %s, ContentDisposition %s, VersionId %s\n   Metadata %s\n",
+		aws.ToInt64(out.ContentLength), aws.ToString(out.ContentType), aws.ToString(out.ContentDisposition), aws.ToString(out.VersionId), meta)
 	return nil
 }
 

@@ -1,11 +1,15 @@
 package localstack
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"io"
 	"log/slog"
 	"maps"
@@ -41,6 +45,7 @@ const (
 	UploadTemplateFileFunction = "UploadTemplateFileFunction"
 	UploadSessionsFunction     = "UploadSessionsFunction"
 	ReconcileFunction          = "ReconcileFunction"
+	ArchiveMediaFunction       = "ArchiveMediaFunction"
 )
 
 // Functions lists the logical ids with the package each is built from.
@@ -50,6 +55,7 @@ var Functions = map[string]string{
 	UploadTemplateFileFunction: "./functions/upload-template-file",
 	UploadSessionsFunction:     "./functions/upload-sessions",
 	ReconcileFunction:          "./functions/reconcile",
+	ArchiveMediaFunction:       "./functions/archive-media",
 }
 
 // Embedded defaults of the local run.
@@ -63,6 +69,12 @@ const (
 	// SampleMediaID is known to the local NXCloud from the start, so that the
 	// files in events/ answer 200 (it is the id the NXCloud docs use).
 	SampleMediaID = "fd81acff-eea8-4d9d-acc9-6c62904d6615"
+	// SampleInboundMediaID is a photo a customer sent, as NXCloud's webhook
+	// would name it: the local NXCloud serves its bytes (SampleJPEG), so that
+	// it can be archived (it is the id of events/archive-media.json).
+	SampleInboundMediaID = "3604357656489911"
+	// DefaultArchivePrefix is ARCHIVE_PREFIX of the local run.
+	DefaultArchivePrefix = "inbound/"
 	// FailureQueuePath lists the local failure queue (GET, JSON).
 	FailureQueuePath = "/local/failure-queue"
 )
@@ -126,6 +138,8 @@ type Stack struct {
 	// S3Endpoint, SecretsEndpoint and NXCloudURL are the local endpoints.
 	S3Endpoint, SecretsEndpoint, NXCloudURL string
 	Bucket, Prefix, SecretID                string
+	// ArchivePrefix is where ArchiveMediaFunction writes.
+	ArchivePrefix string
 
 	// NXCloud is the local NXCloud, nil when a real one is used.
 	NXCloud *nxcloudtest.Server
@@ -160,7 +174,8 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	opts.MaxRetryAttempts = cmp.Or(opts.MaxRetryAttempts, 2)
 	opts.RetryDelay = cmp.Or(opts.RetryDelay, time.Second)
 	opts.Log = cmp.Or[io.Writer](opts.Log, io.Discard)
-	s := &Stack{opts: opts, Bucket: DefaultBucket, Prefix: DefaultPrefix, SecretID: DefaultSecretID, runtimes: map[string]*pool{}, closing: make(chan struct{})}
+	s := &Stack{opts: opts, Bucket: DefaultBucket, Prefix: DefaultPrefix, ArchivePrefix: DefaultArchivePrefix, SecretID: DefaultSecretID,
+		runtimes: map[string]*pool{}, closing: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -225,6 +240,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		"NXCLOUD_SECRET_ID=" + s.SecretID,
 		"NXCLOUD_BASE_URL=" + s.NXCloudURL,
 		"UPLOAD_PREFIX=" + s.Prefix,
+		"ARCHIVE_PREFIX=" + s.ArchivePrefix,
 		"MEDIA_BUCKET=" + s.Bucket,
 		"AWS_REGION=" + miniotest.Region,
 		"AWS_ACCESS_KEY_ID=" + s.MinIO.AccessKey,
@@ -264,11 +280,12 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	// HTTP front: API Gateway's HTTP API, Lambda's Invoke API, the failure queue.
 	mux := http.NewServeMux()
 	for pattern, fn := range map[string]string{
-		"GET /media/{mediaId}":         GetMediaFunction,
-		"GET /media/{mediaId}/content": GetMediaFunction,
-		"DELETE /media/{mediaId}":      DeleteMediaFunction,
-		"POST /uploads":                UploadSessionsFunction,
-		"GET /uploads/{uploadId}":      UploadSessionsFunction,
+		"GET /media/{mediaId}":          GetMediaFunction,
+		"GET /media/{mediaId}/content":  GetMediaFunction,
+		"DELETE /media/{mediaId}":       DeleteMediaFunction,
+		"POST /uploads":                 UploadSessionsFunction,
+		"GET /uploads/{uploadId}":       UploadSessionsFunction,
+		"POST /media/{mediaId}/archive": ArchiveMediaFunction,
 	} {
 		mux.Handle(pattern, s.route(fn))
 	}
@@ -283,7 +300,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return nil, fmt.Errorf("http api address %s: %w (choose another with -addr, e.g. make local LOCAL_ARGS=-addr=127.0.0.1:3001)", opts.Addr, err)
 	}
 	s.APIURL = "http://" + addr
-	s.progress("HTTP API at %s (GET and DELETE /media/{mediaId}, GET /media/{mediaId}/content, POST /uploads, GET /uploads/{uploadId})", s.APIURL)
+	s.progress("HTTP API at %s (GET and DELETE /media/{mediaId}, GET /media/{mediaId}/content, POST /media/{mediaId}/archive, POST /uploads, GET /uploads/{uploadId})", s.APIURL)
 	return s, nil
 }
 
@@ -479,7 +496,8 @@ func (s *Stack) build(ctx context.Context) error {
 // ids of events/get-media.json, get-media-content.json and
 // delete-media.json, so that `local invoke GetMediaFunction
 // events/get-media.json` answers 200 as it would for a media id NXCloud
-// returned.
+// returned; and the inbound photo of events/archive-media.json, with its
+// bytes, so that it can be archived.
 func (s *Stack) seedFixtures() {
 	ids := []string{SampleMediaID}
 	for _, f := range []string{"get-media.json", "get-media-content.json", "delete-media.json"} {
@@ -491,6 +509,21 @@ func (s *Stack) seedFixtures() {
 	for _, id := range ids {
 		s.NXCloud.AddMedia(nxcloudtest.Media{ID: id, MimeType: "application/pdf", FileName: "menu card.pdf"})
 	}
+	s.NXCloud.AddMedia(nxcloudtest.Media{ID: SampleInboundMediaID, MimeType: "image/jpeg", FileName: "IMG_0042.jpg",
+		BusinessPhone: DefaultPhone, Content: SampleJPEG()})
+}
+
+// SampleJPEG is a small photo (a 96x64 gradient), made in code.
+func SampleJPEG() []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 96, 64))
+	for y := range 64 {
+		for x := range 96 {
+			img.Set(x, y, color.RGBA{R: uint8(x * 255 / 95), G: uint8(y * 255 / 63), B: 160, A: 255})
+		}
+	}
+	var b bytes.Buffer
+	_ = jpeg.Encode(&b, img, &jpeg.Options{Quality: 80}) // into memory: no error
+	return b.Bytes()
 }
 
 // FindRepoRoot walks up from the working directory to the folder holding

@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -94,6 +95,9 @@ type Media struct {
 	SHA256        string // lowercase hex
 	Content       []byte // only with WithKeepContent (or when given to AddMedia)
 	Created       time.Time
+	// URL is the url getMedia answers for the file; empty means the
+	// server's own /files/{id}, which serves Content.
+	URL string
 }
 
 // Call is the record of one request the server received.
@@ -696,11 +700,15 @@ func (s *Server) jsonCall(r *http.Request, call *Call, action string) result {
 			Success bool `json:"success"`
 		}{true}}
 	}
+	fileURL := m.URL
+	if fileURL == "" {
+		fileURL = "http://" + r.Host + "/files/" + url.PathEscape(id)
+	}
 	return result{data: struct {
 		MimeType string `json:"mime_type"`
 		FileName string `json:"file_name"`
 		URL      string `json:"url"`
-	}{m.MimeType, m.FileName, "http://" + r.Host + "/files/" + id}}
+	}{m.MimeType, m.FileName, fileURL}}
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
