@@ -39,6 +39,7 @@ var sections = []struct {
 	{"Streaming upload", (*runner).uploads},
 	{"S3 requests per upload", (*runner).s3Requests},
 	{"The sweep", (*runner).sweep},
+	{"Archive", (*runner).archives},
 }
 
 const (
@@ -47,6 +48,9 @@ const (
 	phone   = "8615812341795"  // merchant phone of every call
 	mediaID = "bench-media-01" // what get and delete ask for; it survives delete
 )
+
+// archivePeerID is bench/archivepeer: the floor of the archive.
+const archivePeerID = "ArchivePeer"
 
 var (
 	functionIDs = []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction, localstack.UploadTemplateFileFunction}
@@ -59,7 +63,8 @@ type plan struct {
 	initStarts, warmInvokes, benchCount, uploadReps, sweepObjects, sweeps int
 	benchTime                                                             string
 	ttlRun                                                                time.Duration
-	uploadMiB                                                             []int64
+	uploadMiB, archiveMiB                                                 []int64
+	only                                                                  string // run only the sections whose name contains it
 }
 
 type runner struct {
@@ -104,13 +109,15 @@ func (r *runner) target(what, measured, goal string, met bool) {
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report file (empty: print the targets only)")
 	quick := flag.Bool("quick", false, "few repetitions and small sizes: seconds, not minutes (make bench-ci)")
+	only := flag.String("only", "", "run only the sections whose name contains this (e.g. -only Archive -out /tmp/archive.md)")
 	flag.Parse()
-	p := plan{initStarts: 60, warmInvokes: 1000, benchCount: 6, uploadReps: 5, sweepObjects: 10000, sweeps: 3, benchTime: "1s", ttlRun: 6 * time.Second, uploadMiB: []int64{1, 16, 256, 1024}}
+	p := plan{initStarts: 60, warmInvokes: 1000, benchCount: 6, uploadReps: 5, sweepObjects: 10000, sweeps: 3, benchTime: "1s", ttlRun: 6 * time.Second, uploadMiB: []int64{1, 16, 256, 1024}, archiveMiB: []int64{1, 16, 100}}
 	if *quick {
-		p = plan{initStarts: 5, warmInvokes: 100, benchCount: 1, uploadReps: 2, sweepObjects: 1000, sweeps: 1, benchTime: "1x", ttlRun: 2500 * time.Millisecond, uploadMiB: []int64{1, 16}}
+		p = plan{initStarts: 5, warmInvokes: 100, benchCount: 1, uploadReps: 2, sweepObjects: 1000, sweeps: 1, benchTime: "1x", ttlRun: 2500 * time.Millisecond, uploadMiB: []int64{1, 16}, archiveMiB: []int64{1, 16}}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	p.only = *only
 	if err := run(ctx, p, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -133,6 +140,9 @@ func run(ctx context.Context, p plan, out string) error {
 	}
 	defer r.st.Close()
 	for i, s := range sections {
+		if !strings.Contains(s.name, p.only) {
+			continue
+		}
 		r.section = fmt.Sprintf("%d. %s", i+1, s.name)
 		t0 := time.Now()
 		progress("== %s", r.section)
@@ -172,7 +182,8 @@ func (r *runner) startStack(ctx context.Context) error {
 	for _, id := range functionIDs {
 		r.bin[id] = r.st.Binary(id)
 	}
-	for _, id := range []string{helloID, peerID} {
+	r.bin[localstack.ArchiveMediaFunction] = r.st.Binary(localstack.ArchiveMediaFunction)
+	for _, id := range []string{helloID, peerID, archivePeerID} {
 		if r.bin[id], err = r.build(ctx, id, runtime.GOARCH); err != nil {
 			return err
 		}
@@ -186,7 +197,7 @@ func (r *runner) startStack(ctx context.Context) error {
 func (r *runner) build(ctx context.Context, id, goarch string) (string, error) {
 	dir := filepath.Join(r.work, goarch, id)
 	args := []string{"--no-print-directory", "build-" + id, "ARTIFACTS_DIR=" + dir, "GOARCH=" + goarch}
-	if ref, ok := map[string]string{helloID: "../bench/hello", peerID: "../bench/peer"}[id]; ok {
+	if ref, ok := map[string]string{helloID: "../bench/hello", peerID: "../bench/peer", archivePeerID: "../bench/archivepeer"}[id]; ok {
 		args = append(args, "FUNCTIONS="+id, "FUNCTION_DIR_"+id+"="+ref)
 	}
 	cmd := exec.CommandContext(ctx, "make", args...)
