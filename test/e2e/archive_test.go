@@ -299,7 +299,9 @@ func TestArchiveStoresNothing(t *testing.T) {
 			http.Redirect(w, r, "http://[fe80::1%25lo]:9/latest/meta-data/iam/security-credentials/", http.StatusFound)
 		}, "", http.StatusBadGateway, "link-local"},
 		{"six redirects", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, r.URL.Path+"x", http.StatusFound) }, "", http.StatusBadGateway, "more than 5 redirects"},
-		{"a redirect to file:", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "file:///etc/passwd", http.StatusFound) },
+		{"a redirect to file:", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
+		},
 			"", http.StatusBadGateway, "only http and https"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -203,14 +203,14 @@ func TestClientRedirects(t *testing.T) {
 	var srv *httptest.Server
 	srv, _ = fileServer(t, func(w http.ResponseWriter, r *http.Request) {
 		var n int
-		switch {
-		case r.URL.Path == "/to-link-local":
+		switch r.URL.Path {
+		case "/to-link-local":
 			// fe80::1 on the loopback interface: even a broken policy
 			// could not leave this machine.
 			http.Redirect(w, r, "http://[fe80::1%25lo]:"+strings.TrimPrefix(srv.URL, "http://127.0.0.1:")+"/x", http.StatusFound)
-		case r.URL.Path == "/to-ftp":
+		case "/to-ftp":
 			http.Redirect(w, r, "ftp://files.example/m.jpg", http.StatusMovedPermanently)
-		case r.URL.Path == "/to-file":
+		case "/to-file":
 			http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
 		default:
 			if _, err := fmt.Sscanf(r.URL.Path, "/hop/%d", &n); err == nil && n > 0 {

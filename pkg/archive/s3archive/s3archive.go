@@ -99,8 +99,15 @@ type Archiver struct {
 	cfg      Config
 	media    MediaGetter
 	s3       S3API
-	uploader *manager.Uploader
+	uploader uploader
 	http     *http.Client
+}
+
+// uploader is the SDK's upload manager (*manager.Uploader). feature/s3/manager
+// is deprecated in favour of feature/s3/transfermanager, still a v0: the
+// manager is the released multipart machinery of this SDK version.
+type uploader interface {
+	Upload(ctx context.Context, in *s3.PutObjectInput, opts ...func(*manager.Uploader)) (*manager.UploadOutput, error) //nolint:staticcheck // SA1019: see above
 }
 
 // New returns an Archiver. download is the client of package download, with
@@ -109,7 +116,7 @@ func New(cfg Config, media MediaGetter, api S3API, download *http.Client) *Archi
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	up := manager.NewUploader(api, func(u *manager.Uploader) {
+	up := manager.NewUploader(api, func(u *manager.Uploader) { //nolint:staticcheck // SA1019: see uploader
 		u.PartSize = PartSize
 		u.Concurrency = 1
 	})
@@ -290,8 +297,8 @@ func (s *source) result() (int64, error) {
 }
 
 // downloadError is the archive.Error of a failed download: n bytes came,
-// of want (-1: unknown), under the limit max.
-func downloadError(ctx context.Context, err error, n, want, max int64) error {
+// of want (-1: unknown), under limit.
+func downloadError(ctx context.Context, err error, n, want, limit int64) error {
 	var (
 		refused  *download.RefusedError
 		redirect *download.RedirectError
@@ -301,7 +308,7 @@ func downloadError(ctx context.Context, err error, n, want, max int64) error {
 	)
 	switch {
 	case errors.Is(err, errTooLarge):
-		kind, msg = archive.TooLarge, fmt.Sprintf("the media file passed MAX_UPLOAD_BYTES (%d bytes) while it downloaded", max)
+		kind, msg = archive.TooLarge, fmt.Sprintf("the media file passed MAX_UPLOAD_BYTES (%d bytes) while it downloaded", limit)
 	case errors.Is(err, errShort) && want >= 0:
 		msg = fmt.Sprintf("the media URL NXCloud answered ended the file after %d of its %d bytes (Content-Length)", n, want)
 	case errors.Is(err, errShort):
