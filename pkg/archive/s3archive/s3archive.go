@@ -34,6 +34,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -224,7 +225,7 @@ func downloadContext(ctx context.Context) (context.Context, context.CancelFunc) 
 
 // checkURL refuses a getMedia url that is not http(s) with a host.
 func checkURL(raw string) error {
-	if !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://") || len(raw) <= len("https://") {
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return &nxcloud.ResponseError{Action: nxcloud.ActionGetMedia, HTTPStatus: http.StatusOK, Reason: "data.url is not an http(s) URL"}
 	}
 	return nil
@@ -251,8 +252,9 @@ func (a *Archiver) checkResponse(resp *http.Response) error {
 }
 
 // source is the download's body as the S3 write reads it: counted, cut at
-// the limit, and its failure kept apart from the write's. The SDK may read
-// it from another goroutine.
+// the limit, and its failure kept apart from the write's. The SDK reads it
+// from one goroutine at a time, not always the caller's; result does not
+// wait for a Read under way.
 type source struct {
 	r    io.Reader
 	want int64 // Content-Length, -1 when unknown
@@ -269,12 +271,12 @@ var (
 )
 
 func (s *source) Read(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return 0, s.err
+	if _, err := s.result(); err != nil {
+		return 0, err
 	}
 	n, err := s.r.Read(p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.n += int64(n)
 	switch {
 	case s.n > s.max:
