@@ -45,7 +45,7 @@ func TestUploadTemplateFile(t *testing.T) {
 			t.Parallel()
 			srv := nxcloudtest.NewTestServer(t)
 			content := randomBytes(size, uint64(size))
-			id, err := newTestClient(t, srv).UploadTemplateFile(context.Background(), nxcloud.UploadTemplateFileInput{
+			id, err := newTestClient(t, srv).UploadTemplateFile(context.Background(), nxcloud.UploadInput{
 				BusinessPhone: testPhone, Type: "video/mp4", FileName: "clip.mp4",
 				Size: int64(size), Body: onlyReader{bytes.NewReader(content)},
 			})
@@ -113,7 +113,7 @@ func TestUploadFileNames(t *testing.T) {
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			id, err := c.UploadTemplateFile(context.Background(), nxcloud.UploadTemplateFileInput{
+			id, err := c.UploadTemplateFile(context.Background(), nxcloud.UploadInput{
 				BusinessPhone: testPhone, Type: "application/pdf", FileName: name, Size: 3, Body: strings.NewReader("pdf"),
 			})
 			if err != nil {
@@ -153,7 +153,7 @@ func TestUploadBodySizeMismatch(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv := nxcloudtest.NewTestServer(t)
-			id, err := newTestClient(t, srv).UploadTemplateFile(context.Background(), nxcloud.UploadTemplateFileInput{
+			id, err := newTestClient(t, srv).UploadTemplateFile(context.Background(), nxcloud.UploadInput{
 				BusinessPhone: testPhone, Type: "image/jpeg", FileName: "a.jpg", Size: tc.size, Body: tc.body,
 			})
 			if err == nil || id != "" {
@@ -203,7 +203,7 @@ func TestUploadAuthRetry(t *testing.T) {
 			if !tc.rotated {
 				p.next = &old
 			}
-			in := nxcloud.UploadTemplateFileInput{
+			in := nxcloud.UploadInput{
 				BusinessPhone: testPhone, Type: "image/png", FileName: "a.png", Size: int64(len(content)), Body: onlyReader{bytes.NewReader(content)},
 			}
 			opened := 0
@@ -271,7 +271,7 @@ func TestUploadNotRetried(t *testing.T) {
 			srv := nxcloudtest.NewTestServer(t)
 			srv.Inject(nxcloud.ActionUploadTemplateFile, tc.fault)
 			content := randomBytes(200_000, 3)
-			_, err := newTestClient(t, srv).UploadTemplateFile(context.Background(), nxcloud.UploadTemplateFileInput{
+			_, err := newTestClient(t, srv).UploadTemplateFile(context.Background(), nxcloud.UploadInput{
 				BusinessPhone: testPhone, Type: "image/png", FileName: "a.png", Size: int64(len(content)), Body: bytes.NewReader(content),
 				GetBody: func(context.Context) (io.ReadCloser, error) {
 					t.Error("GetBody called for a non-authentication failure")
@@ -292,14 +292,14 @@ func TestUploadRejections(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
-		in    nxcloud.UploadTemplateFileInput
+		in    nxcloud.UploadInput
 		code  int
 		perm  bool
 		phone []string
 	}{
-		{"unsupported type", nxcloud.UploadTemplateFileInput{BusinessPhone: testPhone, Type: "image/gif", FileName: "a.gif", Size: 1, Body: strings.NewReader("x")}, 9000, true, nil},
-		{"empty file", nxcloud.UploadTemplateFileInput{BusinessPhone: testPhone, Type: "image/png", FileName: "a.png", Size: 0, Body: strings.NewReader("")}, 9000, true, nil},
-		{"unbound phone", nxcloud.UploadTemplateFileInput{BusinessPhone: "4915112345678", Type: "image/png", FileName: "a.png", Size: 1, Body: strings.NewReader("x")}, 9006, true, []string{"4915112345678"}},
+		{"unsupported type", nxcloud.UploadInput{BusinessPhone: testPhone, Type: "image/gif", FileName: "a.gif", Size: 1, Body: strings.NewReader("x")}, 9000, true, nil},
+		{"empty file", nxcloud.UploadInput{BusinessPhone: testPhone, Type: "image/png", FileName: "a.png", Size: 0, Body: strings.NewReader("")}, 9000, true, nil},
+		{"unbound phone", nxcloud.UploadInput{BusinessPhone: "4915112345678", Type: "image/png", FileName: "a.png", Size: 1, Body: strings.NewReader("x")}, 9006, true, []string{"4915112345678"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -321,7 +321,7 @@ func TestUploadTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := newTestClient(t, srv).UploadTemplateFile(ctx, nxcloud.UploadTemplateFileInput{
+	_, err := newTestClient(t, srv).UploadTemplateFile(ctx, nxcloud.UploadInput{
 		BusinessPhone: testPhone, Type: "image/png", FileName: "a.png", Size: 3, Body: strings.NewReader("png"),
 	})
 	if !errors.Is(err, nxcloud.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {

@@ -220,7 +220,7 @@ func (s *fzS3) keys(bucket, prefix string) []string {
 type fzUploader struct {
 	outcome byte
 	mu      sync.Mutex
-	calls   []nxcloud.UploadTemplateFileInput
+	calls   []nxcloud.UploadInput
 	ids     []string
 }
 
@@ -234,7 +234,7 @@ var fzUploadErrors = []error{
 	&nxcloud.APIError{Action: nxcloud.ActionUploadTemplateFile, Code: 1001, Message: "Authentication failed"},
 }
 
-func (u *fzUploader) UploadTemplateFile(_ context.Context, in nxcloud.UploadTemplateFileInput) (string, error) {
+func (u *fzUploader) UploadTemplateFile(_ context.Context, in nxcloud.UploadInput) (string, error) {
 	b, err := io.ReadAll(in.Body)
 	if err != nil {
 		return "", err

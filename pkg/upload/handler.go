@@ -28,7 +28,7 @@ type S3API interface {
 // Uploader sends one file to NXCloud's uploadTemplateFile and returns the
 // media id; *nxcloud.Client satisfies it.
 type Uploader interface {
-	UploadTemplateFile(ctx context.Context, in nxcloud.UploadTemplateFileInput) (string, error)
+	UploadTemplateFile(ctx context.Context, in nxcloud.UploadInput) (string, error)
 }
 
 // Defaults of Config.

@@ -78,7 +78,7 @@ func (h *Handler) send(ctx context.Context, v *version, c *claim, s *stream) (st
 	}
 	defer body.Close()
 
-	id, err := h.up.UploadTemplateFile(ctx, nxcloud.UploadTemplateFileInput{
+	id, err := h.up.UploadTemplateFile(ctx, nxcloud.UploadInput{
 		BusinessPhone: v.phone,
 		Type:          v.typ,
 		FileName:      path.Base(v.key),
