@@ -226,6 +226,8 @@ func TestEnvironment(t *testing.T) {
 			Timeout:        config.DefaultTimeout,
 			MaxUploadBytes: config.DefaultMaxUploadBytes,
 			UploadPrefix:   config.DefaultUploadPrefix,
+			MediaPrefix:    config.DefaultMediaPrefix,
+			ArchivePrefix:  config.DefaultArchivePrefix,
 			ClaimLease:     config.DefaultClaimLease,
 			UploadURLTTL:   config.DefaultUploadURLTTL,
 			Settle:         config.DefaultSettle,
