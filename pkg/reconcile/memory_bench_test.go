@@ -32,7 +32,9 @@ type syntheticBucket struct {
 	lists    atomic.Int64
 }
 
-func (b *syntheticBucket) key(i int) string { return fmt.Sprintf("%s8615812341795/%08d.pdf", prefix, i) }
+func (b *syntheticBucket) key(i int) string {
+	return fmt.Sprintf("%s8615812341795/%08d.pdf", prefix, i)
+}
 
 func (b *syntheticBucket) ListObjectVersions(_ context.Context, in *s3.ListObjectVersionsInput, _ ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error) {
 	b.lists.Add(1)
@@ -127,4 +129,3 @@ func BenchmarkSweepMemory(b *testing.B) {
 		})
 	}
 }
-

@@ -258,8 +258,8 @@ func (e *env) handle(ev events.S3Event) {
 // fail or delay chosen ones.
 type spyS3 struct {
 	upload.S3API
-	mu    sync.Mutex
-	calls map[string]int
+	mu     sync.Mutex
+	calls  map[string]int
 	fail   map[string]int                     // fail the next n calls of an operation
 	failIf func(op, key string) bool          // nil: no failure; else fail the calls it picks
 	delay  func(op, key string) time.Duration // nil: no delay

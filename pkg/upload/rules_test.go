@@ -115,4 +115,3 @@ func TestTypeFor(t *testing.T) {
 		})
 	}
 }
-
