@@ -37,7 +37,7 @@ func main() {
 		app.InitFailed(logger, os.Getenv, err)
 	}
 	metrics.New(logger, cfg.Namespace).ColdStart(context.Background(), os.Getenv("AWS_LAMBDA_FUNCTION_NAME"))
-	client := s3.NewFromConfig(awsCfg, upload.S3Options(app.LocalEndpoint(os.Getenv, "AWS_ENDPOINT_URL_S3")))
+	client := upload.S3Client(awsCfg)
 	store := sessions.NewStore(sessions.Config{
 		Bucket: cfg.MediaBucket,
 		Prefix: cfg.UploadPrefix,

@@ -136,7 +136,12 @@ func NewLogger(getenv func(string) string) *slog.Logger {
 	if fn := getenv("AWS_LAMBDA_FUNCTION_NAME"); fn != "" {
 		attrs = append(attrs, slog.String("function", fn))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}).WithAttrs(attrs))
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}).WithAttrs(attrs))
+	// What the log package prints (aws-lambda-go logs a failed invocation's
+	// error document with it) goes through the same handler: every line of
+	// the function is JSON.
+	slog.SetDefault(logger)
+	return logger
 }
 
 // InitFailed reports an init failure the way Lambda expects: it logs the error,

@@ -21,10 +21,10 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/metrics"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
-	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
 
 const tagWait = 30 * time.Second
@@ -96,9 +96,9 @@ func objectTags(t *testing.T, ctx context.Context, bucket, key, version string) 
 }
 
 // recordOf reads the verdict recorded for a version, nil when none.
-func recordOf(t *testing.T, ctx context.Context, bucket, key, version string) *upload.Record {
+func recordOf(t *testing.T, ctx context.Context, bucket, key, version string) *ledger.Record {
 	t.Helper()
-	rec, err := upload.ReadRecord(ctx, st.S3Client(), bucket, key, version)
+	rec, err := ledger.New(st.S3Client(), ledger.Config{}).Record(ctx, ledger.Object{Bucket: bucket, Key: key, VersionID: version})
 	if err != nil {
 		t.Fatalf("record of %s: %v", key, err)
 	}
@@ -721,7 +721,7 @@ func TestUploadNXCloudFaults(t *testing.T) {
 					t.Errorf("a permanent rejection reached the failure queue")
 				}
 			}
-			if rec := recordOf(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); rec == nil || rec.Status != upload.Rejected {
+			if rec := recordOf(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); rec == nil || rec.Status != ledger.Rejected {
 				t.Errorf("record after a rejection = %+v, want the rejection recorded for the version", rec)
 			}
 		})
@@ -1013,7 +1013,7 @@ func TestUploadUntaggableID(t *testing.T) {
 	if err := st.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if want := upload.MediaIDTagValue(id); tags["nxcloud-status"] != "uploaded" || tags["nxcloud-media-id"] != want || !strings.HasPrefix(want, "sha256:") {
+	if want := ledger.MediaIDTagValue(id); tags["nxcloud-status"] != "uploaded" || tags["nxcloud-media-id"] != want || !strings.HasPrefix(want, "sha256:") {
 		t.Errorf("tags = %v, want uploaded with %s", tags, want)
 	}
 	if rec := recordOf(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); rec == nil || rec.MediaID != id {
@@ -1041,7 +1041,8 @@ type summary struct {
 // prefix of its own so that it sees only its test's objects, and its output.
 func sweeper(t *testing.T, prefix, settle string, changes ...string) (invoker, *lambdarttest.Buffer) {
 	t.Helper()
-	rt, logs := mustRuntimeLog(t, localstack.ReconcileFunction, append([]string{"UPLOAD_PREFIX=" + prefix, "RECONCILE_SETTLE=" + settle}, changes...)...)
+	rt, logs := mustRuntimeLog(t, localstack.ReconcileFunction, append([]string{"UPLOAD_PREFIX=" + prefix,
+		"MEDIA_PREFIX=" + strings.TrimSuffix(prefix, "/") + "-media/", "RECONCILE_SETTLE=" + settle}, changes...)...)
 	return rt.Invoke, logs
 }
 
@@ -1056,6 +1057,38 @@ func sweep(t *testing.T, ctx context.Context, fn invoker, event string) summary 
 	if res.Error != nil {
 		t.Fatalf("the sweep failed: %s: %s", res.Error.Type, res.Error.Message)
 	}
+	return sweepSummary(t, res)
+}
+
+// failingSweep invokes a sweep that must end in an error because some of
+// its sends failed: it returns the summary of the run's last log line.
+func failingSweep(t *testing.T, ctx context.Context, fn invoker, logs *lambdarttest.Buffer) summary {
+	t.Helper()
+	before := len(logs.Lines(t, "reconcile sweep"))
+	res, err := fn(ctx, []byte(`{}`))
+	if err != nil {
+		t.Fatalf("invoke the sweep: %v", err)
+	}
+	if res.Error == nil || res.Error.Type != "SweepFailures" {
+		t.Fatalf("the sweep answered %s (error %+v); want the errorType SweepFailures", res.Payload, res.Error)
+	}
+	// The log comes through a pipe.
+	lines := logs.Lines(t, "reconcile sweep")
+	for deadline := time.Now().Add(5 * time.Second); len(lines) == before && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		lines = logs.Lines(t, "reconcile sweep")
+	}
+	if len(lines) == before {
+		t.Fatal("the failed sweep logged no summary")
+	}
+	var s summary
+	b, _ := json.Marshal(lines[len(lines)-1])
+	_ = json.Unmarshal(b, &s)
+	return s
+}
+
+// sweepSummary decodes a sweep's answer.
+func sweepSummary(t *testing.T, res *lambdart.Result) summary {
+	t.Helper()
 	fmt.Fprintf(output, "e2e answer | sweep -> %s\n", res.Payload)
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(res.Payload, &keys); err != nil {
@@ -1124,7 +1157,7 @@ func TestReconcileMissedEvent(t *testing.T) {
 	if ups[0].BusinessPhone != phone || ups[0].FileName != baseName(key) {
 		t.Errorf("NXCloud got %+v, want phone %s and file %s", ups[0], phone, baseName(key))
 	}
-	if rec := recordOf(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); rec == nil || rec.Status != upload.Uploaded || rec.MediaID != ups[0].ID {
+	if rec := recordOf(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); rec == nil || rec.Status != ledger.Uploaded || rec.MediaID != ups[0].ID {
 		t.Errorf("record %+v, want uploaded as %s", rec, ups[0].ID)
 	}
 
@@ -1304,7 +1337,7 @@ func TestReconcileLeavesAlone(t *testing.T) {
 	time.Sleep(3 * time.Second) // all of the above are older than the settle time
 	putObject(t, ctx, young, randomPDF(), nil)
 	claim, _ := json.Marshal(map[string]any{"bucket": st.Bucket, "key": claimed, "version_id": aws.ToString(claimedPut.VersionId), "owner": "e2e", "lease_ms": 60000})
-	putObject(t, ctx, upload.ClaimKey(claimed, aws.ToString(claimedPut.VersionId)), claim, func(in *s3.PutObjectInput) { in.ContentType = aws.String("application/json") })
+	putObject(t, ctx, ledger.ClaimKey(claimed, aws.ToString(claimedPut.VersionId)), claim, func(in *s3.PutObjectInput) { in.ContentType = aws.String("application/json") })
 
 	calls := len(st.NXCloud.Calls(uploadAction))
 	if got, want := sweep(t, ctx, fn, `{}`), (summary{Examined: 4}); got != want {
@@ -1325,8 +1358,10 @@ func TestReconcileLeavesAlone(t *testing.T) {
 const uploadAction = nxcloud.ActionUploadTemplateFile
 
 // TestReconcileDeadline: a sweep that cannot send everything in time (NXCloud
-// answering slowly) answers its summary before the function's deadline and
-// leaves the rest to the next run, which sends each version once.
+// answering slowly, and failing) answers before the function's deadline
+// with an error (some sends failed), keeps its position, and the next run
+// goes on from there; the run after it starts over: each version is sent
+// once.
 func TestReconcileDeadline(t *testing.T) {
 	serial(t, uploadAction)
 	ctx := testContext(t, 120*time.Second)
@@ -1337,10 +1372,10 @@ func TestReconcileDeadline(t *testing.T) {
 		bodies[k] = randomPDF()
 		putObject(t, ctx, k, bodies[k], nil)
 	}
-	fn, _ := sweeper(t, prefix, "1ms") // its timeout is 10 s
+	fn, logs := sweeper(t, prefix, "1ms") // its timeout is 10 s
 	st.NXCloud.Inject(uploadAction, nxcloudtest.Fault{HTTPStatus: 500, Delay: 3 * time.Second, Times: len(bodies)})
 	start := time.Now()
-	s := sweep(t, ctx, fn, `{}`)
+	s := failingSweep(t, ctx, fn, logs)
 	t.Logf("the sweep against a slow NXCloud answered %+v after %s", s, time.Since(start).Round(time.Millisecond))
 	if took := time.Since(start); took >= httpTimeout {
 		t.Errorf("the sweep answered after %s, its timeout is %s", took, httpTimeout)
@@ -1349,8 +1384,14 @@ func TestReconcileDeadline(t *testing.T) {
 		t.Errorf("sweep against a slow NXCloud = %+v, want 12 pending, some failed, some left", s)
 	}
 	drainFaults(t, uploadAction)
-	if got, want := sweep(t, ctx, fn, `{}`), (summary{Examined: 12, Pending: 12, Uploaded: 12}); got != want {
+	// The next run goes on from where the first stopped, to the end; the
+	// one after it starts over and sends what failed.
+	left := 12 - s.Failed
+	if got, want := sweep(t, ctx, fn, `{}`), (summary{Examined: left, Pending: left, Uploaded: left}); got != want {
 		t.Errorf("next sweep = %+v, want %+v", got, want)
+	}
+	if got, want := sweep(t, ctx, fn, `{}`), (summary{Examined: 12, Pending: s.Failed, Uploaded: s.Failed}); got != want {
+		t.Errorf("the sweep after it = %+v, want %+v", got, want)
 	}
 	for k, b := range bodies {
 		if n := len(uploadsOf(b)); n != 1 {
