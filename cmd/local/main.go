@@ -131,6 +131,10 @@ The bundle runs locally. Try it from another terminal:
   aws --endpoint-url {{.st.S3Endpoint}} s3 cp menu.pdf s3://{{.st.Bucket}}/{{.st.Prefix}}{{.phone}}/menu.pdf
   aws --endpoint-url {{.st.S3Endpoint}} s3api get-object-tagging --bucket {{.st.Bucket}} --key {{.st.Prefix}}{{.phone}}/menu.pdf
 
+  # Message media (uploadMedia): a photo becomes a media id a WhatsApp message can carry
+  aws --endpoint-url {{.st.S3Endpoint}} s3 cp photo.jpg s3://{{.st.Bucket}}/{{.st.MediaPrefix}}{{.phone}}/photo.jpg
+  aws --endpoint-url {{.st.S3Endpoint}} s3api get-object-tagging --bucket {{.st.Bucket}} --key {{.st.MediaPrefix}}{{.phone}}/photo.jpg --query "TagSet[?Key=='nxcloud-media-id'].Value" --output text
+
   # HTTP API: upload over HTTP (make demo walks it through)
   curl -s -X POST {{.st.APIURL}}/uploads -d '{"file_name":"menu.pdf","type":"application/pdf","size":'$(wc -c <menu.pdf)',"business_phone":"{{.phone}}"}'
   curl -s -X PUT -T menu.pdf -H '<each of the headers answered>' '<upload_url>'

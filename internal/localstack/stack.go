@@ -43,6 +43,7 @@ const (
 	GetMediaFunction           = "GetMediaFunction"
 	DeleteMediaFunction        = "DeleteMediaFunction"
 	UploadTemplateFileFunction = "UploadTemplateFileFunction"
+	UploadMediaFunction        = "UploadMediaFunction"
 	UploadSessionsFunction     = "UploadSessionsFunction"
 	ReconcileFunction          = "ReconcileFunction"
 	ArchiveMediaFunction       = "ArchiveMediaFunction"
@@ -53,6 +54,7 @@ var Functions = map[string]string{
 	GetMediaFunction:           "./functions/get-media",
 	DeleteMediaFunction:        "./functions/delete-media",
 	UploadTemplateFileFunction: "./functions/upload-template-file",
+	UploadMediaFunction:        "./functions/upload-media",
 	UploadSessionsFunction:     "./functions/upload-sessions",
 	ReconcileFunction:          "./functions/reconcile",
 	ArchiveMediaFunction:       "./functions/archive-media",
@@ -62,6 +64,7 @@ var Functions = map[string]string{
 const (
 	DefaultBucket       = "nxcloud-media-local"
 	DefaultPrefix       = "templates/"
+	DefaultMediaPrefix  = "media/"
 	DefaultSecretID     = "nxcloud/local"
 	DefaultAccessKey    = "local-access-key"
 	DefaultAccessSecret = "local-access-secret"
@@ -137,7 +140,7 @@ type Stack struct {
 	APIURL string
 	// S3Endpoint, SecretsEndpoint and NXCloudURL are the local endpoints.
 	S3Endpoint, SecretsEndpoint, NXCloudURL string
-	Bucket, Prefix, SecretID                string
+	Bucket, Prefix, MediaPrefix, SecretID   string
 	// ArchivePrefix is where ArchiveMediaFunction writes.
 	ArchivePrefix string
 
@@ -174,8 +177,8 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	opts.MaxRetryAttempts = cmp.Or(opts.MaxRetryAttempts, 2)
 	opts.RetryDelay = cmp.Or(opts.RetryDelay, time.Second)
 	opts.Log = cmp.Or[io.Writer](opts.Log, io.Discard)
-	s := &Stack{opts: opts, Bucket: DefaultBucket, Prefix: DefaultPrefix, ArchivePrefix: DefaultArchivePrefix, SecretID: DefaultSecretID,
-		runtimes: map[string]*pool{}, closing: make(chan struct{})}
+	s := &Stack{opts: opts, Bucket: DefaultBucket, Prefix: DefaultPrefix, MediaPrefix: DefaultMediaPrefix, ArchivePrefix: DefaultArchivePrefix,
+		SecretID: DefaultSecretID, runtimes: map[string]*pool{}, closing: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -234,12 +237,13 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if err := s.setupBucket(ctx); err != nil {
 		return nil, err
 	}
-	s.progress("MinIO at %s, bucket %q (versioned, events under %q to the upload function)", s.S3Endpoint, s.Bucket, s.Prefix)
+	s.progress("MinIO at %s, bucket %q (versioned; events under %q to UploadTemplateFileFunction, under %q to UploadMediaFunction)", s.S3Endpoint, s.Bucket, s.Prefix, s.MediaPrefix)
 
 	s.env = []string{
 		"NXCLOUD_SECRET_ID=" + s.SecretID,
 		"NXCLOUD_BASE_URL=" + s.NXCloudURL,
 		"UPLOAD_PREFIX=" + s.Prefix,
+		"MEDIA_PREFIX=" + s.MediaPrefix,
 		"ARCHIVE_PREFIX=" + s.ArchivePrefix,
 		"MEDIA_BUCKET=" + s.Bucket,
 		"AWS_REGION=" + miniotest.Region,
@@ -259,7 +263,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	for id := range Functions {
 		timeout, size := opts.HTTPTimeout, 1
 		switch id {
-		case UploadTemplateFileFunction:
+		case UploadTemplateFileFunction, UploadMediaFunction:
 			timeout, size = opts.UploadTimeout, opts.UploadConcurrency
 		case ReconcileFunction:
 			timeout = opts.UploadTimeout
@@ -557,14 +561,9 @@ func (s *Stack) setupBucket(ctx context.Context) error {
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		_, err := s.MinIO.Client().PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
 			Bucket: aws.String(s.Bucket),
-			NotificationConfiguration: &s3types.NotificationConfiguration{QueueConfigurations: []s3types.QueueConfiguration{{
-				Id:       aws.String("upload-template-file"),
-				QueueArn: aws.String("arn:minio:sqs::LOCAL:webhook"),
-				Events:   []s3types.Event{"s3:ObjectCreated:*"},
-				Filter: &s3types.NotificationConfigurationFilter{Key: &s3types.S3KeyFilter{
-					FilterRules: []s3types.FilterRule{{Name: s3types.FilterRuleNamePrefix, Value: aws.String(s.Prefix)}},
-				}},
-			}}},
+			NotificationConfiguration: &s3types.NotificationConfiguration{QueueConfigurations: []s3types.QueueConfiguration{
+				s.notification("upload-template-file", s.Prefix), s.notification("upload-media", s.MediaPrefix),
+			}},
 		})
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			if err != nil {
@@ -572,6 +571,19 @@ func (s *Stack) setupBucket(ctx context.Context) error {
 			}
 			return nil
 		}
+	}
+}
+
+// notification sends the ObjectCreated events under prefix to the webhook,
+// as the template's S3 event of an upload function does.
+func (s *Stack) notification(id, prefix string) s3types.QueueConfiguration {
+	return s3types.QueueConfiguration{
+		Id:       aws.String(id),
+		QueueArn: aws.String("arn:minio:sqs::LOCAL:webhook"),
+		Events:   []s3types.Event{"s3:ObjectCreated:*"},
+		Filter: &s3types.NotificationConfigurationFilter{Key: &s3types.S3KeyFilter{
+			FilterRules: []s3types.FilterRule{{Name: s3types.FilterRuleNamePrefix, Value: aws.String(prefix)}},
+		}},
 	}
 }
 

@@ -247,6 +247,11 @@ func (c *Claim) Hold(ctx context.Context) (held context.Context, stop func()) {
 	}
 }
 
+// noRetries turns off the SDK's retries of a write Claim.Decide repeats
+// itself within the lease: each attempt answers S3's own error (a 503
+// SlowDown, say), not a backoff cut short by the lease.
+func noRetries(o *s3.Options) { o.RetryMaxAttempts = 1 }
+
 // attemptTimeout bounds one write of the verdict after NXCloud answered, so
 // that a stalled connection leaves time to keep the answer in the claim.
 const attemptTimeout = 5 * time.Second
@@ -280,7 +285,7 @@ func (c *Claim) Decide(ctx context.Context, rec Record) (Record, error) {
 		if c.left() > 0 {
 			held, stop := c.Hold(ctx)
 			actx, cancel := context.WithTimeout(held, attemptTimeout)
-			got, err := c.l.Decide(actx, c.o, rec)
+			got, err := c.l.decide(actx, c.o, rec, noRetries)
 			cancel()
 			stop()
 			if err == nil {

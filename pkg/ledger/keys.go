@@ -3,6 +3,7 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"unicode/utf8"
 )
 
 // Where the ledger keeps its objects, outside any upload prefix (the
@@ -34,22 +35,30 @@ func bindingKey(key string) string {
 	if k := RecordPrefix + key; len(k) <= maxKeyLen {
 		return k
 	}
-	return hashedKey(RecordPrefix, key)
+	return hashedKey(RecordPrefix, key, key)
 }
 
 // maxKeyLen is the longest S3 object key, in bytes.
 const maxKeyLen = 1024
 
 // versionKey is prefix + key + "/" + version, or, when that is longer than
-// S3 allows, prefix + "sha256/" + the hex SHA-256 of key and version.
+// S3 allows, the hashed form.
 func versionKey(prefix, key, versionID string) string {
 	if k := prefix + key + "/" + versionID; len(k) <= maxKeyLen {
 		return k
 	}
-	return hashedKey(prefix, key+"\x00"+versionID)
+	return hashedKey(prefix, key, key+"\x00"+versionID)
 }
 
-func hashedKey(prefix, s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return prefix + "sha256/" + hex.EncodeToString(sum[:])
+// hashedKey is prefix, the start of key and "/sha256-" with the hex SHA-256
+// of id: a key of at most 1,024 bytes that stays under prefix + the key's
+// own prefix, so that the functions' permissions on their prefix cover it.
+func hashedKey(prefix, key, id string) string {
+	sum := sha256.Sum256([]byte(id))
+	const tail = len("/sha256-") + 2*sha256.Size
+	keep := maxKeyLen - len(prefix) - tail
+	for keep > 0 && !utf8.RuneStart(key[keep]) {
+		keep--
+	}
+	return prefix + key[:keep] + "/sha256-" + hex.EncodeToString(sum[:])
 }

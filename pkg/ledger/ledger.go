@@ -139,10 +139,15 @@ func (l *Ledger) readRecord(ctx context.Context, o Object) (*Record, string, err
 // Decide records rec as the verdict of o, unless a verdict is recorded
 // already: it returns the verdict that stands.
 func (l *Ledger) Decide(ctx context.Context, o Object, rec Record) (Record, error) {
+	return l.decide(ctx, o, rec)
+}
+
+// decide is Decide with options for the write of the record.
+func (l *Ledger) decide(ctx context.Context, o Object, rec Record, optFns ...func(*s3.Options)) (Record, error) {
 	rec.Bucket, rec.Key, rec.VersionID, rec.UpdatedAt = o.Bucket, o.Key, o.VersionID, l.now().UTC()
 	rk := RecordKey(o.Key, o.VersionID)
 	perm := "s3:PutObject on " + RecordPrefix + "*"
-	err := l.putJSON(ctx, o.Bucket, rk, rec, "")
+	_, err := l.put(ctx, o.Bucket, rk, rec, "", optFns...)
 	if !isPreconditionFailed(err) {
 		if err != nil {
 			return Record{}, s3Err("write record "+rk, perm, err)
@@ -156,7 +161,7 @@ func (l *Ledger) Decide(ctx context.Context, o Object, rec Record) (Record, erro
 	case old != nil && old.verdict():
 		return *old, nil
 	case old == nil: // deleted meanwhile
-		return l.Decide(ctx, o, rec)
+		return l.decide(ctx, o, rec, optFns...)
 	}
 	// A superseded mark of an earlier release: the verdict replaces it.
 	if err := l.putJSON(ctx, o.Bucket, rk, rec, etag); err != nil {
@@ -217,7 +222,7 @@ func (l *Ledger) putJSON(ctx context.Context, bucket, key string, v any, ifMatch
 	return err
 }
 
-func (l *Ledger) put(ctx context.Context, bucket, key string, v any, ifMatch string) (*s3.PutObjectOutput, error) {
+func (l *Ledger) put(ctx context.Context, bucket, key string, v any, ifMatch string, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
@@ -234,7 +239,7 @@ func (l *Ledger) put(ctx context.Context, bucket, key string, v any, ifMatch str
 	} else {
 		in.IfMatch = aws.String(ifMatch)
 	}
-	return l.s3.PutObject(ctx, in)
+	return l.s3.PutObject(ctx, in, optFns...)
 }
 
 // readJSON reads the JSON object at key into v and returns its ETag. A body

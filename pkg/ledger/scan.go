@@ -88,8 +88,7 @@ func (s *Scanner) Undecided(ctx context.Context, batch []Object) ([]Object, erro
 }
 
 // find reports, for each version of batch, whether keyOf(version) is
-// listed and counts (match). Keys too long for the listing's scheme (hashed)
-// are looked up one by one.
+// listed and counts (match).
 func (s *Scanner) find(ctx context.Context, l *lister, batch []Object, keyOf func(key, version string) string, match func(entry) bool) ([]bool, error) {
 	found := make([]bool, len(batch))
 	order := make([]int, len(batch))
@@ -99,14 +98,6 @@ func (s *Scanner) find(ctx context.Context, l *lister, batch []Object, keyOf fun
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
 	for _, i := range order {
-		if strings.HasPrefix(keys[i], l.prefix+"sha256/") {
-			ok, err := s.exists(ctx, l, keys[i], match)
-			if err != nil {
-				return nil, err
-			}
-			found[i] = ok
-			continue
-		}
 		e, ok, err := l.find(ctx, keys[i])
 		if err != nil {
 			return nil, err
@@ -114,21 +105,6 @@ func (s *Scanner) find(ctx context.Context, l *lister, batch []Object, keyOf fun
 		found[i] = ok && match(e)
 	}
 	return found, nil
-}
-
-// exists looks one key up with a listing of that key alone.
-func (s *Scanner) exists(ctx context.Context, l *lister, key string, match func(entry) bool) (bool, error) {
-	s.requests++
-	out, err := s.l.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(l.bucket), Prefix: aws.String(key), MaxKeys: aws.Int32(1)})
-	if err != nil {
-		return false, s3Err("list "+key, "s3:ListBucket", err)
-	}
-	for _, o := range out.Contents {
-		if aws.ToString(o.Key) == key {
-			return match(entry{key: key, modified: aws.ToTime(o.LastModified)}), nil
-		}
-	}
-	return false, nil
 }
 
 // entry is one listed key.

@@ -91,7 +91,7 @@ func TestS3Faults(t *testing.T) {
 		{name: "object overwritten between event and processing", setup: func(t *testing.T, b *bucketWorld, o *object) (uploadOpts, func(int)) {
 			b.put(strings.TrimPrefix(o.key, prefix+phone+"/"), 77)
 			return uploadOpts{}, nil
-		}, wantAttempts: 1, wantLog: "overwritten since the event"},
+		}, wantAttempts: 1, wantStatus: ledger.Superseded, wantLog: "overwritten since the event"},
 		{name: "event names a bucket that does not exist", setup: func(t *testing.T, b *bucketWorld, o *object) (uploadOpts, func(int)) {
 			o.event = []byte(strings.ReplaceAll(string(o.event), b.bucket, "no-such-bucket-"+randomHex(4)))
 			return uploadOpts{}, nil

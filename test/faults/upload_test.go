@@ -27,6 +27,7 @@ import (
 
 const (
 	prefix      = "templates/"
+	mediaPrefix = "media/"
 	claimPrefix = ledger.ClaimPrefix
 	uploaded    = string(upload.Uploaded)
 	rejected    = string(upload.Rejected)
@@ -55,6 +56,17 @@ type uploadOpts struct {
 	nxURL, s3URL string        // defaults: the world's NXCloud and MinIO
 	timeout      time.Duration // default 5s
 	env          []string
+	// fn is the function: default UploadTemplateFileFunction; also
+	// UploadMediaFunction and ReconcileFunction (of the world's bucket).
+	fn string
+}
+
+// functionPackages are the packages of the functions the faults suite runs
+// against S3.
+var functionPackages = map[string]string{
+	"UploadTemplateFileFunction": pkgUpload,
+	"UploadMediaFunction":        module + "/functions/upload-media",
+	"ReconcileFunction":          module + "/functions/reconcile",
 }
 
 func (b *bucketWorld) startUpload(o uploadOpts) *lambdart.Runtime {
@@ -62,13 +74,16 @@ func (b *bucketWorld) startUpload(o uploadOpts) *lambdart.Runtime {
 	if o.s3URL == "" {
 		o.s3URL = b.minio.Endpoint
 	}
+	o.fn = cmp.Or(o.fn, "UploadTemplateFileFunction")
 	env := []string{
 		"UPLOAD_PREFIX=" + prefix,
+		"MEDIA_PREFIX=" + mediaPrefix,
+		"MEDIA_BUCKET=" + b.bucket,
 		"AWS_ENDPOINT_URL_S3=" + o.s3URL,
 		"AWS_ACCESS_KEY_ID=" + b.minio.AccessKey,
 		"AWS_SECRET_ACCESS_KEY=" + b.minio.SecretKey,
 	}
-	return b.start(pkgUpload, fnOpts{name: "UploadTemplateFileFunction", nxURL: o.nxURL, timeout: o.timeout, env: append(env, o.env...)})
+	return b.start(functionPackages[o.fn], fnOpts{name: o.fn, nxURL: o.nxURL, timeout: o.timeout, env: append(env, o.env...)})
 }
 
 // object is one stored object version and the event announcing it.

@@ -1,6 +1,7 @@
 package template_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -28,6 +29,7 @@ var specVariables = []string{
 	config.EnvTimeout,
 	config.EnvMaxUploadBytes,
 	config.EnvUploadPrefix,
+	config.EnvMediaPrefix,
 	config.EnvArchivePrefix,
 	config.EnvNamespace,
 }
@@ -55,7 +57,7 @@ func TestFunctions(t *testing.T) {
 		if timeout < 1 || timeout > 900 {
 			t.Errorf("%s: Timeout = %v, want 1 to 900 seconds", id, p["Timeout"])
 		}
-		if id != "UploadTemplateFileFunction" && id != "ReconcileFunction" && timeout >= 30 {
+		if id != "UploadTemplateFileFunction" && id != "UploadMediaFunction" && id != "ReconcileFunction" && timeout >= 30 {
 			t.Errorf("%s: Timeout = %v s: an HTTP API integration gives up after 30 s, answer before", id, timeout)
 		}
 		if num(p["MemorySize"]) < 128 {
@@ -382,8 +384,8 @@ func sessionsGrants(t *testing.T, tpl doc, id string) map[string][]string {
 	return grants
 }
 
-// TestSessionsRole: the sessions' role may put objects only in the upload
-// prefix's session folder (which is all a presigned URL it signs can do),
+// TestSessionsRole: the sessions' role may put objects only in the two
+// prefixes' session folders (which is all a presigned URL it signs can do),
 // read the session documents, the files' heads and the records of those
 // files, and list the bucket for honest 404s: nothing else, no secret, no
 // wildcard resource.
@@ -395,18 +397,18 @@ func TestSessionsRole(t *testing.T) {
 		{"ExistingSecretArn": "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:nxcloud/prod-AbCdEf"},
 	} {
 		tpl := deploy(t, params)
-		prefix := params["UploadPrefix"]
-		if prefix == "" {
-			prefix = config.DefaultUploadPrefix
-		}
+		prefix := cmp.Or(params["UploadPrefix"], config.DefaultUploadPrefix)
+		media := config.DefaultMediaPrefix
 		bucket, _ := at(tpl, "Resources", "MediaBucket", "Properties", "BucketName").(string)
 		arn := "arn:aws:s3:::" + bucket
 		want := map[string][]string{
-			"s3:PutObject":  {arn + "/" + prefix + "uploads/*"},
-			"s3:GetObject":  {arn + "/nxcloud-records/" + prefix + "uploads/*", arn + "/" + prefix + "uploads/*"},
+			"s3:PutObject": {arn + "/" + prefix + "uploads/*", arn + "/" + media + "uploads/*"},
+			"s3:GetObject": {arn + "/nxcloud-records/" + prefix + "uploads/*", arn + "/" + prefix + "uploads/*",
+				arn + "/nxcloud-records/" + media + "uploads/*", arn + "/" + media + "uploads/*"},
 			"s3:ListBucket": {arn},
 		}
 		slices.Sort(want["s3:GetObject"])
+		slices.Sort(want["s3:PutObject"])
 		got := sessionsGrants(t, tpl, "UploadSessionsFunction")
 		if !maps.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("%v: grants = %v\nwant %v", params, got, want)
@@ -422,8 +424,8 @@ func TestSessionsRole(t *testing.T) {
 			}
 		}
 		for _, r := range got["s3:PutObject"] {
-			if !strings.HasPrefix(r, arn+"/"+prefix) {
-				t.Errorf("%v: s3:PutObject on %s is outside the upload prefix %s", params, r, prefix)
+			if !strings.HasPrefix(r, arn+"/"+prefix+"uploads/") && !strings.HasPrefix(r, arn+"/"+media+"uploads/") {
+				t.Errorf("%v: s3:PutObject on %s is outside the sessions' folders of %s and %s", params, r, prefix, media)
 			}
 		}
 	}
@@ -526,9 +528,9 @@ func TestSessionEvents(t *testing.T) {
 }
 
 // TestArchivePrefix: ArchivePrefix defaults to SPEC's inbound/, reaches every
-// function (Globals), and the template refuses it equal to UploadPrefix (a
-// rule: CloudFormation has no prefix test; the functions' init refuses the
-// overlaps).
+// function (Globals), and the template refuses it equal to UploadPrefix or
+// MediaPrefix (rules: CloudFormation has no prefix test; the functions' init
+// refuses the overlaps).
 func TestArchivePrefix(t *testing.T) {
 	t.Parallel()
 	src := source(t)
@@ -538,14 +540,16 @@ func TestArchivePrefix(t *testing.T) {
 	if v := at(src, "Globals", "Function", "Environment", "Variables", config.EnvArchivePrefix); !reflect.DeepEqual(v, doc{"Ref": "ArchivePrefix"}) {
 		t.Errorf("Globals %s = %v, want !Ref ArchivePrefix", config.EnvArchivePrefix, v)
 	}
-	apart := doc{"Fn::Not": []any{doc{"Fn::Equals": []any{doc{"Ref": "ArchivePrefix"}, doc{"Ref": "UploadPrefix"}}}}}
-	found := false
-	for _, rule := range at(src, "Rules").(doc) {
-		for _, a := range list(at(rule, "Assertions")) {
-			found = found || reflect.DeepEqual(at(a, "Assert"), apart) && at(rule, "RuleCondition") == nil
+	for _, other := range []string{"UploadPrefix", "MediaPrefix"} {
+		apart := doc{"Fn::Not": []any{doc{"Fn::Equals": []any{doc{"Ref": "ArchivePrefix"}, doc{"Ref": other}}}}}
+		found := false
+		for _, rule := range at(src, "Rules").(doc) {
+			for _, a := range list(at(rule, "Assertions")) {
+				found = found || reflect.DeepEqual(at(a, "Assert"), apart) && at(rule, "RuleCondition") == nil
+			}
 		}
-	}
-	if !found {
-		t.Errorf("no unconditional rule asserts %v", apart)
+		if !found {
+			t.Errorf("no unconditional rule asserts %v", apart)
+		}
 	}
 }
