@@ -323,12 +323,14 @@ func (s *Stack) serve(addr string, h http.Handler) (string, error) {
 }
 
 // S3Counter counts by operation (HeadObject, GetObjectTagging, ...) the S3
-// requests that reach the stack's MinIO through it: point a function at it
-// with AWS_ENDPOINT_URL_S3=URL.
+// requests that reach the stack's MinIO through it, and the body bytes of
+// the objects GetObject served: point a function at it with
+// AWS_ENDPOINT_URL_S3=URL.
 type S3Counter struct {
-	URL string
-	mu  sync.Mutex
-	ops map[string]int
+	URL   string
+	mu    sync.Mutex
+	ops   map[string]int
+	bytes map[string]int64 // GetObject answer bytes by path (/bucket/key)
 }
 
 // CountS3 starts an S3Counter, a reverse proxy stopped with the stack.
@@ -337,12 +339,21 @@ func (s *Stack) CountS3() (*S3Counter, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, proxy := &S3Counter{ops: map[string]int{}}, httputil.NewSingleHostReverseProxy(target) // keeps the Host the SDK signed
+	c, proxy := &S3Counter{ops: map[string]int{}, bytes: map[string]int64{}}, httputil.NewSingleHostReverseProxy(target) // keeps the Host the SDK signed
 	addr, err := s.serve("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op := s3Operation(r)
 		c.mu.Lock()
-		c.ops[s3Operation(r)]++
+		c.ops[op]++
 		c.mu.Unlock()
-		proxy.ServeHTTP(w, r)
+		if op != "GetObject" {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		cw := &countingWriter{ResponseWriter: w}
+		proxy.ServeHTTP(cw, r)
+		c.mu.Lock()
+		c.bytes[r.URL.Path] += cw.n
+		c.mu.Unlock()
 	}))
 	c.URL = "http://" + addr
 	return c, err
@@ -359,6 +370,26 @@ func (c *S3Counter) Take() (int, map[string]int) {
 	}
 	c.ops = map[string]int{}
 	return n, ops
+}
+
+// BytesRead is the body bytes GetObject served of the object key of
+// bucket.
+func (c *S3Counter) BytesRead(bucket, key string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes["/"+bucket+"/"+key]
+}
+
+// countingWriter counts the body bytes written through it.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // s3Operation names the S3 operation of a path-style request.

@@ -913,21 +913,29 @@ func TestClaimDocument(t *testing.T) {
 	}
 }
 
-// TestRequestsPerUpload counts the S3 requests of the common case, a small
-// new file, and of a duplicate delivery.
+// TestRequestsPerUpload counts the S3 requests of the common cases: a small
+// new file (template or message), a duplicate delivery, a rejection.
 func TestRequestsPerUpload(t *testing.T) {
 	t.Parallel()
-	spy := &spyS3{}
-	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, wrapS3: spy.wrap})
-	o := e.put("templates/menu.pdf", pdf)
-	ev := e.event(record{obj: o})
-	e.handle(ev)
-	if n, ops := spy.total(); n > 6 {
-		t.Errorf("a successful upload made %d S3 requests %v; want at most 6", n, ops)
-	}
-	e.handle(ev)
-	if n, ops := spy.total(); n > 4 {
-		t.Errorf("a duplicate delivery made %d S3 requests %v; want at most 4", n, ops)
+	for _, message := range []bool{false, true} {
+		spy := &spyS3{}
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, wrapS3: spy.wrap, message: message})
+		prefix := map[bool]string{false: "templates/", true: "media/"}[message]
+		o := e.put(prefix+"menu.pdf", pdf)
+		ev := e.event(record{obj: o})
+		e.handle(ev)
+		if n, ops := spy.total(); n > 6 {
+			t.Errorf("a successful upload (message %v) made %d S3 requests %v; want at most 6", message, n, ops)
+		}
+		e.handle(ev)
+		if n, ops := spy.total(); n > 3 {
+			t.Errorf("a duplicate delivery (message %v) made %d S3 requests %v; want at most 3", message, n, ops)
+		}
+		bad := e.put(prefix+"anim.gif", []byte("GIF89a"), withType("image/gif"))
+		e.handle(e.event(record{obj: bad}))
+		if n, ops := spy.total(); n > 4 {
+			t.Errorf("a rejection (message %v) made %d S3 requests %v; want at most 4", message, n, ops)
+		}
 	}
 }
 

@@ -388,62 +388,71 @@ func TestUploadNonObjectEvents(t *testing.T) {
 	}
 }
 
-// TestUploadEventFile: events/s3-put.json, invoked as sam local invoke does
-// once its object exists.
+// TestUploadEventFile: events/s3-put.json and s3-put-media.json, invoked as
+// sam local invoke does once their object exists.
 func TestUploadEventFile(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 60*time.Second)
-	raw := readEvent(t, "s3-put.json")
-	var ev struct {
-		Records []struct {
-			S3 struct {
-				Bucket struct {
-					Name string `json:"name"`
-				} `json:"bucket"`
-				Object struct {
-					Key  string `json:"key"`
-					Size int    `json:"size"`
-				} `json:"object"`
-			} `json:"s3"`
-		} `json:"Records"`
-	}
-	if err := json.Unmarshal(raw, &ev); err != nil || len(ev.Records) != 1 {
-		t.Fatalf("events/s3-put.json: %v", err)
-	}
-	rec := ev.Records[0].S3
-	key := strings.ReplaceAll(rec.Object.Key, "+", " ")
-	if !strings.HasPrefix(key, st.Prefix) {
-		t.Fatalf("events/s3-put.json names %s, outside the prefix %s", key, st.Prefix)
-	}
-	if err := st.MinIO.CreateBucket(ctx, rec.Bucket.Name, true); err != nil {
-		t.Fatalf("creating the fixture's bucket: %v", err)
-	}
-	body := sized(rec.Object.Size)
-	put := putObjectIn(t, ctx, rec.Bucket.Name, key, body, nil)
+	for i, f := range []struct {
+		file, fn, prefix, contentType, etag, version string
+	}{
+		{"s3-put.json", localstack.UploadTemplateFileFunction, st.Prefix, "application/pdf", "0b9c2c3f1a7e5d4c8b6a29f1e0d3c4b5", "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"},
+		{"s3-put-media.json", localstack.UploadMediaFunction, st.MediaPrefix, "image/jpeg", "7f3e2a91c4d5b6e8a0f1c2d3e4f5a6b7", "8rXoXf2QmW0bqVH3Yx.Lz7nKpTcD4sEa"},
+	} {
+		raw := readEvent(t, f.file)
+		var ev struct {
+			Records []struct {
+				S3 struct {
+					Bucket struct {
+						Name string `json:"name"`
+					} `json:"bucket"`
+					Object struct {
+						Key  string `json:"key"`
+						Size int    `json:"size"`
+					} `json:"object"`
+				} `json:"s3"`
+			} `json:"Records"`
+		}
+		if err := json.Unmarshal(raw, &ev); err != nil || len(ev.Records) != 1 {
+			t.Fatalf("events/%s: %v", f.file, err)
+		}
+		rec := ev.Records[0].S3
+		key := strings.ReplaceAll(rec.Object.Key, "+", " ")
+		if !strings.HasPrefix(key, f.prefix) {
+			t.Fatalf("events/%s names %s, outside the prefix %s", f.file, key, f.prefix)
+		}
+		if i == 0 { // both fixtures name the same example bucket
+			if err := st.MinIO.CreateBucket(ctx, rec.Bucket.Name, true); err != nil {
+				t.Fatalf("creating the fixture's bucket: %v", err)
+			}
+		}
+		body := sized(rec.Object.Size)
+		put := putObjectIn(t, ctx, rec.Bucket.Name, key, body, func(in *s3.PutObjectInput) { in.ContentType = aws.String(f.contentType) })
 
-	// As is: its version id names another version, so nothing is sent.
-	if ferr := invokeUpload(t, ctx, stackFunction(localstack.UploadTemplateFileFunction), raw); ferr != nil {
-		t.Fatalf("events/s3-put.json as is: the function failed: %s", ferr.Message)
-	}
-	if n := len(uploadCallsOf(body)); n != 0 {
-		t.Errorf("an event naming another version sent the object (%d calls)", n)
-	}
+		// As is: its version id names another version, so nothing is sent.
+		if ferr := invokeUpload(t, ctx, stackFunction(f.fn), raw); ferr != nil {
+			t.Fatalf("events/%s as is: the function failed: %s", f.file, ferr.Message)
+		}
+		if n := len(uploadsOf(body)); n != 0 {
+			t.Errorf("events/%s: an event naming another version sent the object (%d uploads)", f.file, n)
+		}
 
-	// With the ETag and version id of the object written.
-	patched := strings.NewReplacer(
-		`"0b9c2c3f1a7e5d4c8b6a29f1e0d3c4b5"`, `"`+strings.Trim(aws.ToString(put.ETag), `"`)+`"`,
-		`"3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"`, `"`+aws.ToString(put.VersionId)+`"`,
-	).Replace(string(raw))
-	if patched == string(raw) {
-		t.Fatalf("events/s3-put.json changed: update this test's ETag and version id")
-	}
-	if ferr := invokeUpload(t, ctx, stackFunction(localstack.UploadTemplateFileFunction), []byte(patched)); ferr != nil {
-		t.Fatalf("events/s3-put.json with the real ETag: the function failed: %s", ferr.Message)
-	}
-	tags := objectTags(t, ctx, rec.Bucket.Name, key, "")
-	m, ok := st.NXCloud.Media(tags["nxcloud-media-id"])
-	if tags["nxcloud-status"] != "uploaded" || !ok || m.FileName != path.Base(key) || m.Size != int64(len(body)) {
-		t.Errorf("tags %v, media %+v: want the fixture's object uploaded as %q", tags, m, path.Base(key))
+		// With the ETag and version id of the object written.
+		patched := strings.NewReplacer(
+			`"`+f.etag+`"`, `"`+strings.Trim(aws.ToString(put.ETag), `"`)+`"`,
+			`"`+f.version+`"`, `"`+aws.ToString(put.VersionId)+`"`,
+		).Replace(string(raw))
+		if patched == string(raw) {
+			t.Fatalf("events/%s changed: update this test's ETag and version id", f.file)
+		}
+		if ferr := invokeUpload(t, ctx, stackFunction(f.fn), []byte(patched)); ferr != nil {
+			t.Fatalf("events/%s with the real ETag: the function failed: %s", f.file, ferr.Message)
+		}
+		tags := objectTags(t, ctx, rec.Bucket.Name, key, "")
+		m, ok := st.NXCloud.Media(tags["nxcloud-media-id"])
+		if tags["nxcloud-status"] != "uploaded" || !ok || m.FileName != path.Base(key) || m.Size != int64(len(body)) || m.MimeType != f.contentType {
+			t.Errorf("events/%s: tags %v, media %+v: want the fixture's object uploaded as %q, %s", f.file, tags, m, path.Base(key), f.contentType)
+		}
 	}
 }
 

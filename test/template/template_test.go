@@ -127,27 +127,32 @@ func TestUploadTrigger(t *testing.T) {
 	if strings.HasPrefix(claimPrefix, config.DefaultUploadPrefix) {
 		t.Errorf("claim objects (%s) would trigger the upload function", claimPrefix)
 	}
-	const prefix = "incoming/"
-	tpl := deploy(t, map[string]string{"UploadPrefix": prefix})
-	var found int
-	for name, ev := range at(tpl, "Resources", "UploadTemplateFileFunction", "Properties", "Events").(doc) {
-		if at(ev, "Type") != "S3" {
-			continue
-		}
-		found++
-		p := at(ev, "Properties")
-		if b := at(p, "Bucket"); !reflect.DeepEqual(b, doc{"Ref": "MediaBucket"}) {
-			t.Errorf("event %s: Bucket = %v, want !Ref MediaBucket", name, b)
-		}
-		if e := strs(at(p, "Events")); !slices.Equal(e, []string{"s3:ObjectCreated:*"}) {
-			t.Errorf("event %s: Events = %v, want s3:ObjectCreated:*", name, e)
-		}
-		if rules := at(p, "Filter", "S3Key", "Rules"); !reflect.DeepEqual(rules, []any{doc{"Name": "prefix", "Value": prefix}}) {
-			t.Errorf("event %s: key filter = %v with UploadPrefix=%s, want that prefix", name, rules, prefix)
-		}
+	if d := at(source(t), "Parameters", "MediaPrefix", "Default"); d != config.DefaultMediaPrefix {
+		t.Errorf("MediaPrefix default = %v, want %s", d, config.DefaultMediaPrefix)
 	}
-	if found != 1 {
-		t.Errorf("UploadTemplateFileFunction has %d S3 events, want 1", found)
+	// Each upload function is notified under its own prefix, once.
+	tpl := deploy(t, map[string]string{"UploadPrefix": "incoming/", "MediaPrefix": "messages/"})
+	for id, prefix := range map[string]string{"UploadTemplateFileFunction": "incoming/", "UploadMediaFunction": "messages/"} {
+		var found int
+		for name, ev := range at(tpl, "Resources", id, "Properties", "Events").(doc) {
+			if at(ev, "Type") != "S3" {
+				continue
+			}
+			found++
+			p := at(ev, "Properties")
+			if b := at(p, "Bucket"); !reflect.DeepEqual(b, doc{"Ref": "MediaBucket"}) {
+				t.Errorf("%s event %s: Bucket = %v, want !Ref MediaBucket", id, name, b)
+			}
+			if e := strs(at(p, "Events")); !slices.Equal(e, []string{"s3:ObjectCreated:*"}) {
+				t.Errorf("%s event %s: Events = %v, want s3:ObjectCreated:*", id, name, e)
+			}
+			if rules := at(p, "Filter", "S3Key", "Rules"); !reflect.DeepEqual(rules, []any{doc{"Name": "prefix", "Value": prefix}}) {
+				t.Errorf("%s event %s: key filter = %v, want the prefix %s", id, name, rules, prefix)
+			}
+		}
+		if found != 1 {
+			t.Errorf("%s has %d S3 events, want 1", id, found)
+		}
 	}
 }
 
