@@ -55,9 +55,11 @@ const (
 const archivePeerID = "ArchivePeer"
 
 var (
-	functionIDs = []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction, localstack.UploadTemplateFileFunction, localstack.UploadMediaFunction}
-	short       = map[string]string{helloID: "hello", localstack.GetMediaFunction: "get", localstack.DeleteMediaFunction: "delete",
-		localstack.UploadTemplateFileFunction: "upload", localstack.UploadMediaFunction: "upload-media"}
+	functionIDs = []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction, localstack.UploadTemplateFileFunction, localstack.UploadMediaFunction,
+		localstack.ArchiveMediaFunction}
+	short = map[string]string{helloID: "hello", localstack.GetMediaFunction: "get", localstack.DeleteMediaFunction: "delete",
+		localstack.UploadTemplateFileFunction: "upload", localstack.UploadMediaFunction: "upload-media",
+		localstack.ArchiveMediaFunction: "archive"}
 )
 
 // plan is how much a run measures.

@@ -228,22 +228,23 @@ func (r *run) sweep(ctx context.Context, prefix, marker string) (*ledger.Positio
 	for {
 		out, err := r.s3.ListObjectVersions(ctx, in)
 		r.requests++
+		here := &ledger.Position{Prefix: prefix, Key: aws.ToString(in.KeyMarker)}
+		if ctx.Err() != nil {
+			return here, nil // time is up: the next run lists this page again
+		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return &ledger.Position{Prefix: prefix, Key: aws.ToString(in.KeyMarker)}, nil
-			}
 			return nil, fmt.Errorf("list the versions under s3://%s/%s: %w", r.cfg.Bucket, prefix, ledger.S3Err("list object versions", "s3:ListBucketVersions on the bucket", err))
 		}
 		batch := r.candidates(ctx, aws.ToString(in.KeyMarker), out.Versions)
 		pending, err := r.scanner.Undecided(ctx, objects(batch))
+		if ctx.Err() != nil {
+			return here, nil
+		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return &ledger.Position{Prefix: prefix, Key: aws.ToString(in.KeyMarker)}, nil
-			}
 			return nil, err
 		}
-		if stop := r.send(ctx, batch, pending); stop != "" || ctx.Err() != nil {
-			return &ledger.Position{Prefix: prefix, Key: stop}, nil
+		if after, stopped := r.send(ctx, batch, pending); stopped {
+			return &ledger.Position{Prefix: prefix, Key: after}, nil
 		}
 		if !aws.ToBool(out.IsTruncated) {
 			return nil, nil
@@ -251,6 +252,9 @@ func (r *run) sweep(ctx context.Context, prefix, marker string) (*ledger.Positio
 		next, err := ledger.DecodeListedKey(aws.ToString(out.NextKeyMarker))
 		if err != nil {
 			return nil, err
+		}
+		if ctx.Err() != nil { // the page is done, the time is up
+			return &ledger.Position{Prefix: prefix, Key: next}, nil
 		}
 		in.KeyMarker, in.VersionIdMarker = aws.String(next), out.NextVersionIdMarker
 	}
@@ -292,9 +296,9 @@ func objects(cs []candidate) []upload.Object {
 
 // send runs the pending versions of a page through the pipeline,
 // Concurrency at a time, in listing order, while the time left covers the
-// next one. It returns the key to list from next time when it stopped for
-// lack of time, else "".
-func (r *run) send(ctx context.Context, batch []candidate, pending []upload.Object) string {
+// next one. When it stopped for lack of time it returns the key to list
+// after next time.
+func (r *run) send(ctx context.Context, batch []candidate, pending []upload.Object) (after string, stopped bool) {
 	r.sum.Pending += len(pending)
 	sizes := make(map[upload.Object]candidate, len(batch))
 	for _, c := range batch {
@@ -311,7 +315,7 @@ func (r *run) send(ctx context.Context, batch []candidate, pending []upload.Obje
 		need := r.cfg.MinSend + time.Duration(float64(c.size)/float64(r.cfg.SendRate)*float64(time.Second))
 		if ctx.Err() != nil || (bounded && r.cfg.Clock().Add(need).After(dl)) {
 			<-sem
-			return c.before
+			return c.before, true
 		}
 		wg.Add(1)
 		go func() {
@@ -333,7 +337,7 @@ func (r *run) send(ctx context.Context, batch []candidate, pending []upload.Obje
 			}
 		}()
 	}
-	return ""
+	return "", false
 }
 
 // fail counts a key the run could not handle.
