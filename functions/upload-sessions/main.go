@@ -1,5 +1,6 @@
 // Command upload-sessions is UploadSessionsFunction: API Gateway HTTP API
-// `POST /uploads` (a presigned S3 PUT of the file under UPLOAD_PREFIX) and
+// `POST /uploads` (a presigned S3 PUT of the file under UPLOAD_PREFIX, or
+// MEDIA_PREFIX for purpose message) and
 // `GET /uploads/{uploadId}` (the upload's status and media id).
 //
 // It only wires things together, once per container at init: configuration
@@ -39,9 +40,10 @@ func main() {
 	metrics.New(logger, cfg.Namespace).ColdStart(context.Background(), os.Getenv("AWS_LAMBDA_FUNCTION_NAME"))
 	client := upload.S3Client(awsCfg)
 	store := sessions.NewStore(sessions.Config{
-		Bucket: cfg.MediaBucket,
-		Prefix: cfg.UploadPrefix,
-		TTL:    cfg.UploadURLTTL,
+		Bucket:      cfg.MediaBucket,
+		Prefix:      cfg.UploadPrefix,
+		MediaPrefix: cfg.MediaPrefix,
+		TTL:         cfg.UploadURLTTL,
 	}, client, s3.NewPresignClient(client))
 	h := mediaapi.NewUploadsHandler(store, mediaapi.UploadsOptions{
 		DefaultBusinessPhone: cfg.BusinessPhone,

@@ -124,7 +124,7 @@ func (l *Ledger) Record(ctx context.Context, o Object) (*Record, error) {
 func (l *Ledger) readRecord(ctx context.Context, o Object) (*Record, string, error) {
 	rk := RecordKey(o.Key, o.VersionID)
 	var rec Record
-	etag, err := l.readJSON(ctx, o.Bucket, rk, &rec)
+	etag, _, err := l.readJSON(ctx, o.Bucket, rk, &rec)
 	switch {
 	case IsNotFound(err):
 		return nil, "", nil
@@ -191,27 +191,28 @@ func (l *Ledger) Bind(ctx context.Context, o Object) (string, error) {
 	case !isPreconditionFailed(err):
 		return "", s3Err("bind session file "+bk, "s3:PutObject on "+RecordPrefix+"*", err)
 	}
-	first, err := l.Bound(ctx, o.Bucket, o.Key)
+	first, _, err := l.Bound(ctx, o.Bucket, o.Key)
 	if err == nil && first == "" {
 		return l.Bind(ctx, o) // deleted meanwhile
 	}
 	return first, err
 }
 
-// Bound returns the version the session file key is bound to, "" when none.
-func (l *Ledger) Bound(ctx context.Context, bucket, key string) (string, error) {
+// Bound returns the version the session file key is bound to ("" when
+// none) and when it was bound.
+func (l *Ledger) Bound(ctx context.Context, bucket, key string) (string, time.Time, error) {
 	bk := bindingKey(key)
 	var b binding
-	_, err := l.readJSON(ctx, bucket, bk, &b)
+	_, at, err := l.readJSON(ctx, bucket, bk, &b)
 	switch {
 	case IsNotFound(err):
-		return "", nil
+		return "", time.Time{}, nil
 	case err != nil:
-		return "", s3Err("read session binding "+bk, "s3:GetObject on "+RecordPrefix+"*", err)
+		return "", time.Time{}, s3Err("read session binding "+bk, "s3:GetObject on "+RecordPrefix+"*", err)
 	case b.VersionID == "":
-		return "", fmt.Errorf("%s is not a session binding written by this bundle", bk)
+		return "", time.Time{}, fmt.Errorf("%s is not a session binding written by this bundle", bk)
 	}
-	return b.VersionID, nil
+	return b.VersionID, at, nil
 }
 
 // putJSON writes v as JSON at key: created only when none is there
@@ -242,24 +243,24 @@ func (l *Ledger) put(ctx context.Context, bucket, key string, v any, ifMatch str
 	return l.s3.PutObject(ctx, in, optFns...)
 }
 
-// readJSON reads the JSON object at key into v and returns its ETag. A body
-// that is not JSON leaves v as it was.
-func (l *Ledger) readJSON(ctx context.Context, bucket, key string, v any) (string, error) {
+// readJSON reads the JSON object at key into v and returns its ETag and
+// LastModified. A body that is not JSON leaves v as it was.
+func (l *Ledger) readJSON(ctx context.Context, bucket, key string, v any) (string, time.Time, error) {
 	out, err := l.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	defer func() { _ = out.Body.Close() }()
 	raw, err := io.ReadAll(io.LimitReader(out.Body, maxRecordBytes))
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		var syn *json.SyntaxError
 		var typ *json.UnmarshalTypeError
 		if !errors.As(err, &syn) && !errors.As(err, &typ) {
-			return "", err
+			return "", time.Time{}, err
 		}
 	}
-	return aws.ToString(out.ETag), nil
+	return aws.ToString(out.ETag), aws.ToTime(out.LastModified), nil
 }

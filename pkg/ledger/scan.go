@@ -198,7 +198,7 @@ const positionKey = SweepPrefix + "position"
 // Position returns where the last sweep of bucket stopped.
 func (l *Ledger) Position(ctx context.Context, bucket string) (Position, error) {
 	var p Position
-	_, err := l.readJSON(ctx, bucket, positionKey, &p)
+	_, _, err := l.readJSON(ctx, bucket, positionKey, &p)
 	if err != nil && !IsNotFound(err) {
 		return Position{}, s3Err("read the sweep's position "+positionKey, "s3:GetObject on "+SweepPrefix+"*", err)
 	}

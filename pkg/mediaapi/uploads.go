@@ -3,6 +3,9 @@ package mediaapi
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,17 +61,20 @@ type UploadsOptions struct {
 
 // NewUploadsHandler returns the http.Handler of
 //
-//	POST /uploads               {"file_name","type","size","business_phone"} -> 201 session.Upload
+//	POST /uploads               {"file_name","type","size","business_phone","purpose","sha256"} -> 201 session.Upload
 //	GET  /uploads/{uploadId}    -> 200 session.UploadStatus
 //
 // A POST body is validated before svc is called, so that a bad request
 // touches no storage: it must be one JSON object of at most
-// MaxUploadRequestBytes with exactly these members (business_phone may be
-// left out, or empty, when opts.DefaultBusinessPhone is set): file_name a base
-// name of at most MaxFileNameBytes bytes without /, \ or control characters;
-// type one of the types NXCloud accepts; size a whole number from 1 to
-// opts.MaxUploadBytes; business_phone 5 to 20 digits. Every problem found is
-// named in one 400 answer.
+// MaxUploadRequestBytes with these members (business_phone may be left out,
+// or empty, when opts.DefaultBusinessPhone is set; purpose and sha256 are
+// optional): purpose "template" (the default) or "message"; file_name a base
+// name of at most MaxFileNameBytes bytes without /, \ or control
+// characters; type one of the types NXCloud takes for the purpose; size a
+// whole number from 1 to the type's limit (never more than
+// opts.MaxUploadBytes); business_phone 5 to 20 digits; sha256 the file's
+// SHA-256 as 64 hex digits or base64. Every problem found is named in one
+// 400 answer.
 //
 // Routing, the stage prefix, the error document, application/json and the
 // log line ("upload request", with upload_id) are as in NewHandler; an
@@ -124,11 +130,17 @@ func (h *uploadsHandler) status(w http.ResponseWriter, r *http.Request) error {
 }
 
 // uploadFields are the members of a POST /uploads body.
-var uploadFields = []string{"file_name", "type", "size", "business_phone"}
+var uploadFields = []string{"business_phone", "file_name", "purpose", "sha256", "size", "type"}
+
+// purposeTypes are the file types each purpose takes.
+var purposeTypes = map[string]nxcloud.FileTypes{
+	session.PurposeTemplate: nxcloud.TemplateFileTypes,
+	session.PurposeMessage:  nxcloud.MessageMediaTypes,
+}
 
 // parseNewUpload reads and validates a POST /uploads body.
 func (h *uploadsHandler) parseNewUpload(body io.Reader) (session.NewUpload, error) {
-	const example = `{"file_name": "menu.pdf", "type": "application/pdf", "size": 12345, "business_phone": "8615812341795"}`
+	const example = `{"file_name": "menu.pdf", "type": "application/pdf", "size": 12345, "business_phone": "8615812341795", "purpose": "template"}`
 	b, err := io.ReadAll(io.LimitReader(body, MaxUploadRequestBytes+1))
 	switch {
 	case err != nil:
@@ -149,7 +161,7 @@ func (h *uploadsHandler) parseNewUpload(body io.Reader) (session.NewUpload, erro
 	var problems []string
 	for _, k := range sortedKeys(fields) {
 		if !slices.Contains(uploadFields, k) {
-			problems = append(problems, fmt.Sprintf("unknown member %s: the body takes file_name, type, size and business_phone", quote(k)))
+			problems = append(problems, fmt.Sprintf("unknown member %s: the body takes file_name, type, size, business_phone, purpose and sha256", quote(k)))
 		}
 	}
 	str := func(name string) (string, bool) {
@@ -164,31 +176,50 @@ func (h *uploadsHandler) parseNewUpload(body io.Reader) (session.NewUpload, erro
 		}
 		return v, true
 	}
-	var in session.NewUpload
+	in := session.NewUpload{Purpose: session.PurposeTemplate}
+	if p, ok := str("purpose"); ok && p != "" {
+		if purposeTypes[p] == nil {
+			problems = append(problems, fmt.Sprintf(`purpose %s is not one of "template" (a template header file, uploadTemplateFile; the default) and "message" (message media, uploadMedia)`, quote(p)))
+		}
+		in.Purpose = p
+	}
+	types := purposeTypes[in.Purpose]
 	if name, ok := str("file_name"); ok {
 		if err := validFileName(name); err != "" {
 			problems = append(problems, err)
 		}
 		in.FileName = name
 	}
-	if typ, ok := str("type"); ok {
+	var ft nxcloud.FileType
+	if typ, ok := str("type"); ok && types != nil {
 		in.Type = strings.ToLower(strings.TrimSpace(typ))
+		var known bool
+		ft, known = types.ByMediaType(in.Type)
 		switch {
 		case in.Type == "":
-			problems = append(problems, "type is required: one of "+strings.Join(nxcloud.AcceptedTypes, ", "))
-		case !nxcloud.IsAcceptedType(in.Type):
-			problems = append(problems, fmt.Sprintf("type %s is not a type NXCloud accepts: use one of %s", quote(typ), strings.Join(nxcloud.AcceptedTypes, ", ")))
+			problems = append(problems, "type is required: one of "+strings.Join(types.MediaTypes(), ", "))
+		case !known:
+			problems = append(problems, fmt.Sprintf("type %s is not a type NXCloud takes for purpose %s: use one of %s", quote(typ), in.Purpose, strings.Join(types.MediaTypes(), ", ")))
 		}
 	}
-	rangeHint := fmt.Sprintf("a whole number of bytes from 1 to %d (MAX_UPLOAD_BYTES)", h.maxBytes)
+	limit, why := h.maxBytes, "MAX_UPLOAD_BYTES"
+	if l := ft.Limit(h.maxBytes); l < limit {
+		limit, why = l, fmt.Sprintf("the largest %s NXCloud takes", ft.Kind)
+	}
+	rangeHint := fmt.Sprintf("a whole number of bytes from 1 to %d (%s)", limit, why)
 	if raw, ok := fields["size"]; !ok {
 		problems = append(problems, "size is required: the file's size, "+rangeHint)
 	} else if n, err := strconv.ParseInt(string(raw), 10, 64); err != nil {
 		problems = append(problems, "size must be "+rangeHint)
-	} else if n < 1 || n > h.maxBytes {
+	} else if n < 1 || n > limit {
 		problems = append(problems, fmt.Sprintf("size %d is out of range: it must be %s", n, rangeHint))
 	} else {
 		in.Size = n
+	}
+	if sum, ok := str("sha256"); ok && sum != "" {
+		if in.SHA256 = checksum(sum); in.SHA256 == "" {
+			problems = append(problems, fmt.Sprintf("sha256 %s is not a SHA-256: pass 64 hex digits (sha256sum) or its base64 (openssl dgst -sha256 -binary | base64)", quote(sum)))
+		}
 	}
 	if phone, ok := str("business_phone"); ok {
 		switch {
@@ -206,6 +237,18 @@ func (h *uploadsHandler) parseNewUpload(body io.Reader) (session.NewUpload, erro
 		return session.NewUpload{}, badInput("%s", strings.Join(problems, "; "))
 	}
 	return in, nil
+}
+
+// checksum returns a SHA-256 given as 64 hex digits or as base64 in S3's
+// form (the base64 of its 32 bytes), "" when it is neither.
+func checksum(s string) string {
+	if b, err := hex.DecodeString(s); err == nil && len(b) == sha256.Size {
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == sha256.Size {
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	return ""
 }
 
 // validFileName returns what is wrong with a file_name, or "".

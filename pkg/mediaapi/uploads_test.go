@@ -49,7 +49,7 @@ func (f *fakeUploads) CreateUpload(_ context.Context, in session.NewUpload) (*se
 		return f.create(in)
 	}
 	return &session.Upload{ID: "u1", URL: "https://bucket.s3.example/templates/uploads/u1/x?X-Amz-Signature=ab&X-Amz-Expires=900",
-		Method: http.MethodPut, Headers: map[string]string{"Content-Type": in.Type}, ExpiresAt: fakeExpiry}, nil
+		Method: http.MethodPut, Headers: map[string]string{"Content-Type": in.Type}, ExpiresAt: fakeExpiry, Purpose: in.Purpose}, nil
 }
 
 func (f *fakeUploads) Upload(_ context.Context, id string) (*session.UploadStatus, error) {
@@ -59,7 +59,7 @@ func (f *fakeUploads) Upload(_ context.Context, id string) (*session.UploadStatu
 	if f.status != nil {
 		return f.status(id)
 	}
-	return &session.UploadStatus{ID: id, Status: session.StatusUploaded, FileName: "menu.pdf", Type: "application/pdf",
+	return &session.UploadStatus{ID: id, Purpose: session.PurposeTemplate, Status: session.StatusUploaded, FileName: "menu.pdf", Type: "application/pdf",
 		Size: 5, BusinessPhone: phone, MediaID: "4:abc", UpdatedAt: fakeUpdated}, nil
 }
 
@@ -101,15 +101,15 @@ func TestUploadsCreate(t *testing.T) {
 		wantMsg      []string
 		want         *session.NewUpload // what the store is asked for
 	}{
-		{name: "fixture as is", wantStatus: 201, want: &session.NewUpload{FileName: "menu card.pdf", Type: "application/pdf", Size: 245760, BusinessPhone: phone}},
+		{name: "fixture as is", wantStatus: 201, want: &session.NewUpload{Purpose: session.PurposeTemplate, FileName: "menu card.pdf", Type: "application/pdf", Size: 245760, BusinessPhone: phone}},
 		{name: "phone falls back to the default", defaultPhone: defaultPhone, body: valid(func(m map[string]any) { delete(m, "business_phone") }),
-			wantStatus: 201, want: &session.NewUpload{FileName: "menu.pdf", Type: "application/pdf", Size: 12345, BusinessPhone: defaultPhone}},
+			wantStatus: 201, want: &session.NewUpload{Purpose: session.PurposeTemplate, FileName: "menu.pdf", Type: "application/pdf", Size: 12345, BusinessPhone: defaultPhone}},
 		{name: "empty phone falls back to the default", defaultPhone: defaultPhone, body: valid(func(m map[string]any) { m["business_phone"] = "" }),
-			wantStatus: 201, want: &session.NewUpload{FileName: "menu.pdf", Type: "application/pdf", Size: 12345, BusinessPhone: defaultPhone}},
+			wantStatus: 201, want: &session.NewUpload{Purpose: session.PurposeTemplate, FileName: "menu.pdf", Type: "application/pdf", Size: 12345, BusinessPhone: defaultPhone}},
 		{name: "type is matched without case", body: valid(func(m map[string]any) { m["type"] = "Image/PNG" }),
-			wantStatus: 201, want: &session.NewUpload{FileName: "menu.pdf", Type: "image/png", Size: 12345, BusinessPhone: phone}},
+			wantStatus: 201, want: &session.NewUpload{Purpose: session.PurposeTemplate, FileName: "menu.pdf", Type: "image/png", Size: 12345, BusinessPhone: phone}},
 		{name: "largest size and longest name", body: valid(func(m map[string]any) { m["size"] = maxBytes; m["file_name"] = strings.Repeat("é", 127) + "x" }),
-			wantStatus: 201, want: &session.NewUpload{FileName: strings.Repeat("é", 127) + "x", Type: "application/pdf", Size: maxBytes, BusinessPhone: phone}},
+			wantStatus: 201, want: &session.NewUpload{Purpose: session.PurposeTemplate, FileName: strings.Repeat("é", 127) + "x", Type: "application/pdf", Size: maxBytes, BusinessPhone: phone}},
 
 		{name: "no file_name", body: valid(func(m map[string]any) { delete(m, "file_name") }), wantStatus: 400, wantMsg: []string{"file_name is required"}},
 		{name: "empty file_name", body: valid(func(m map[string]any) { m["file_name"] = "" }), wantStatus: 400, wantMsg: []string{"file_name is required"}},
@@ -124,8 +124,8 @@ func TestUploadsCreate(t *testing.T) {
 		{name: "file_name not a string", body: valid(func(m map[string]any) { m["file_name"] = 7 }), wantStatus: 400, wantMsg: []string{"file_name must be a JSON string"}},
 		{name: "no type", body: valid(func(m map[string]any) { delete(m, "type") }), wantStatus: 400, wantMsg: []string{"type is required: one of application/pdf"}},
 		{name: "type not accepted", body: valid(func(m map[string]any) { m["type"] = "image/gif" }), wantStatus: 400,
-			wantMsg: []string{`type "image/gif" is not a type NXCloud accepts: use one of application/pdf, video/mp4, image/jpeg, image/png, image/jpg`}},
-		{name: "type with parameters", body: valid(func(m map[string]any) { m["type"] = "application/pdf; charset=binary" }), wantStatus: 400, wantMsg: []string{"not a type NXCloud accepts"}},
+			wantMsg: []string{`type "image/gif" is not a type NXCloud takes for purpose template: use one of application/pdf, video/mp4, image/jpeg, image/png, image/jpg`}},
+		{name: "type with parameters", body: valid(func(m map[string]any) { m["type"] = "application/pdf; charset=binary" }), wantStatus: 400, wantMsg: []string{"not a type NXCloud takes"}},
 		{name: "no size", body: valid(func(m map[string]any) { delete(m, "size") }), wantStatus: 400, wantMsg: []string{"size is required", "from 1 to 1048576"}},
 		{name: "size 0", body: valid(func(m map[string]any) { m["size"] = 0 }), wantStatus: 400, wantMsg: []string{"size 0 is out of range", "MAX_UPLOAD_BYTES"}},
 		{name: "size negative", body: valid(func(m map[string]any) { m["size"] = -1 }), wantStatus: 400, wantMsg: []string{"size -1 is out of range"}},
@@ -141,9 +141,29 @@ func TestUploadsCreate(t *testing.T) {
 		{name: "phone of 4 digits", defaultPhone: defaultPhone, body: valid(func(m map[string]any) { m["business_phone"] = "1234" }), wantStatus: 400, wantMsg: []string{"5 to 20 digits"}},
 		{name: "phone a number", body: valid(func(m map[string]any) { m["business_phone"] = 8615812341795 }), wantStatus: 400, wantMsg: []string{"business_phone must be a JSON string"}},
 		{name: "unknown member", body: valid(func(m map[string]any) { m["filename"] = "x" }), wantStatus: 400,
-			wantMsg: []string{`unknown member "filename": the body takes file_name, type, size and business_phone`}},
+			wantMsg: []string{`unknown member "filename": the body takes file_name, type, size, business_phone, purpose and sha256`}},
+
+		// purpose: the prefix and the table; sha256: the file's checksum.
+		{name: "purpose message", body: valid(func(m map[string]any) { m["purpose"] = "message"; m["type"] = "image/webp"; m["size"] = 100 << 10 }),
+			wantStatus: 201, want: &session.NewUpload{Purpose: session.PurposeMessage, FileName: "menu.pdf", Type: "image/webp", Size: 100 << 10, BusinessPhone: phone}},
+		{name: "purpose message: a sticker over 100 KB", body: valid(func(m map[string]any) { m["purpose"] = "message"; m["type"] = "image/webp"; m["size"] = 100<<10 + 1 }),
+			wantStatus: 400, wantMsg: []string{"size 102401 is out of range", "from 1 to 102400 (the largest sticker NXCloud takes)"}},
+		{name: "purpose message: a type of templates only", body: valid(func(m map[string]any) { m["purpose"] = "message"; m["type"] = "image/jpg" }),
+			wantStatus: 400, wantMsg: []string{`type "image/jpg" is not a type NXCloud takes for purpose message`, "audio/ogg"}},
+		{name: "purpose template: a type of messages only", body: valid(func(m map[string]any) { m["type"] = "audio/ogg" }),
+			wantStatus: 400, wantMsg: []string{`type "audio/ogg" is not a type NXCloud takes for purpose template`}},
+		{name: "unknown purpose", body: valid(func(m map[string]any) { m["purpose"] = "marketing" }),
+			wantStatus: 400, wantMsg: []string{`purpose "marketing" is not one of "template"`}},
+		{name: "sha256 as hex", body: valid(func(m map[string]any) { m["sha256"] = strings.Repeat("0f", 32) }),
+			wantStatus: 201, want: &session.NewUpload{Purpose: session.PurposeTemplate, FileName: "menu.pdf", Type: "application/pdf", Size: 12345, BusinessPhone: phone,
+				SHA256: "Dw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8="}},
+		{name: "sha256 as base64", body: valid(func(m map[string]any) { m["sha256"] = "Dw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8=" }),
+			wantStatus: 201, want: &session.NewUpload{Purpose: session.PurposeTemplate, FileName: "menu.pdf", Type: "application/pdf", Size: 12345, BusinessPhone: phone,
+				SHA256: "Dw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8="}},
+		{name: "sha256 too short", body: valid(func(m map[string]any) { m["sha256"] = "abc123" }),
+			wantStatus: 400, wantMsg: []string{`sha256 "abc123" is not a SHA-256`, "sha256sum"}},
 		{name: "every problem in one answer", body: `{"type":"text/plain","size":0}`, wantStatus: 400,
-			wantMsg: []string{"file_name is required", "not a type NXCloud accepts", "size 0 is out of range", "business_phone is required"}},
+			wantMsg: []string{"file_name is required", "not a type NXCloud takes", "size 0 is out of range", "business_phone is required"}},
 		{name: "empty body", body: " ", wantStatus: 400, wantMsg: []string{"the body is not a JSON object", `"file_name": "menu.pdf"`}},
 		{name: "not JSON", body: "file_name=menu.pdf", wantStatus: 400, wantMsg: []string{"not a JSON object"}},
 		{name: "an array", body: "[" + valid(func(map[string]any) {}) + "]", wantStatus: 400, wantMsg: []string{"not a JSON object"}},
@@ -189,7 +209,7 @@ func TestUploadsCreate(t *testing.T) {
 			want := map[string]any{
 				"upload_id": "u1", "method": "PUT", "expires_at": "2026-01-12T10:30:30Z",
 				"upload_url": "https://bucket.s3.example/templates/uploads/u1/x?X-Amz-Signature=ab&X-Amz-Expires=900",
-				"headers":    map[string]any{"Content-Type": tc.want.Type},
+				"headers":    map[string]any{"Content-Type": tc.want.Type}, "purpose": tc.want.Purpose,
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("body = %v, want %v", got, want)
@@ -216,13 +236,13 @@ func TestUploadsStatus(t *testing.T) {
 		wantGet    string // the id the store was asked for; "" for none
 	}{
 		{name: "fixture as is", wantStatus: 200, wantGet: fixtureID,
-			wantBody: `{"upload_id":"` + fixtureID + `","status":"uploaded","file_name":"menu.pdf","type":"application/pdf","size":5,"business_phone":"` + phone + `","media_id":"4:abc","updated_at":"2026-01-12T10:16:02Z"}`},
+			wantBody: `{"upload_id":"` + fixtureID + `","purpose":"template","status":"uploaded","file_name":"menu.pdf","type":"application/pdf","size":5,"business_phone":"` + phone + `","media_id":"4:abc","updated_at":"2026-01-12T10:16:02Z"}`},
 		{name: "rejected carries the reason, not a media id", wantStatus: 200, wantGet: fixtureID,
 			status: func(id string) (*session.UploadStatus, error) {
-				return &session.UploadStatus{ID: id, Status: session.StatusRejected, FileName: "m.pdf", Type: "application/pdf", Size: 5,
+				return &session.UploadStatus{ID: id, Purpose: session.PurposeTemplate, Status: session.StatusRejected, FileName: "m.pdf", Type: "application/pdf", Size: 5,
 					BusinessPhone: phone, Error: "NXCloud 9002: Merchant phone number error", UpdatedAt: fakeUpdated}, nil
 			},
-			wantBody: `{"upload_id":"` + fixtureID + `","status":"rejected","file_name":"m.pdf","type":"application/pdf","size":5,"business_phone":"` + phone + `","error":"NXCloud 9002: Merchant phone number error","updated_at":"2026-01-12T10:16:02Z"}`},
+			wantBody: `{"upload_id":"` + fixtureID + `","purpose":"template","status":"rejected","file_name":"m.pdf","type":"application/pdf","size":5,"business_phone":"` + phone + `","error":"NXCloud 9002: Merchant phone number error","updated_at":"2026-01-12T10:16:02Z"}`},
 		{name: "unknown id", status: func(string) (*session.UploadStatus, error) {
 			return nil, fmt.Errorf("id x: %w", session.ErrUploadNotFound)
 		},

@@ -124,18 +124,3 @@ var MessageMediaTypes = FileTypes{
 	{MediaType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", Kind: KindDocument, Extensions: []string{".xlsx"}, MaxBytes: 100 * mb},
 	{MediaType: "image/webp", Kind: KindSticker, Extensions: []string{".webp"}, MaxBytes: 100 * kb},
 }
-
-// AcceptedTypes are the media types of TemplateFileTypes, in its order.
-var AcceptedTypes = TemplateFileTypes.MediaTypes()
-
-// IsAcceptedType reports whether t is a media type of TemplateFileTypes
-// spelled exactly as NXCloud spells it (lower-case, no parameters, no
-// alias); TemplateFileTypes.ByMediaType is the lenient lookup.
-func IsAcceptedType(t string) bool {
-	for _, a := range AcceptedTypes {
-		if t == a {
-			return true
-		}
-	}
-	return false
-}

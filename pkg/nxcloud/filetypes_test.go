@@ -180,14 +180,9 @@ func TestFileTypeLimit(t *testing.T) {
 	}
 }
 
-func TestAcceptedTypes(t *testing.T) {
+func TestMediaTypes(t *testing.T) {
 	t.Parallel()
-	if want := []string{"application/pdf", "video/mp4", "image/jpeg", "image/png", "image/jpg"}; !slices.Equal(nxcloud.AcceptedTypes, want) {
-		t.Errorf("AcceptedTypes = %v, want %v", nxcloud.AcceptedTypes, want)
-	}
-	for in, want := range map[string]bool{"image/jpg": true, "application/pdf": true, "IMAGE/PNG": false, "image/webp": false, "": false} {
-		if got := nxcloud.IsAcceptedType(in); got != want {
-			t.Errorf("IsAcceptedType(%q) = %v, want %v", in, got, want)
-		}
+	if want := []string{"application/pdf", "video/mp4", "image/jpeg", "image/png", "image/jpg"}; !slices.Equal(nxcloud.TemplateFileTypes.MediaTypes(), want) {
+		t.Errorf("TemplateFileTypes.MediaTypes() = %v, want %v", nxcloud.TemplateFileTypes.MediaTypes(), want)
 	}
 }

@@ -3,7 +3,8 @@ package sessions_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"io"
 	"maps"
@@ -176,13 +177,13 @@ func TestCreateUpload(t *testing.T) {
 
 	// Before the file: awaiting_file, from the document and a HEAD.
 	st := f.status(t, up.ID)
-	want := session.UploadStatus{ID: up.ID, Status: session.StatusAwaitingFile, FileName: in.FileName, Type: in.Type, Size: in.Size,
+	want := session.UploadStatus{ID: up.ID, Purpose: session.PurposeTemplate, Status: session.StatusAwaitingFile, FileName: in.FileName, Type: in.Type, Size: in.Size,
 		BusinessPhone: phone, UpdatedAt: up.ExpiresAt.Add(-10 * time.Minute)}
 	if *st != want {
 		t.Errorf("status = %+v, want %+v", *st, want)
 	}
-	if n := f.s3.requests(); n != 2 {
-		t.Errorf("status before the file: %d S3 requests, want 2", n)
+	if n := f.s3.requests(); n != 3 {
+		t.Errorf("status before the file: %d S3 requests, want 3 (the document, the binding, the HEAD)", n)
 	}
 
 	if code, body := put(t, up, pdf, up.Headers); code != http.StatusOK {
@@ -210,7 +211,7 @@ func TestCreateUpload(t *testing.T) {
 	writeRecord(t, f, key, aws.ToString(head.VersionId), ledger.Record{Status: ledger.Uploaded, MediaID: "4:media-id", UpdatedAt: verdictAt})
 	f.s3.requests()
 	st = f.status(t, up.ID)
-	want = session.UploadStatus{ID: up.ID, Status: session.StatusUploaded, FileName: in.FileName, Type: in.Type, Size: in.Size,
+	want = session.UploadStatus{ID: up.ID, Purpose: session.PurposeTemplate, Status: session.StatusUploaded, FileName: in.FileName, Type: in.Type, Size: in.Size,
 		BusinessPhone: phone, MediaID: "4:media-id", UpdatedAt: verdictAt}
 	if *st != want {
 		t.Errorf("status = %+v, want %+v", *st, want)
@@ -219,21 +220,62 @@ func TestCreateUpload(t *testing.T) {
 		t.Errorf("status of an uploaded file: %d S3 requests, want at most 3", n)
 	}
 
-	// A record for another version counts for nothing.
+	// A record for another version counts for nothing: the first file
+	// decides the session, also once it is deleted.
 	writeRecord(t, f, key, "another-version", ledger.Record{Status: ledger.Rejected, Error: "x"})
-	if st := f.status(t, up.ID); st.Status != session.StatusUploaded {
-		t.Errorf("status = %s after a record for another version, want uploaded", st.Status)
+	if _, err := f.client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(f.bucket), Key: aws.String(key)}); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.status(t, up.ID); st.Status != session.StatusUploaded || st.MediaID != "4:media-id" {
+		t.Errorf("status = %s (%s) after another version and a delete, want uploaded with the first file's id", st.Status, st.MediaID)
 	}
 }
 
-// writeRecord stores a verdict as the upload function does.
+// A message session: its file goes under MEDIA_PREFIX, its id says so, its
+// status answers the purpose; the SHA-256 given is bound into the PUT, so
+// that S3 refuses other bytes of the same length.
+func TestMessageSessionWithChecksum(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, time.Minute)
+	photo := []byte("\xff\xd8\xff\xe0 a small jpeg")
+	sum := sha256.Sum256(photo)
+	up := f.create(t, session.NewUpload{Purpose: session.PurposeMessage, FileName: "photo.jpg", Type: "image/jpeg", Size: int64(len(photo)),
+		BusinessPhone: phone, SHA256: base64.StdEncoding.EncodeToString(sum[:])})
+	if !strings.HasPrefix(up.ID, "m") || up.Purpose != session.PurposeMessage || !strings.Contains(up.URL, "/media/uploads/"+up.ID+"/photo.jpg?") {
+		t.Fatalf("upload = %+v; want a message session under media/uploads/", up)
+	}
+	if up.Headers["X-Amz-Checksum-Sha256"] != base64.StdEncoding.EncodeToString(sum[:]) {
+		t.Errorf("headers = %v; want the checksum to send", up.Headers)
+	}
+	other := bytes.Clone(photo)
+	other[len(other)-1] ^= 1
+	if code, body := put(t, up, other, up.Headers); code != http.StatusBadRequest || !strings.Contains(body, "Checksum") {
+		t.Errorf("PUT of other bytes = %d %s; want S3's 400 checksum mismatch", code, body)
+	}
+	if code, _ := put(t, up, photo, with(up.Headers, map[string]string{"X-Amz-Checksum-Sha256": ""})); code < 400 {
+		t.Errorf("PUT without the checksum = %d; want S3 to refuse it (the header is signed)", code)
+	}
+	if code, body := put(t, up, photo, up.Headers); code != http.StatusOK {
+		t.Fatalf("PUT = %d %s", code, body)
+	}
+	st := f.status(t, up.ID)
+	if st.Purpose != session.PurposeMessage || st.Status != session.StatusProcessing {
+		t.Errorf("status = %+v; want a message session, processing", st)
+	}
+}
+
+// writeRecord does what the upload function does with a session's file:
+// binds the session to the file's version (the first bound stays) and
+// records the verdict. The verdict's time is kept as given.
 func writeRecord(t *testing.T, f *fixture, key, version string, rec ledger.Record) {
 	t.Helper()
-	rec.Bucket, rec.Key, rec.VersionID = f.bucket, key, version
-	b, _ := json.Marshal(rec)
-	if _, err := f.client.PutObject(context.Background(), &s3.PutObjectInput{
-		Bucket: aws.String(f.bucket), Key: aws.String(ledger.RecordKey(key, version)), Body: bytes.NewReader(b),
-	}); err != nil {
+	o := ledger.Object{Bucket: f.bucket, Key: key, VersionID: version}
+	at := rec.UpdatedAt
+	l := ledger.New(f.client, ledger.Config{Clock: func() time.Time { return at }})
+	if _, err := l.Bind(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Decide(context.Background(), o, rec); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -276,7 +318,7 @@ func TestUploadStatus(t *testing.T) {
 	f := newFixture(t, time.Minute)
 	ctx := context.Background()
 
-	for _, id := range []string{"", "abc", strings.Repeat("a", 31), strings.Repeat("a", 33), strings.Repeat("A", 32),
+	for _, id := range []string{"", "abc", strings.Repeat("a", 31), strings.Repeat("a", 33), strings.Repeat("A", 32), "M" + strings.Repeat("a", 32), "mm" + strings.Repeat("a", 31),
 		"../../nxcloud-records/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", strings.Repeat("g", 32)} {
 		if _, err := f.store.Upload(ctx, id); !errors.Is(err, session.ErrUploadNotFound) {
 			t.Errorf("Upload(%q) = %v, want ErrUploadNotFound", id, err)
@@ -291,6 +333,12 @@ func TestUploadStatus(t *testing.T) {
 	if n := f.s3.requests(); n != 1 {
 		t.Errorf("an unknown id cost %d S3 requests, want 1", n)
 	}
+
+	// A message id with the "m" of its purpose, but unknown.
+	if _, err := f.store.Upload(ctx, "m"+strings.Repeat("ab", 16)); !errors.Is(err, session.ErrUploadNotFound) {
+		t.Errorf("an unknown message id: %v, want ErrUploadNotFound", err)
+	}
+	f.s3.requests()
 
 	// Expired: no file and past expires_at, whatever is asked later.
 	up := f.create(t, session.NewUpload{FileName: "late.pdf", Type: "application/pdf", Size: 3, BusinessPhone: phone})

@@ -14,12 +14,20 @@ import (
 // ErrUploadNotFound is an upload_id no session has (404).
 var ErrUploadNotFound = errors.New("upload session not found")
 
+// The purposes of an upload session: which upload its file goes to.
+const (
+	PurposeTemplate = "template" // uploadTemplateFile, under UPLOAD_PREFIX (the default)
+	PurposeMessage  = "message"  // uploadMedia, under MEDIA_PREFIX
+)
+
 // NewUpload is a validated POST /uploads request.
 type NewUpload struct {
+	Purpose       string // PurposeTemplate or PurposeMessage
 	FileName      string // a base name: no / or \, no control characters, at most 255 bytes
-	Type          string // one of nxcloud.AcceptedTypes
-	Size          int64  // 1 to MAX_UPLOAD_BYTES
+	Type          string // a type of the purpose's table (nxcloud.TemplateFileTypes or MessageMediaTypes)
+	Size          int64  // 1 to the type's limit (and MAX_UPLOAD_BYTES)
 	BusinessPhone string // 5 to 20 digits
+	SHA256        string // the file's SHA-256 in S3's base64 form; "" when not given
 }
 
 // Upload is the answer to POST /uploads: the caller sends the file with
@@ -30,11 +38,13 @@ type Upload struct {
 	Method    string            `json:"method"`
 	Headers   map[string]string `json:"headers"`
 	ExpiresAt time.Time         `json:"expires_at"`
+	Purpose   string            `json:"purpose"`
 }
 
 // UploadStatus is the answer to GET /uploads/{uploadId}.
 type UploadStatus struct {
 	ID            string    `json:"upload_id"`
+	Purpose       string    `json:"purpose"`
 	Status        string    `json:"status"` // one of the Status* constants
 	FileName      string    `json:"file_name"`
 	Type          string    `json:"type"`
@@ -42,7 +52,7 @@ type UploadStatus struct {
 	BusinessPhone string    `json:"business_phone"`
 	MediaID       string    `json:"media_id,omitempty"` // StatusUploaded only
 	Error         string    `json:"error,omitempty"`    // StatusRejected only
-	UpdatedAt     time.Time `json:"updated_at"`
+	UpdatedAt     time.Time `json:"updated_at"`         // whole seconds, UTC
 }
 
 // The statuses of an upload session.
