@@ -1,10 +1,15 @@
 package e2e_test
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -13,6 +18,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
@@ -32,11 +39,13 @@ type session struct {
 	Method    string            `json:"method"`
 	Headers   map[string]string `json:"headers"`
 	ExpiresAt time.Time         `json:"expires_at"`
+	Purpose   string            `json:"purpose"`
 }
 
 // sessionStatus is the 200 answer of GET /uploads/{uploadId}.
 type sessionStatus struct {
 	ID            string    `json:"upload_id"`
+	Purpose       string    `json:"purpose"`
 	Status        string    `json:"status"`
 	FileName      string    `json:"file_name"`
 	Type          string    `json:"type"`
@@ -182,7 +191,7 @@ func TestSessionFullFlow(t *testing.T) {
 		t.Fatalf("%d uploadTemplateFile calls sent the file, want exactly 1", len(calls))
 	}
 	c := calls[0]
-	want := sessionStatus{ID: s.ID, Status: "uploaded", FileName: fileName, Type: "application/pdf", Size: 4096, BusinessPhone: phone,
+	want := sessionStatus{ID: s.ID, Purpose: "template", Status: "uploaded", FileName: fileName, Type: "application/pdf", Size: 4096, BusinessPhone: phone,
 		MediaID: c.MediaID, UpdatedAt: got.UpdatedAt}
 	if got != want || c.MediaID == "" {
 		t.Errorf("status = %+v\nwant     %+v (NXCloud's media id %q)", got, want, c.MediaID)
@@ -316,7 +325,10 @@ func TestSessionValidationAndS3Requests(t *testing.T) {
 		{"no file_name", "file_name is required", body(func(m map[string]any) { delete(m, "file_name") })},
 		{"empty type", "type is required", body(func(m map[string]any) { m["type"] = "" })},
 		{"no size", "size is required", body(func(m map[string]any) { delete(m, "size") })},
-		{"type NXCloud does not accept", "not a type NXCloud accepts", body(func(m map[string]any) { m["type"] = "image/webp" })},
+		{"type NXCloud does not accept", "not a type NXCloud takes for purpose template", body(func(m map[string]any) { m["type"] = "image/webp" })},
+		{"unknown purpose", `purpose "video" is not one of`, body(func(m map[string]any) { m["purpose"] = "video" })},
+		{"a sticker over 100 KB", "the largest sticker NXCloud takes", body(func(m map[string]any) { m["purpose"] = "message"; m["type"] = "image/webp"; m["size"] = 100<<10 + 1 })},
+		{"a sha256 that is none", "is not a SHA-256", body(func(m map[string]any) { m["sha256"] = "0f0f" })},
 		{"size 0", "out of range", body(func(m map[string]any) { m["size"] = 0 })},
 		{"size over MAX_UPLOAD_BYTES", fmt.Sprintf("from 1 to %d", maxUploadBytes), body(func(m map[string]any) { m["size"] = maxUploadBytes + 1 })},
 		{"bad phone", "not a merchant phone", body(func(m map[string]any) { m["business_phone"] = "+86 158" })},
@@ -366,8 +378,8 @@ func TestSessionValidationAndS3Requests(t *testing.T) {
 	if _, n := status(strings.Repeat("0", 32), http.StatusNotFound); n != 1 {
 		t.Errorf("an unknown id cost %d S3 requests, want 1", n)
 	}
-	if _, n := status(s.ID, http.StatusOK); n != 2 {
-		t.Errorf("awaiting_file cost %d S3 requests, want 2", n)
+	if _, n := status(s.ID, http.StatusOK); n != 3 {
+		t.Errorf("awaiting_file cost %d S3 requests, want 3 (the document, the binding, the file's HEAD)", n)
 	}
 	file := sessionFile(2048)
 	if code := putSessionFile(t, s, file, s.Headers); code != http.StatusOK {
@@ -491,4 +503,151 @@ func TestSessionDemo(t *testing.T) {
 		t.Errorf("the demo did not finish:\n%s", out.String())
 	}
 	fmt.Fprintf(output, "e2e demo | %s\n", out.String())
+}
+
+// createMessageSession makes a message session for file, its SHA-256 given
+// in the base64 form `openssl dgst -sha256 -binary | base64` prints.
+func createMessageSession(t *testing.T, fileName, typ string, file []byte) session {
+	t.Helper()
+	sum := sha256.Sum256(file)
+	body, _ := json.Marshal(map[string]any{"file_name": fileName, "type": typ, "size": len(file), "business_phone": phone,
+		"purpose": "message", "sha256": base64.StdEncoding.EncodeToString(sum[:])})
+	var s session
+	decodeJSON(t, sessionRequest(t, http.MethodPost, "/uploads", body), http.StatusCreated, &s)
+	return s
+}
+
+// TestSessionMessageMedia: a session with purpose message and the file's
+// SHA-256 puts the file under MEDIA_PREFIX with its checksum bound: S3
+// refuses other bytes; the file becomes a message media id (uploadMedia),
+// which GET /media/{id}, /content and DELETE serve.
+func TestSessionMessageMedia(t *testing.T) {
+	t.Parallel()
+	photo := append([]byte("\xff\xd8\xff\xe0 session photo "), randomID(32)...)
+	s := createMessageSession(t, "photo-"+randomID(4)+".jpg", "image/jpeg", photo)
+	if s.Purpose != "message" || !strings.HasPrefix(s.ID, "m") || !strings.Contains(s.URL, "/"+st.MediaPrefix+"uploads/"+s.ID+"/") {
+		t.Fatalf("session = %+v; want a message session under %suploads/", s, st.MediaPrefix)
+	}
+	sum := sha256.Sum256(photo)
+	if s.Headers["X-Amz-Checksum-Sha256"] != base64.StdEncoding.EncodeToString(sum[:]) {
+		t.Errorf("headers = %v; want the checksum among them", s.Headers)
+	}
+	other := bytes.Clone(photo)
+	other[0] ^= 1
+	if code := putSessionFile(t, s, other, s.Headers); code != http.StatusBadRequest {
+		t.Errorf("PUT of other bytes of the same length = %d; want S3's 400 (checksum mismatch)", code)
+	}
+	if got := getStatus(t, s.ID); got.Status != "awaiting_file" || got.Purpose != "message" {
+		t.Errorf("status after the refused PUT = %+v; want a message session awaiting its file", got)
+	}
+	if code := putSessionFile(t, s, photo, s.Headers); code != http.StatusOK {
+		t.Fatalf("PUT = %d", code)
+	}
+	got := waitStatus(t, s.ID, "awaiting_file", "processing")
+	if got.Status != "uploaded" || !uuidRE.MatchString(got.MediaID) {
+		t.Fatalf("status = %+v; want uploaded with a message media id", got)
+	}
+	if m, ok := st.NXCloud.Media(got.MediaID); !ok || m.Action != nxcloud.ActionUploadMedia || m.SHA256 != sha256Hex(photo) {
+		t.Errorf("NXCloud has %+v; want the photo, sent with uploadMedia", m)
+	}
+	if r := apiCall(t, http.MethodGet, "/media/"+got.MediaID+"?business_phone="+phone); r.Status != http.StatusOK {
+		t.Errorf("GET /media/%s = %s", got.MediaID, r)
+	}
+	r := contentCall(t, got.MediaID)
+	if back := httpCall(t, http.MethodGet, r.Header.Get("Location"), nil, nil); !bytes.Equal(back.Body, photo) {
+		t.Errorf("the content route led to %d bytes; want the photo's %d", len(back.Body), len(photo))
+	}
+	if r := apiCall(t, http.MethodDelete, "/media/"+got.MediaID+"?business_phone="+phone); r.Status != http.StatusOK {
+		t.Errorf("DELETE /media/%s = %s", got.MediaID, r)
+	}
+}
+
+// TestSessionIsOneFile: after the session's file was uploaded and deleted
+// (a lifecycle rule, say), the URL takes a second PUT (the key has no
+// current object, so If-None-Match passes), but the second file is rejected
+// as "upload session already used", never sent, and the status keeps the
+// first file's outcome and id.
+func TestSessionIsOneFile(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	file := sessionFile(600)
+	name := "once-" + randomID(6) + ".pdf"
+	s := createSession(t, name, "application/pdf", len(file))
+	if code := putSessionFile(t, s, file, s.Headers); code != http.StatusOK {
+		t.Fatalf("PUT = %d", code)
+	}
+	first := waitStatus(t, s.ID, "awaiting_file", "processing")
+	if first.Status != "uploaded" {
+		t.Fatalf("status = %+v; want uploaded", first)
+	}
+	key := st.Prefix + "uploads/" + s.ID + "/" + name
+	if _, err := st.S3Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(st.Bucket), Key: aws.String(key)}); err != nil {
+		t.Fatal(err)
+	}
+	second := sessionFile(600)
+	if code := putSessionFile(t, s, second, s.Headers); code != http.StatusOK {
+		t.Fatalf("the second PUT = %d; S3 takes it (the key has no current object)", code)
+	}
+	tags := waitTags(t, ctx, key)
+	if tags["nxcloud-status"] != "rejected" || !strings.Contains(tags["nxcloud-error"], "session already used") {
+		t.Errorf("the second file's tags = %v; want rejected: upload session already used", tags)
+	}
+	if n := len(uploadCalls(second)); n != 0 {
+		t.Errorf("the second file was sent %d times", n)
+	}
+	if got := getStatus(t, s.ID); got.Status != "uploaded" || got.MediaID != first.MediaID {
+		t.Errorf("status = %+v; want the first file's outcome, %s", got, first.MediaID)
+	}
+}
+
+// TestSessionWrongLength: a session announced 44 bytes, and the caller sends
+// a 45-byte file with exactly the answered headers (Content-Length 44, as
+// curl -H does): S3 reads 44 bytes. With the file's SHA-256 in the session,
+// S3 refuses them and nothing is stored or sent; without it, S3 stores 44
+// bytes (the README says to send the checksum).
+func TestSessionWrongLength(t *testing.T) {
+	t.Parallel()
+	file := sessionFile(45)
+	sum := sha256.Sum256(file)
+	body, _ := json.Marshal(map[string]any{"file_name": "len-" + randomID(6) + ".pdf", "type": "application/pdf", "size": 44,
+		"business_phone": phone, "sha256": hex.EncodeToString(sum[:])})
+	var s session
+	decodeJSON(t, sessionRequest(t, http.MethodPost, "/uploads", body), http.StatusCreated, &s)
+	if code := rawPut(t, s, file); code != http.StatusBadRequest {
+		t.Errorf("45 bytes under a Content-Length of 44 = %d; want S3's 400 checksum mismatch", code)
+	}
+	if got := getStatus(t, s.ID); got.Status != "awaiting_file" {
+		t.Errorf("status = %s; want awaiting_file: nothing was stored", got.Status)
+	}
+}
+
+// rawPut writes the session's PUT by hand: its headers as given (the
+// Content-Length among them), then body, whatever its length.
+func rawPut(t *testing.T, s session, body []byte) int {
+	t.Helper()
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	var req strings.Builder
+	fmt.Fprintf(&req, "PUT %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", u.RequestURI(), u.Host)
+	for k, v := range s.Headers {
+		fmt.Fprintf(&req, "%s: %s\r\n", k, v)
+	}
+	req.WriteString("\r\n")
+	if _, err := conn.Write(append([]byte(req.String()), body...)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading S3's answer: %v", err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }

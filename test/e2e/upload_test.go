@@ -161,6 +161,9 @@ func uploadLogLine(mediaID string) map[string]any {
 func findUploadLogLine(mediaID string) map[string]any {
 	for _, line := range strings.Split(output.String(), "\n") {
 		_, js, ok := strings.Cut(line, localstack.UploadTemplateFileFunction+" | ")
+		if !ok {
+			_, js, ok = strings.Cut(line, localstack.UploadMediaFunction+" | ")
+		}
 		if !ok || !strings.Contains(js, mediaID) {
 			continue
 		}
