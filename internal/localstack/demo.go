@@ -3,6 +3,8 @@ package localstack
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,9 +26,10 @@ const samplePDF = "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n" +
 	"trailer<</Root 1 0 R>>\n%%EOF\n"
 
 // Demo walks through the bundle over HTTP only, as a caller of the API
-// without S3 rights does: create an upload session, PUT a sample PDF to its
-// presigned URL with its headers, poll the session until NXCloud's media id
-// is there, GET the media, follow GET /media/{id}/content to the file,
+// without S3 rights does: create an upload session for message media with
+// the file's SHA-256, PUT a sample PDF to its presigned URL with its headers,
+// poll the session until NXCloud's message media id is there, GET the media,
+// follow GET /media/{id}/content to the file,
 // archive it into the bucket (POST /media/{id}/archive, twice: the second
 // answers from S3) and show the object in S3, DELETE it and GET it again to
 // show the error. Each step prints the equivalent curl or aws command and
@@ -43,8 +46,11 @@ func Demo(ctx context.Context, st *Stack, w io.Writer, phone string) error {
 		Method  string            `json:"method"`
 		Headers map[string]string `json:"headers"`
 	}
-	req, _ := json.Marshal(map[string]any{"file_name": "menu card.pdf", "type": "application/pdf", "size": len(samplePDF), "business_phone": phone})
-	if err := d.step("1. create an upload session", fmt.Sprintf("curl -s -X POST %s/uploads -d '%s'", api, req),
+	sum := sha256.Sum256([]byte(samplePDF))
+	req, _ := json.Marshal(map[string]any{"file_name": "menu card.pdf", "type": "application/pdf", "size": len(samplePDF), "business_phone": phone,
+		"purpose": "message", "sha256": base64.StdEncoding.EncodeToString(sum[:])})
+	if err := d.step("1. create an upload session for message media, bound to the file's SHA-256 (openssl dgst -sha256 -binary menu.pdf | base64)",
+		fmt.Sprintf("curl -s -X POST %s/uploads -d '%s'", api, req),
 		http.MethodPost, api+"/uploads", nil, req, http.StatusCreated, &session); err != nil {
 		return err
 	}
@@ -69,7 +75,7 @@ func Demo(ctx context.Context, st *Stack, w io.Writer, phone string) error {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the upload did not finish in %s: see the UploadTemplateFileFunction log lines above", time.Minute)
+			return fmt.Errorf("the upload did not finish in %s: see the UploadMediaFunction log lines above", time.Minute)
 		}
 		if status.Status != last {
 			fmt.Fprintf(w, "   200 %s\n", bytes.TrimSpace(body))

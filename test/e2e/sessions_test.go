@@ -491,16 +491,18 @@ func TestSessionsWithoutSecret(t *testing.T) {
 	}
 }
 
-// TestSessionDemo: make demo's walk-through (create, PUT, poll, get,
-// content, delete) runs against the stack.
+// TestSessionDemo: make demo's walk-through (a message session with its
+// checksum, PUT, poll, get, content, archive, delete) runs against the
+// stack, to a message media id.
 func TestSessionDemo(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
 	if err := localstack.Demo(testContext(t, time.Minute), st, &out, phone); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "\ndone") {
-		t.Errorf("the demo did not finish:\n%s", out.String())
+	if !strings.Contains(out.String(), "\ndone") || !strings.Contains(out.String(), `"purpose":"message"`) ||
+		!regexp.MustCompile(`"media_id":"[0-9a-f]{8}-[0-9a-f]{4}-`).MatchString(out.String()) {
+		t.Errorf("the demo did not walk a message media file to its id:\n%s", out.String())
 	}
 	fmt.Fprintf(output, "e2e demo | %s\n", out.String())
 }
