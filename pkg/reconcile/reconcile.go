@@ -230,7 +230,7 @@ func (r *run) sweep(ctx context.Context, prefix, marker string) (*ledger.Positio
 		r.requests++
 		here := &ledger.Position{Prefix: prefix, Key: aws.ToString(in.KeyMarker)}
 		if ctx.Err() != nil {
-			return here, nil // time is up: the next run lists this page again
+			return here, nil //nolint:nilerr // the time is up, not a failure: the next run lists this page again
 		}
 		if err != nil {
 			return nil, fmt.Errorf("list the versions under s3://%s/%s: %w", r.cfg.Bucket, prefix, ledger.S3Err("list object versions", "s3:ListBucketVersions on the bucket", err))
@@ -238,7 +238,7 @@ func (r *run) sweep(ctx context.Context, prefix, marker string) (*ledger.Positio
 		batch := r.candidates(ctx, aws.ToString(in.KeyMarker), out.Versions)
 		pending, err := r.scanner.Undecided(ctx, objects(batch))
 		if ctx.Err() != nil {
-			return here, nil
+			return here, nil //nolint:nilerr // the time is up, not a failure
 		}
 		if err != nil {
 			return nil, err
@@ -254,7 +254,7 @@ func (r *run) sweep(ctx context.Context, prefix, marker string) (*ledger.Positio
 			return nil, err
 		}
 		if ctx.Err() != nil { // the page is done, the time is up
-			return &ledger.Position{Prefix: prefix, Key: next}, nil
+			return &ledger.Position{Prefix: prefix, Key: next}, nil //nolint:nilerr // not a failure: the next run goes on from here
 		}
 		in.KeyMarker, in.VersionIdMarker = aws.String(next), out.NextVersionIdMarker
 	}
