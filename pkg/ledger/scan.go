@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -137,8 +138,9 @@ func (l *lister) find(ctx context.Context, key string) (entry, bool, error) {
 			return entry{}, false, nil
 		}
 		// Start after the page's end when key is past it, else right
-		// before key (its parent string sorts before it).
-		after := key[:len(key)-1]
+		// before key (key less its last character sorts before it).
+		_, last := utf8.DecodeLastRuneInString(key)
+		after := key[:len(key)-last]
 		if l.fetched && len(l.page) > 0 && key > l.page[len(l.page)-1].key {
 			after = max(after, l.page[len(l.page)-1].key)
 		}
