@@ -7,14 +7,13 @@
 // credentials, the NXCloud client and the metrics from pkg/app, an S3 client
 // (path-style for a local S3 endpoint), the upload handler (the same as
 // UploadTemplateFileFunction's, with a short wait for claims held elsewhere)
-// and the sweep given to lambda.Start.
+// and the sweep given to app.Start.
 package main
 
 import (
 	"context"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/app"
@@ -31,5 +30,5 @@ func main() {
 	cfg.Observe = func(ctx context.Context, r upload.Result) { a.Metrics.Upload(ctx, string(r.Outcome), r.BytesSent()) }
 	sw := reconcile.New(reconcile.Config{Bucket: a.Config.MediaBucket, Prefix: a.Config.UploadPrefix, Settle: a.Config.Settle},
 		client, upload.NewHandler(cfg, client, a.NXCloud, a.Logger), a.Logger)
-	lambda.Start(sw.Handle)
+	app.Start(sw.Handle, a.Metrics)
 }

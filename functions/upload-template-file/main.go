@@ -6,14 +6,13 @@
 // credentials, the NXCloud client and the metrics from pkg/app, an S3 client
 // (path-style addressing when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL points
 // at a local S3 endpoint), and the upload handler, whose every Result is
-// recorded as a metric, given to lambda.Start.
+// recorded as a metric, given to app.Start.
 package main
 
 import (
 	"context"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/app"
@@ -26,5 +25,5 @@ func main() {
 	client := s3.NewFromConfig(a.AWS, upload.S3Options(app.LocalEndpoint(os.Getenv, "AWS_ENDPOINT_URL_S3")))
 	cfg := upload.ConfigFrom(a.Config)
 	cfg.Observe = func(ctx context.Context, r upload.Result) { a.Metrics.Upload(ctx, string(r.Outcome), r.BytesSent()) }
-	lambda.Start(upload.NewHandler(cfg, client, a.NXCloud, a.Logger).Handle)
+	app.Start(upload.NewHandler(cfg, client, a.NXCloud, a.Logger).Handle, a.Metrics)
 }

@@ -162,7 +162,7 @@ func TestBusinessPhoneSources(t *testing.T) {
 			t.Fatalf("%s: %d request log lines, want 2:\n%s", fn, len(lines), logs)
 		}
 		for i, l := range lines {
-			if l["cold_start"] != (i == 0) || l["function"] != fn || l["request_id"] == "" {
+			if l["cold_start"] != (i == 0) || l["function_name"] != fn || l["request_id"] == "" {
 				t.Errorf("%s: log line %d: %v, want cold_start %v, function and request_id", fn, i, l, i == 0)
 			}
 		}
