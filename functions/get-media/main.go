@@ -11,7 +11,6 @@ package main
 import (
 	"net/http"
 
-
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/app"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
 )
