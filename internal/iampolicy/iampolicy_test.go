@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -202,7 +203,8 @@ func TestAccessKeyID(t *testing.T) {
 }
 
 // The ledger finds accesses a policy does not grant, grants nothing used,
-// grants another grant makes redundant, and refused requests.
+// grants another grant makes redundant, and refused requests; a grant used
+// by another deployment of the function (the Claims of AKIDOTHER) is used.
 func TestLedgerCheck(t *testing.T) {
 	t.Parallel()
 	p := iampolicy.Policy{Function: "Fn", Statements: []iampolicy.Statement{
@@ -212,12 +214,18 @@ func TestLedgerCheck(t *testing.T) {
 		{Sid: "Secret", Effect: "Allow", Action: []string{"secretsmanager:GetSecretValue"}, Resource: []string{secretARN}},
 		{Sid: "Queue", Effect: "Allow", Action: []string{"sqs:SendMessage"}, Resource: []string{"arn:aws:sqs:us-east-1:000000000000:q"}},
 	}}
+	// Another deployment of Fn, with its claims elsewhere.
+	other := iampolicy.Policy{Function: "Fn", Statements: slices.Clone(p.Statements)}
+	other.Statements[2] = iampolicy.Statement{Sid: "Claims", Effect: "Allow", Action: []string{"s3:PutObject"}, Resource: []string{"arn:aws:s3:::c/claims/*"}}
 	var l iampolicy.Ledger
-	l.Record("Fn", "HEAD /b/in/x?versionId", false, iampolicy.Access{Action: "s3:GetObjectVersion", Resource: "arn:aws:s3:::b/in/x"})
-	l.Record("Fn", "PUT /b/claims/x", false, iampolicy.Access{Action: "s3:PutObject", Resource: "arn:aws:s3:::b/claims/x"})
-	l.Record("Fn", "PUT /b/claims/y", true, iampolicy.Access{Action: "s3:PutObject", Resource: "arn:aws:s3:::b/claims/y"})
-	l.Record("Fn", "PUT /b/out/x", false, iampolicy.Access{Action: "s3:PutObject", Resource: "arn:aws:s3:::b/out/x"})
-	l.Record("Fn", "secretsmanager.GetSecretValue", false, iampolicy.Access{Action: "secretsmanager:GetSecretValue", Resource: secretARN})
+	l.Role("AKIDSTACK", p)
+	l.Role("AKIDOTHER", other)
+	l.Record("AKIDSTACK", "HEAD /b/in/x?versionId", false, iampolicy.Access{Action: "s3:GetObjectVersion", Resource: "arn:aws:s3:::b/in/x"})
+	l.Record("AKIDOTHER", "PUT /c/claims/x", false, iampolicy.Access{Action: "s3:PutObject", Resource: "arn:aws:s3:::c/claims/x"})
+	l.Record("AKIDSTACK", "PUT /b/claims/y", true, iampolicy.Access{Action: "s3:PutObject", Resource: "arn:aws:s3:::b/claims/y"})
+	l.Record("AKIDSTACK", "PUT /b/out/x", false, iampolicy.Access{Action: "s3:PutObject", Resource: "arn:aws:s3:::b/out/x"})
+	l.Record("AKIDSTACK", "secretsmanager.GetSecretValue", false, iampolicy.Access{Action: "secretsmanager:GetSecretValue", Resource: secretARN})
+	l.Record("AKIDOPERATOR", "PUT /b/x", false, iampolicy.Access{Action: "s3:PutObject", Resource: "arn:aws:s3:::b/x"}) // no role: not recorded
 	r := l.Check(map[string]iampolicy.Policy{"Fn": p})
 
 	wantMissing := []string{"PUT /b/claims/y needs s3:PutObject on arn:aws:s3:::b/claims/y (1 times): the service refused it",
@@ -242,5 +250,32 @@ func TestLedgerCheck(t *testing.T) {
 	}
 	if len(r.Unneeded) != 3 || len(r.Unchecked) != 1 || !strings.Contains(r.Unchecked[0], "sqs:SendMessage") || !r.Failed() {
 		t.Errorf("report %+v: want 3 unneeded (not Claims, not Secret), sqs unchecked, failed", r)
+	}
+}
+
+// A function's environment names its deployment: the parameters and the
+// bucket its variables come from.
+func TestDeployed(t *testing.T) {
+	t.Parallel()
+	tpl, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := iampolicy.Deployed(tpl, "ReconcileFunction", map[string]string{"UPLOAD_PREFIX": "direct/", "MEDIA_BUCKET": "other", "NXCLOUD_TIMEOUT": "2s"}, local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Parameters["UploadPrefix"] != "direct/" || d.Parameters["NxcloudTimeout"] != "2s" || d.Buckets["MediaBucket"] != "other" || local.Buckets["MediaBucket"] != bucket {
+		t.Errorf("Deployed = %+v (local %+v), want UploadPrefix direct/, NxcloudTimeout 2s, MediaBucket other, local unchanged", d, local)
+	}
+	p, err := iampolicy.Load(tpl, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := p["ReconcileFunction"]; !r.Allows("s3:ListBucketVersions", "arn:aws:s3:::other") || !r.Allows("s3:GetObjectVersion", "arn:aws:s3:::other/direct/x") {
+		t.Errorf("the deployment's policy %+v does not follow its environment", r)
+	}
+	if _, err := iampolicy.Deployed(tpl, "NoSuchFunction", nil, local); err == nil {
+		t.Error("Deployed of a function the template lacks: no error")
 	}
 }

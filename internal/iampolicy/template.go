@@ -370,3 +370,63 @@ func at(v any, path ...string) any {
 	}
 	return v
 }
+
+// Variables returns, for every environment variable a function of the
+// template gets from a parameter or a resource (Globals.Function's and its
+// own, `UPLOAD_PREFIX: !Ref UploadPrefix`, `MEDIA_BUCKET: !Ref MediaBucket`),
+// the name of that parameter or resource, and which of those names are
+// parameters.
+func Variables(template []byte, function string) (vars map[string]string, parameters map[string]bool, err error) {
+	yamlMu.Lock()
+	long, err := intrinsics.ProcessYAML(template, &intrinsics.ProcessorOptions{NoProcess: true})
+	yamlMu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	var tpl map[string]any
+	if err := json.Unmarshal(long, &tpl); err != nil {
+		return nil, nil, err
+	}
+	if at(tpl, "Resources", function, "Type") != "AWS::Serverless::Function" {
+		return nil, nil, fmt.Errorf("%s is not an AWS::Serverless::Function of the template", function)
+	}
+	out, params := map[string]string{}, map[string]bool{}
+	for _, vars := range []any{at(tpl, "Globals", "Function", "Environment", "Variables"), at(tpl, "Resources", function, "Properties", "Environment", "Variables")} {
+		m, _ := vars.(map[string]any)
+		for k, v := range m {
+			if name, ok := at(v, "Ref").(string); ok {
+				out[k] = name
+				params[name] = at(tpl, "Parameters", name) != nil
+			} else {
+				delete(out, k) // the function's own value wins over Globals'
+			}
+		}
+	}
+	return out, params, nil
+}
+
+// Deployed returns l changed by a function's environment env, as the
+// template would deploy it: each variable of Variables that env sets names
+// the value of its parameter (UPLOAD_PREFIX=in/ is UploadPrefix=in/) or of
+// its bucket (MEDIA_BUCKET=b is MediaBucket b).
+func Deployed(template []byte, function string, env map[string]string, l Local) (Local, error) {
+	vars, params, err := Variables(template, function)
+	if err != nil {
+		return l, err
+	}
+	out := Local{Buckets: maps.Clone(l.Buckets), Refs: l.Refs, Parameters: maps.Clone(l.Parameters)}
+	if out.Parameters == nil {
+		out.Parameters = map[string]string{}
+	}
+	for k, name := range vars {
+		v, set := env[k]
+		switch {
+		case !set:
+		case out.Buckets[name] != "":
+			out.Buckets[name] = v
+		case params[name]:
+			out.Parameters[name] = v
+		}
+	}
+	return out, nil
+}
