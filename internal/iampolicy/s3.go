@@ -26,16 +26,20 @@ const Unmapped = "s3:<unmapped request>"
 //     versionId; a 404 also tells that the caller may s3:ListBucket (without
 //     it S3 answers 403 for a key that does not exist).
 //   - GetObjectTagging and PutObjectTagging: s3:GetObjectTagging and
-//     s3:PutObjectTagging, or s3:GetObjectVersionTagging and
-//     s3:PutObjectVersionTagging with a versionId; DeleteObjectTagging
-//     likewise.
+//     s3:PutObjectTagging; with a versionId also s3:GetObjectVersionTagging
+//     and s3:PutObjectVersionTagging ("To use this operation, you must have
+//     permission to perform the s3:PutObjectTagging action. [...] To put tags
+//     of any other version, use the versionId query parameter. You also need
+//     permission for the s3:PutObjectVersionTagging action."); likewise
+//     DeleteObjectTagging.
 //   - PutObject, and CreateMultipartUpload, UploadPart and
 //     CompleteMultipartUpload: s3:PutObject (and s3:PutObjectTagging with an
 //     x-amz-tagging header); CopyObject: s3:PutObject on the copy and
 //     s3:GetObject (s3:GetObjectVersion with a source versionId) on its
 //     source; AbortMultipartUpload: s3:AbortMultipartUpload; ListParts:
 //     s3:ListMultipartUploadParts.
-//   - DeleteObject: s3:DeleteObject, or s3:DeleteObjectVersion with a
+//   - DeleteObject: s3:DeleteObject ("you must always have the
+//     s3:DeleteObject permission"), and s3:DeleteObjectVersion with a
 //     versionId.
 //   - ListObjects(V2) and HeadBucket: s3:ListBucket; ListObjectVersions:
 //     s3:ListBucketVersions; GetBucketVersioning, GetBucketLocation,
@@ -56,6 +60,13 @@ func S3Request(method string, u *url.URL, h http.Header, status int) []Access {
 		return plain
 	}
 	one := func(action, resource string) []Access { return []Access{{action, resource}} }
+	// also is plain, and version too with a versionId.
+	also := func(plain, version string) []Access {
+		if versioned {
+			return []Access{{plain, objectARN}, {version, objectARN}}
+		}
+		return one(plain, objectARN)
+	}
 	if bucket == "" {
 		return one(Unmapped, method+" "+u.RequestURI())
 	}
@@ -81,11 +92,11 @@ func S3Request(method string, u *url.URL, h http.Header, status int) []Access {
 	case q.Has("tagging"):
 		switch method {
 		case http.MethodGet:
-			return one(pick("s3:GetObjectTagging", "s3:GetObjectVersionTagging"), objectARN)
+			return also("s3:GetObjectTagging", "s3:GetObjectVersionTagging")
 		case http.MethodPut:
-			return one(pick("s3:PutObjectTagging", "s3:PutObjectVersionTagging"), objectARN)
+			return also("s3:PutObjectTagging", "s3:PutObjectVersionTagging")
 		case http.MethodDelete:
-			return one(pick("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging"), objectARN)
+			return also("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging")
 		}
 	case q.Has("uploadId"):
 		switch method {
@@ -113,7 +124,7 @@ func S3Request(method string, u *url.URL, h http.Header, status int) []Access {
 			}
 			return out
 		case http.MethodDelete:
-			return one(pick("s3:DeleteObject", "s3:DeleteObjectVersion"), objectARN)
+			return also("s3:DeleteObject", "s3:DeleteObjectVersion")
 		}
 	}
 	return one(Unmapped, method+" "+u.RequestURI())

@@ -394,11 +394,19 @@ func Variables(template []byte, function string) (vars map[string]string, parame
 	for _, vars := range []any{at(tpl, "Globals", "Function", "Environment", "Variables"), at(tpl, "Resources", function, "Properties", "Environment", "Variables")} {
 		m, _ := vars.(map[string]any)
 		for k, v := range m {
+			delete(out, k) // the function's own value wins over Globals'
 			if name, ok := at(v, "Ref").(string); ok {
 				out[k] = name
 				params[name] = at(tpl, "Parameters", name) != nil
-			} else {
-				delete(out, k) // the function's own value wins over Globals'
+				continue
+			}
+			// !If [Condition, !Ref A, !Ref B]: the branch that is a parameter
+			// (NXCLOUD_SECRET_ID: the stack's secret, or ExistingSecretArn).
+			branches, _ := at(v, "Fn::If").([]any)
+			for _, b := range branches[min(1, len(branches)):] {
+				if name, ok := at(b, "Ref").(string); ok && at(tpl, "Parameters", name) != nil {
+					out[k], params[name] = name, true
+				}
 			}
 		}
 	}

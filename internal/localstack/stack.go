@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/iampolicy"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localsm"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
@@ -103,17 +104,41 @@ type Options struct {
 	// when invoked. ReconcileSettle is its RECONCILE_SETTLE (zero: the
 	// function's default).
 	ReconcileEvery, ReconcileSettle time.Duration
+	// RecordS3 sends the functions' S3 requests through a proxy that records
+	// them in Roles().Ledger() for the least-privilege check (S3Endpoint is
+	// then the proxy's). Secrets Manager calls are recorded either way.
+	RecordS3 bool
 	// Log receives progress lines and the functions' log lines; nil discards.
 	Log io.Writer
 }
 
-// FailedEvent is an S3 event whose invocations all failed: what the stack's
-// SQS on-failure destination receives in AWS.
+// FailedEvent is the record of an S3 event whose invocations all failed, in
+// the shape of the invocation record Lambda sends the stack's SQS on-failure
+// destination in AWS (the message body operators read there):
+// https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
 type FailedEvent struct {
-	Event     json.RawMessage
-	Error     string
-	ErrorType string
-	Attempts  int
+	Version   string `json:"version"`   // "1.0"
+	Timestamp string `json:"timestamp"` // RFC 3339 in UTC, milliseconds
+	// RequestContext says which invocation failed, why ("RetriesExhausted")
+	// and after how many attempts.
+	RequestContext struct {
+		RequestID              string `json:"requestId"`
+		FunctionARN            string `json:"functionArn"`
+		Condition              string `json:"condition"`
+		ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+	} `json:"requestContext"`
+	// RequestPayload is the event.
+	RequestPayload  json.RawMessage `json:"requestPayload"`
+	ResponseContext struct {
+		StatusCode      int    `json:"statusCode"`
+		ExecutedVersion string `json:"executedVersion"`
+		FunctionError   string `json:"functionError"`
+	} `json:"responseContext"`
+	// ResponsePayload is the last attempt's error document.
+	ResponsePayload struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	} `json:"responsePayload"`
 }
 
 // Stack is a running local bundle: the local NXCloud (unless a real one is
@@ -123,7 +148,8 @@ type FailedEvent struct {
 type Stack struct {
 	// APIURL is the HTTP API's base URL, e.g. http://127.0.0.1:3000.
 	APIURL string
-	// S3Endpoint, SecretsEndpoint and NXCloudURL are the local endpoints.
+	// S3Endpoint, SecretsEndpoint and NXCloudURL are the local endpoints:
+	// the ones the functions use.
 	S3Endpoint, SecretsEndpoint, NXCloudURL string
 	Bucket, Prefix, SecretID                string
 
@@ -139,7 +165,9 @@ type Stack struct {
 	tmpBin   string     // the binaries' temporary folder, removed by Close
 	logMu    sync.Mutex // one line at a time into opts.Log
 	bins     map[string]string
-	env      []string
+	env      []string            // what every function gets, credentials aside
+	fnEnv    map[string][]string // each function's, with its role's credentials
+	roles    *Roles
 	servers  []*http.Server
 	runtimes map[string]*pool
 
@@ -221,14 +249,28 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	}
 	s.progress("MinIO at %s, bucket %q (versioned, events under %q to the upload function)", s.S3Endpoint, s.Bucket, s.Prefix)
 
+	// Every function runs with its own credentials, which carry exactly the
+	// policy template.yaml grants it.
+	if s.roles, err = NewRoles(s.root, s.MinIO, s.Bucket, s.Secrets, s.SecretID); err != nil {
+		return nil, err
+	}
+	s.Secrets.SetAuthorizer(s.roles.Authorize)
+	if opts.RecordS3 {
+		target, _ := url.Parse(s.MinIO.Endpoint)
+		addr, err := s.serve("127.0.0.1:0", s.roles.Recorder(target))
+		if err != nil {
+			return nil, err
+		}
+		s.S3Endpoint = "http://" + addr
+	}
+
 	s.env = []string{
 		"NXCLOUD_SECRET_ID=" + s.SecretID,
 		"NXCLOUD_BASE_URL=" + s.NXCloudURL,
 		"UPLOAD_PREFIX=" + s.Prefix,
 		"MEDIA_BUCKET=" + s.Bucket,
+		"POWERTOOLS_SERVICE_NAME=" + iampolicy.LocalStackName,
 		"AWS_REGION=" + miniotest.Region,
-		"AWS_ACCESS_KEY_ID=" + s.MinIO.AccessKey,
-		"AWS_SECRET_ACCESS_KEY=" + s.MinIO.SecretKey,
 		"AWS_ENDPOINT_URL_S3=" + s.S3Endpoint,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.SecretsEndpoint,
 		"AWS_EC2_METADATA_DISABLED=true",
@@ -240,6 +282,13 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		s.env = append(s.env, "RECONCILE_SETTLE="+opts.ReconcileSettle.String())
 	}
 	s.env = append(s.env, opts.Env...)
+	s.fnEnv = map[string][]string{}
+	for id := range Functions {
+		if s.fnEnv[id], err = s.roles.Env(ctx, id, s.env); err != nil {
+			return nil, fmt.Errorf("%s: %w", id, err)
+		}
+	}
+	s.progress("each function has its own credentials, with the policy template.yaml grants it (MinIO users, Secrets Manager)")
 	for id := range Functions {
 		timeout, size := opts.HTTPTimeout, 1
 		switch id {
@@ -249,7 +298,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 			timeout = opts.UploadTimeout
 		}
 		out := s.Output(id)
-		p := &pool{fn: lambdart.Function{Name: id, Path: s.bins[id], Env: s.env, Timeout: timeout, Stdout: out, Stderr: out}, size: size, slots: make(chan *lambdart.Runtime, size)}
+		p := &pool{fn: lambdart.Function{Name: id, Path: s.bins[id], Env: s.fnEnv[id], Timeout: timeout, Stdout: out, Stderr: out}, size: size, slots: make(chan *lambdart.Runtime, size)}
 		s.runtimes[id] = p
 		if err := p.warm(ctx); err != nil {
 			return nil, fmt.Errorf("%s: %w", id, err)
@@ -302,8 +351,8 @@ func (s *Stack) serve(addr string, h http.Handler) (string, error) {
 }
 
 // S3Counter counts by operation (HeadObject, GetObjectTagging, ...) the S3
-// requests that reach the stack's MinIO through it: point a function at it
-// with AWS_ENDPOINT_URL_S3=URL.
+// requests that reach the stack's S3 endpoint through it: point a function
+// at it with AWS_ENDPOINT_URL_S3=URL.
 type S3Counter struct {
 	URL string
 	mu  sync.Mutex
@@ -368,8 +417,33 @@ var s3Operations = map[string]string{
 // Binary is the path of a function's built bootstrap.
 func (s *Stack) Binary(logicalID string) string { return s.bins[logicalID] }
 
-// Env is the environment every function runs with.
-func (s *Stack) Env() []string { return slices.Clone(s.env) }
+// Env is the environment a function runs with, its credentials included.
+func (s *Stack) Env(logicalID string) []string { return slices.Clone(s.fnEnv[logicalID]) }
+
+// FunctionEnv is Env of a function changed by changes ("KEY=value" sets a
+// variable, "-KEY" removes it), with the credentials of the deployment the
+// result names: a changed UPLOAD_PREFIX or MEDIA_BUCKET gets a role whose
+// policy is the template's for that prefix or bucket, as a stack deployed
+// with them would have.
+func (s *Stack) FunctionEnv(ctx context.Context, logicalID string, changes ...string) ([]string, error) {
+	if _, ok := s.fnEnv[logicalID]; !ok {
+		return nil, fmt.Errorf("unknown function %q: use one of %s", logicalID, strings.Join(slices.Sorted(maps.Keys(Functions)), ", "))
+	}
+	env := s.Env(logicalID)
+	for _, c := range changes {
+		name, _, set := strings.Cut(c, "=")
+		name = strings.TrimPrefix(name, "-")
+		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, name+"=") })
+		if set {
+			env = append(env, c)
+		}
+	}
+	return s.roles.Env(ctx, logicalID, env)
+}
+
+// Roles are the functions' roles: their policies and the ledger of what
+// they did.
+func (s *Stack) Roles() *Roles { return s.roles }
 
 // S3Client is an SDK client for the local S3, path-style.
 func (s *Stack) S3Client() *s3.Client { return s.MinIO.Client() }

@@ -597,8 +597,8 @@ func TestRotatedSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range st.Failed() {
-		if strings.Contains(string(f.Event), "rotation-") {
-			t.Errorf("an upload around the rotation reached the failure queue: %s", f.Error)
+		if strings.Contains(string(f.RequestPayload), "rotation-") {
+			t.Errorf("an upload around the rotation reached the failure queue: %s", f.ResponsePayload.ErrorMessage)
 		}
 	}
 }
