@@ -46,7 +46,9 @@ func TestAddUser(t *testing.T) {
 		t.Fatalf("credentials %+v and %+v, want two distinct AWS-like key pairs", writer, nobody)
 	}
 	as := func(c miniotest.Credentials) *s3.Client {
-		return m.Client(func(o *s3.Options) { o.Credentials = credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, "") })
+		return m.Client(func(o *s3.Options) {
+			o.Credentials = credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, "")
+		})
 	}
 	put := func(c *s3.Client, key string) error {
 		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader("x")})
