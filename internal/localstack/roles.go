@@ -47,7 +47,8 @@ type Roles struct {
 }
 
 // NewRoles reads the functions' policies from template.yaml under root,
-// for the local bucket and the stack's secret, secretID in sm. A parameter
+// for the local bucket on m and the stack's secret, secretID in sm. Without
+// m, only functions without S3 grants have roles. A parameter
 // that names another secret of sm by name (NXCLOUD_SECRET_ID=name is
 // ExistingSecretArn) is its ARN, as the template requires.
 func NewRoles(root string, m *miniotest.Server, bucket string, sm *localsm.Server, secretID string) (*Roles, error) {
@@ -132,10 +133,18 @@ func (r *Roles) credentials(ctx context.Context, logicalID string, d iampolicy.L
 	if !ok {
 		return miniotest.Credentials{}, fmt.Errorf("%s is not a function of template.yaml", logicalID)
 	}
-	doc, _ := p.S3() // nil: a user that can do nothing in S3
-	c, err := r.minio.AddUser(ctx, fmt.Sprintf("%s-%d", logicalID, len(r.cache)), doc)
-	if err != nil {
-		return miniotest.Credentials{}, err
+	doc, hasS3 := p.S3() // nil: a user that can do nothing in S3
+	var c miniotest.Credentials
+	switch {
+	case r.minio != nil:
+		// MinIO's policies are named server-wide: one per role.
+		if c, err = r.minio.AddUser(ctx, logicalID+"-"+miniotest.NewCredentials().AccessKey, doc); err != nil {
+			return miniotest.Credentials{}, err
+		}
+	case hasS3:
+		return miniotest.Credentials{}, fmt.Errorf("%s has S3 grants: its role needs MinIO", logicalID)
+	default:
+		c = miniotest.NewCredentials() // no S3: keys only the local Secrets Manager knows
 	}
 	r.cache[string(id)], r.byKey[c.AccessKey] = c, p
 	r.ledger.Role(c.AccessKey, p)

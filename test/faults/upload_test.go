@@ -46,7 +46,9 @@ func newBucketWorld(t *testing.T) *bucketWorld {
 	t.Helper()
 	w := newWorld(t)
 	m := miniotest.Shared(t)
-	return &bucketWorld{world: w, minio: m, s3: m.Client(), bucket: m.NewBucket(t, true)}
+	b := &bucketWorld{world: w, minio: m, s3: m.Client(), bucket: m.NewBucket(t, true)}
+	w.grant(m, b.bucket)
+	return b
 }
 
 // uploadOpts are the settings of one upload function run.
@@ -64,8 +66,6 @@ func (b *bucketWorld) startUpload(o uploadOpts) *lambdart.Runtime {
 	env := []string{
 		"UPLOAD_PREFIX=" + prefix,
 		"AWS_ENDPOINT_URL_S3=" + o.s3URL,
-		"AWS_ACCESS_KEY_ID=" + b.minio.AccessKey,
-		"AWS_SECRET_ACCESS_KEY=" + b.minio.SecretKey,
 	}
 	return b.start(pkgUpload, fnOpts{name: "UploadTemplateFileFunction", nxURL: o.nxURL, timeout: o.timeout, env: append(env, o.env...)})
 }
