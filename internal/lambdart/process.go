@@ -77,7 +77,7 @@ func (r *Runtime) spawn() (*process, error) {
 	cmd.Env = append(r.env(), "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
 	cmd.Stdout, cmd.Stderr = r.fn.Stdout, r.fn.Stderr
 	cmd.WaitDelay = time.Second // a child left behind may hold the output pipes
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procAttr()
 	p.cmd, p.started = cmd, time.Now()
 	if err := cmd.Start(); err != nil {
 		_ = ln.Close()

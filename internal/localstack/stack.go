@@ -53,6 +53,17 @@ var Functions = map[string]string{
 	ReconcileFunction:          "./functions/reconcile",
 }
 
+// The local run for `sam local invoke` in Docker (cmd/local -docker):
+// the stand-ins on these ports of every interface, where
+// host.docker.internal reaches them, and the bucket events/env.json and
+// events/s3-put.json name.
+const (
+	DockerNXCloudPort = 8081
+	DockerSecretsPort = 8082
+	DockerS3Port      = 9000
+	DockerBucket      = "nxcloud-media-123456789012-us-east-1-0123456789ab"
+)
+
 // Embedded defaults of the local run.
 const (
 	DefaultBucket       = "nxcloud-media-local"
@@ -79,6 +90,12 @@ type Options struct {
 	BinDir string
 	// Addr is the HTTP front's address (API Gateway); empty means 127.0.0.1:0.
 	Addr string
+	// NXCloudAddr, SecretsAddr and S3Addr are the addresses of the local
+	// NXCloud, Secrets Manager and S3 (MinIO); empty means free loopback
+	// ports. Docker gives fixed ones for `sam local invoke`.
+	NXCloudAddr, SecretsAddr, S3Addr string
+	// Bucket is the media bucket; empty means DefaultBucket.
+	Bucket string
 	// NXCloudBaseURL points the functions at a real NXCloud; empty starts the
 	// local NXCloud. AccessKey and AccessSecret are then the real credentials.
 	NXCloudBaseURL, AccessKey, AccessSecret string
@@ -188,7 +205,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	opts.MaxRetryAttempts = cmp.Or(opts.MaxRetryAttempts, 2)
 	opts.RetryDelay = cmp.Or(opts.RetryDelay, time.Second)
 	opts.Log = cmp.Or[io.Writer](opts.Log, io.Discard)
-	s := &Stack{opts: opts, Bucket: DefaultBucket, Prefix: DefaultPrefix, SecretID: DefaultSecretID, runtimes: map[string]*pool{}, closing: make(chan struct{})}
+	s := &Stack{opts: opts, Bucket: cmp.Or(opts.Bucket, DefaultBucket), Prefix: DefaultPrefix, SecretID: DefaultSecretID, runtimes: map[string]*pool{}, closing: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -216,18 +233,20 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		s.NXCloud = nxcloudtest.NewServer(nxcloudtest.WithCredentials(ak, secret), nxcloudtest.WithKeepContent(true),
 			nxcloudtest.WithLogger(slog.New(slog.NewJSONHandler(s.Output("nxcloud"), nil))))
 		s.seedFixtures()
-		if s.NXCloudURL, err = s.NXCloud.Start("127.0.0.1:0"); err != nil {
+		if s.NXCloudURL, err = s.NXCloud.Start(cmp.Or(opts.NXCloudAddr, "127.0.0.1:0")); err != nil {
 			return nil, fmt.Errorf("local nxcloud: %w", err)
 		}
+		s.NXCloudURL = loopback(s.NXCloudURL)
 		s.progress("local NXCloud (signature enforced) at %s", s.NXCloudURL)
 	}
 
 	s.Secrets = localsm.New()
 	secretJSON, _ := json.Marshal(map[string]string{"accessKey": ak, "accessSecret": secret})
 	s.Secrets.Put(s.SecretID, string(secretJSON))
-	if s.SecretsEndpoint, err = s.Secrets.Start("127.0.0.1:0"); err != nil {
+	if s.SecretsEndpoint, err = s.Secrets.Start(cmp.Or(opts.SecretsAddr, "127.0.0.1:0")); err != nil {
 		return nil, fmt.Errorf("local secrets manager: %w", err)
 	}
+	s.SecretsEndpoint = loopback(s.SecretsEndpoint)
 	s.progress("local Secrets Manager at %s (secret %q)", s.SecretsEndpoint, s.SecretID)
 
 	// The S3 event webhook listens before MinIO starts, so MinIO finds its
@@ -237,7 +256,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return nil, err
 	}
 	s.progress("starting MinIO")
-	if s.MinIO, err = miniotest.Run(ctx, miniotest.Options{Output: s.Output("minio"), Env: []string{
+	if s.MinIO, err = miniotest.Run(ctx, miniotest.Options{Output: s.Output("minio"), Address: opts.S3Addr, Env: []string{
 		"MINIO_NOTIFY_WEBHOOK_ENABLE_LOCAL=on",
 		"MINIO_NOTIFY_WEBHOOK_ENDPOINT_LOCAL=http://" + hook + "/s3-events",
 	}}); err != nil {
@@ -331,9 +350,18 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("http api address %s: %w (choose another with -addr, e.g. make local LOCAL_ARGS=-addr=127.0.0.1:3001)", opts.Addr, err)
 	}
-	s.APIURL = "http://" + addr
+	s.APIURL = loopback("http://" + addr)
 	s.progress("HTTP API at %s (GET and DELETE /media/{mediaId}, GET /media/{mediaId}/content, POST /uploads, GET /uploads/{uploadId})", s.APIURL)
 	return s, nil
+}
+
+// loopback is a server's URL as a process of this host reaches it: a
+// server bound on every interface (0.0.0.0, for Docker) on 127.0.0.1.
+func loopback(u string) string {
+	for _, all := range []string{"://0.0.0.0:", "://[::]:"} {
+		u = strings.Replace(u, all, "://127.0.0.1:", 1)
+	}
+	return u
 }
 
 // serve serves h on addr until Close and returns the address it listens on.
