@@ -105,7 +105,9 @@ func run(only string, limit int, pkg string) error {
 			return err
 		}
 		start := time.Now()
-		cmd := exec.Command("go", "test", "-count=1", pkg)
+		// -failfast: a mutation that breaks a function fails its first test; the
+		// least-privilege check runs after the tests either way.
+		cmd := exec.Command("go", "test", "-count=1", "-failfast", "-timeout=8m", pkg)
 		cmd.Dir = work
 		res, err := cmd.CombinedOutput()
 		verdict := "**passed: not guarded**"
