@@ -191,8 +191,11 @@ func dockerHints(ctx context.Context, st *localstack.Stack) (map[string]any, err
 		return nil, err
 	}
 	var ev events.S3Event
-	if err := json.Unmarshal(raw, &ev); err != nil || len(ev.Records) == 0 {
-		return nil, fmt.Errorf("events/s3-put.json is not an S3 event: %v", err)
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, fmt.Errorf("events/s3-put.json is not an S3 event: %w", err)
+	}
+	if len(ev.Records) == 0 {
+		return nil, errors.New("events/s3-put.json has no record")
 	}
 	obj := ev.Records[0].S3.Object
 	key := obj.URLDecodedKey

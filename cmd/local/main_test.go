@@ -189,7 +189,8 @@ func alive(pid int) bool {
 func (r *localRun) checkStopped(how string) {
 	r.t.Helper()
 	select {
-	case <-r.waited:
+	case err := <-r.waited:
+		r.t.Logf("%s: the run ended: %v", how, err)
 	case <-time.After(30 * time.Second):
 		r.t.Fatalf("%s: the run did not stop in 30s:\n%s", how, r.out)
 	}

@@ -204,15 +204,21 @@ func TestAWSCLI(t *testing.T) {
 		return out
 	}
 	const rotated = `{"accessKey":"AKcli","accessSecret":"cli-secret"}`
-	var put struct{ ARN, Name, VersionId string }
+	var put struct {
+		ARN, Name string
+		VersionID string `json:"VersionId"`
+	}
 	if err := json.Unmarshal(awsCLI("secretsmanager", "put-secret-value", "--secret-id", "nxcloud/local", "--secret-string", rotated), &put); err != nil ||
-		put.ARN != s.ARN("nxcloud/local") || put.Name != "nxcloud/local" || put.VersionId == "" {
+		put.ARN != s.ARN("nxcloud/local") || put.Name != "nxcloud/local" || put.VersionID == "" {
 		t.Fatalf("put-secret-value answered %+v (%v)", put, err)
 	}
-	var got struct{ SecretString, VersionId string }
+	var got struct {
+		SecretString string
+		VersionID    string `json:"VersionId"`
+	}
 	if err := json.Unmarshal(awsCLI("secretsmanager", "get-secret-value", "--secret-id", put.ARN), &got); err != nil ||
-		got.SecretString != rotated || got.VersionId != put.VersionId {
-		t.Errorf("get-secret-value answered %+v (%v), want %s in version %s", got, err, rotated, put.VersionId)
+		got.SecretString != rotated || got.VersionID != put.VersionID {
+		t.Errorf("get-secret-value answered %+v (%v), want %s in version %s", got, err, rotated, put.VersionID)
 	}
 }
 

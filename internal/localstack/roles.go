@@ -95,9 +95,9 @@ func (r *Roles) Env(ctx context.Context, logicalID string, env []string) ([]stri
 		d.Buckets[bucketResource] = b
 	}
 	for p, v := range d.Parameters {
-		switch arn := r.secrets.ARN(v); {
-		case arn == "":
-		case arn == r.base.Refs[secretResource]:
+		switch arn := r.secrets.ARN(v); arn {
+		case "":
+		case r.base.Refs[secretResource]:
 			delete(d.Parameters, p) // the stack's own secret
 		default:
 			d.Parameters[p] = arn

@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/minio/madmin-go/v3"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // Credentials are a MinIO user's keys.
@@ -36,7 +37,7 @@ func (s *Server) AddUser(ctx context.Context, name string, policy []byte) (Crede
 	if err != nil {
 		return Credentials{}, err
 	}
-	adm, err := madmin.New(u.Host, s.AccessKey, s.SecretKey, u.Scheme == "https")
+	adm, err := madmin.NewWithOptions(u.Host, &madmin.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), Secure: u.Scheme == "https"})
 	if err != nil {
 		return Credentials{}, fmt.Errorf("minio admin client: %w", err)
 	}

@@ -22,7 +22,7 @@ const (
 // Lambda context and the trace header.
 func invocationContext(requestID string) context.Context {
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: requestID})
-	return context.WithValue(ctx, keyTraceValue, traceHeader) //nolint:staticcheck // aws-lambda-go's own string key
+	return context.WithValue(ctx, keyTraceValue, traceHeader) //nolint:revive,staticcheck // aws-lambda-go's own string key
 }
 
 // logLines decodes the JSON lines in buf, failing on a key written twice.
@@ -98,7 +98,7 @@ func TestInvokerColdStartAndCurrentInvocation(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(NewHandler(&buf, env(map[string]string{EnvService: "media-stack", "AWS_LAMBDA_FUNCTION_NAME": "fn"})))
 	next := handlerFunc(func(context.Context, []byte) ([]byte, error) {
-		log.Info("logged without the context") //nolint:sloglint // on purpose
+		log.Info("logged without the context")
 		return []byte("{}"), nil
 	})
 	inv := &invoker{next: next, rec: metrics.New(log, "NXCloudMedia", "media-stack"), function: "fn"}

@@ -64,9 +64,8 @@ func run(only string, limit int, pkg string) error {
 				if !strings.HasPrefix(action, "s3:") && !strings.HasPrefix(action, "secretsmanager:") {
 					continue
 				}
-				fnName, si, ai := fn.name, si, ai
 				ms = append(ms, mutation{name: fmt.Sprintf("remove %s from %s statement %s", action, fn.name, sid(st)), apply: func(d *yaml.Node) error {
-					return removeAction(d, fnName, si, ai)
+					return removeAction(d, fn.name, si, ai)
 				}})
 			}
 		}
