@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -49,11 +50,12 @@ func (r *runner) sizes(ctx context.Context) error {
 // start starts one execution environment of id under the Runtime API, with
 // the environment and credentials of the function id (changed by env, as
 // localstack.Stack.FunctionEnv takes them); a floor (bench/peer,
-// bench/hello) gets the upload function's, as it reads what that reads.
+// bench/hello) gets the benchmark's upload function's (uploadEnv), as it
+// reads what that reads.
 func (r *runner) start(ctx context.Context, id string, env ...string) (*lambdart.Runtime, error) {
 	role := id
 	if _, ok := localstack.Functions[id]; !ok {
-		role = localstack.UploadTemplateFileFunction
+		role, env = localstack.UploadTemplateFileFunction, append(slices.Clone(uploadEnv), env...)
 	}
 	env, err := r.st.FunctionEnv(ctx, role, env...)
 	if err != nil {
