@@ -13,10 +13,11 @@ GOARCH ?= arm64
 GO_BUILD_FLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags='-s -w'
 
 # SAM logical id -> folder under functions/ (each a main package).
-FUNCTIONS := GetMediaFunction DeleteMediaFunction UploadTemplateFileFunction UploadSessionsFunction ReconcileFunction
+FUNCTIONS := GetMediaFunction DeleteMediaFunction UploadTemplateFileFunction UploadMediaFunction UploadSessionsFunction ReconcileFunction
 FUNCTION_DIR_GetMediaFunction := get-media
 FUNCTION_DIR_DeleteMediaFunction := delete-media
 FUNCTION_DIR_UploadTemplateFileFunction := upload-template-file
+FUNCTION_DIR_UploadMediaFunction := upload-media
 FUNCTION_DIR_UploadSessionsFunction := upload-sessions
 FUNCTION_DIR_ReconcileFunction := reconcile
 

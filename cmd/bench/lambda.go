@@ -37,7 +37,7 @@ func (r *runner) sizes(ctx context.Context) error {
 		}
 		for _, id := range functionIDs {
 			limit, ratio := 1.6, float64(sizes[id])/float64(sizes[helloID])
-			if id == localstack.UploadTemplateFileFunction {
+			if id == localstack.UploadTemplateFileFunction || id == localstack.UploadMediaFunction {
 				limit = 2
 			}
 			t.row(short[id], arch, fmt.Sprintf("%.2f MiB", float64(sizes[id])/mib), fmt.Sprintf("%.2f MiB", float64(sizes[helloID])/mib), fmt.Sprintf("%.2fx", ratio))

@@ -38,6 +38,8 @@ var sections = []struct {
 	{"Go benchmarks", (*runner).goBenchmarks},
 	{"Streaming upload", (*runner).uploads},
 	{"S3 requests per upload", (*runner).s3Requests},
+	{"Rejections", (*runner).rejections},
+	{"A burst", (*runner).burst},
 	{"The sweep", (*runner).sweep},
 }
 
@@ -49,17 +51,18 @@ const (
 )
 
 var (
-	functionIDs = []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction, localstack.UploadTemplateFileFunction}
+	functionIDs = []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction, localstack.UploadTemplateFileFunction, localstack.UploadMediaFunction}
 	short       = map[string]string{helloID: "hello", localstack.GetMediaFunction: "get", localstack.DeleteMediaFunction: "delete",
-		localstack.UploadTemplateFileFunction: "upload"}
+		localstack.UploadTemplateFileFunction: "upload", localstack.UploadMediaFunction: "upload-media"}
 )
 
 // plan is how much a run measures.
 type plan struct {
-	initStarts, warmInvokes, benchCount, uploadReps, sweepObjects, sweeps int
-	benchTime                                                             string
-	ttlRun                                                                time.Duration
-	uploadMiB                                                             []int64
+	initStarts, warmInvokes, benchCount, uploadReps, sweepObjects, sweeps, burstFiles int
+	rejectMiB                                                                         int64
+	benchTime                                                                         string
+	ttlRun                                                                            time.Duration
+	uploadMiB                                                                         []int64
 }
 
 type runner struct {
@@ -105,9 +108,11 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report file (empty: print the targets only)")
 	quick := flag.Bool("quick", false, "few repetitions and small sizes: seconds, not minutes (make bench-ci)")
 	flag.Parse()
-	p := plan{initStarts: 60, warmInvokes: 1000, benchCount: 6, uploadReps: 5, sweepObjects: 10000, sweeps: 3, benchTime: "1s", ttlRun: 6 * time.Second, uploadMiB: []int64{1, 16, 256, 1024}}
+	p := plan{initStarts: 60, warmInvokes: 1000, benchCount: 6, uploadReps: 5, sweepObjects: 10000, sweeps: 3, burstFiles: 1000, rejectMiB: 100,
+		benchTime: "1s", ttlRun: 6 * time.Second, uploadMiB: []int64{1, 16, 256, 1024}}
 	if *quick {
-		p = plan{initStarts: 5, warmInvokes: 100, benchCount: 1, uploadReps: 2, sweepObjects: 1000, sweeps: 1, benchTime: "1x", ttlRun: 2500 * time.Millisecond, uploadMiB: []int64{1, 16}}
+		p = plan{initStarts: 5, warmInvokes: 100, benchCount: 1, uploadReps: 2, sweepObjects: 1000, sweeps: 1, burstFiles: 50, rejectMiB: 8,
+			benchTime: "1x", ttlRun: 2500 * time.Millisecond, uploadMiB: []int64{1, 16}}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

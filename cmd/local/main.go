@@ -20,6 +20,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,7 +33,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"text/template"
@@ -174,41 +174,25 @@ var dockerEvents = map[string]string{
 	localstack.GetMediaFunction:           "events/get-media.json",
 	localstack.DeleteMediaFunction:        "events/delete-media.json",
 	localstack.UploadTemplateFileFunction: "events/s3-put.json",
+	localstack.UploadMediaFunction:        "events/s3-put-media.json",
 	localstack.UploadSessionsFunction:     "events/create-upload.json",
 	localstack.ReconcileFunction:          "events/reconcile.json",
 }
 
 // dockerHints are the `sam local invoke` command of each function, with
-// its credentials, and the object events/s3-put.json names, stored so that
-// the event (with the version S3 gave it) finds it.
+// its credentials; the object each S3 event of events/ names is stored, and
+// a sed command puts the version S3 gave it into a copy of the event, in
+// /tmp.
 func dockerHints(ctx context.Context, st *localstack.Stack) (map[string]any, error) {
 	root, err := localstack.FindRepoRoot()
 	if err != nil {
 		return nil, err
 	}
-	raw, err := os.ReadFile(filepath.Join(root, "events", "s3-put.json"))
-	if err != nil {
-		return nil, err
-	}
-	var ev events.S3Event
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return nil, fmt.Errorf("events/s3-put.json is not an S3 event: %w", err)
-	}
-	if len(ev.Records) == 0 {
-		return nil, errors.New("events/s3-put.json has no record")
-	}
-	obj := ev.Records[0].S3.Object
-	key := obj.URLDecodedKey
-	out, err := st.S3Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(st.Bucket), Key: aws.String(key),
-		Body: strings.NewReader(strings.Repeat("%PDF-1.4 sample ", int(obj.Size)/16+1)[:obj.Size]), ContentType: aws.String("application/pdf")})
-	if err != nil {
-		return nil, fmt.Errorf("storing the object of events/s3-put.json: %w", err)
-	}
 	addHost := ""
 	if runtime.GOOS == "linux" {
 		addHost = " --add-host host.docker.internal:host-gateway"
 	}
-	var cmds []string
+	var cmds, patches []string
 	for _, id := range slices.Sorted(maps.Keys(localstack.Functions)) {
 		var ak, sk string
 		for _, kv := range st.Env(id) {
@@ -219,21 +203,43 @@ func dockerHints(ctx context.Context, st *localstack.Stack) (map[string]any, err
 				sk = v
 			}
 		}
-		event := dockerEvents[id]
-		switch {
-		case event == "":
-			event = "<event.json>"
-		case id == localstack.UploadTemplateFileFunction:
-			event = "/tmp/s3-put.json"
+		event := cmp.Or(dockerEvents[id], "<event.json>")
+		if strings.HasPrefix(event, "events/s3-put") {
+			patch, err := storeEventObject(ctx, st, root, event)
+			if err != nil {
+				return nil, err
+			}
+			patches = append(patches, patch)
+			event = "/tmp/" + filepath.Base(event)
 		}
 		cmds = append(cmds, fmt.Sprintf("AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s sam local invoke%s -e %s %s", ak, sk, addHost, event, id))
 	}
-	return map[string]any{
-		"commands": cmds,
-		"patch": fmt.Sprintf("sed -e 's/%s/%s/' -e 's/%s/%s/' events/s3-put.json > /tmp/s3-put.json", obj.VersionID, aws.ToString(out.VersionId),
-			obj.ETag, strings.Trim(aws.ToString(out.ETag), `"`)),
-		"key": key, "size": strconv.FormatInt(obj.Size, 10),
-	}, nil
+	return map[string]any{"commands": cmds, "patches": patches}, nil
+}
+
+// storeEventObject stores the object an S3 event file names (its key and
+// size) and returns the sed command that writes the event, with the version
+// and ETag S3 gave the object, to /tmp.
+func storeEventObject(ctx context.Context, st *localstack.Stack, root, file string) (string, error) {
+	raw, err := os.ReadFile(filepath.Join(root, file))
+	if err != nil {
+		return "", err
+	}
+	var ev events.S3Event
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return "", fmt.Errorf("%s is not an S3 event: %w", file, err)
+	}
+	if len(ev.Records) == 0 {
+		return "", fmt.Errorf("%s has no record", file)
+	}
+	obj := ev.Records[0].S3.Object
+	out, err := st.S3Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(st.Bucket), Key: aws.String(obj.URLDecodedKey),
+		Body: strings.NewReader(strings.Repeat("sample ", int(obj.Size)/7+1)[:obj.Size])})
+	if err != nil {
+		return "", fmt.Errorf("storing the object of %s: %w", file, err)
+	}
+	return fmt.Sprintf("sed -e 's/%s/%s/' -e 's/%s/%s/' %s > /tmp/%s", obj.VersionID, aws.ToString(out.VersionId),
+		obj.ETag, strings.Trim(aws.ToString(out.ETag), `"`), file, filepath.Base(file)), nil
 }
 
 // usage is what a run prints: ready-to-paste commands against the stack.
@@ -248,6 +254,10 @@ v2, curl and jq):
   # S3 (MinIO): upload a file, then read the media id NXCloud gave it from its tags
   aws --endpoint-url {{.st.S3Endpoint}} s3 cp menu.pdf s3://{{.st.Bucket}}/{{.st.Prefix}}{{.phone}}/menu.pdf
   for i in 1 2 3 4 5 6 7 8 9 10; do MEDIA=$(aws --endpoint-url {{.st.S3Endpoint}} s3api get-object-tagging --bucket {{.st.Bucket}} --key {{.st.Prefix}}{{.phone}}/menu.pdf --query "TagSet[?Key=='nxcloud-media-id'].Value" --output text); [ -n "$MEDIA" ] && break; sleep 1; done; echo "media id: $MEDIA"
+
+  # Message media (uploadMedia): a photo becomes a media id a WhatsApp message can carry
+  aws --endpoint-url {{.st.S3Endpoint}} s3 cp photo.jpg s3://{{.st.Bucket}}/{{.st.MediaPrefix}}{{.phone}}/photo.jpg
+  for i in 1 2 3 4 5 6 7 8 9 10; do PHOTO=$(aws --endpoint-url {{.st.S3Endpoint}} s3api get-object-tagging --bucket {{.st.Bucket}} --key {{.st.MediaPrefix}}{{.phone}}/photo.jpg --query "TagSet[?Key=='nxcloud-media-id'].Value" --output text); [ -n "$PHOTO" ] && break; sleep 1; done; echo "media id: $PHOTO"
 
   # HTTP API: the media, its file (through the redirect), then delete it
   curl -s "{{.st.APIURL}}/media/$MEDIA?business_phone={{.phone}}"
@@ -280,11 +290,11 @@ v2, curl and jq):
   curl -s {{.st.APIURL}}{{.queue}}
 {{with .docker}}
   # sam local invoke in Docker (after sam build): events/env.json points the
-  # functions at this run; each runs with its own credentials. The object of
-  # events/s3-put.json ({{.key}}, {{.size}} bytes) is stored; its event needs
-  # the version S3 gave it:
-  {{.patch}}
-{{range .commands}}  {{.}}
+  # functions at this run; each runs with its own credentials. The objects the
+  # S3 events of events/ name are stored; their events need the versions S3
+  # gave them:
+{{range .patches}}  {{.}}
+{{end}}{{range .commands}}  {{.}}
 {{end}}{{end}}
 Ctrl-C stops everything.
 `))

@@ -304,6 +304,9 @@ func TestHints(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "menu.pdf"), []byte("%PDF-1.4 hints "+strconv.Itoa(r.port)+"\n%%EOF\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "photo.jpg"), []byte("\xff\xd8\xff\xe0 hints photo \xff\xd9"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	script := "set -euo pipefail\n" + strings.Join(r.usage, "\necho '---'\n") + "\n"
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Dir = dir
@@ -331,7 +334,8 @@ func TestHints(t *testing.T) {
 		command func(string) bool
 		answer  string
 	}{
-		{"the media id from the tags", has("get-object-tagging"), "media id: 4:"},
+		{"the media id from the tags", has("get-object-tagging", "menu.pdf"), "media id: 4:"},
+		{"the photo's media id from the tags", has("get-object-tagging", "photo.jpg"), "-"}, // a UUID, uploadMedia's ids
 		{"the media", func(c string) bool { return strings.HasPrefix(c, `curl -s "`) && strings.Contains(c, "/media/$MEDIA?") }, `"mime_type":"application/pdf"`},
 		{"its deletion", has("-X DELETE"), `"success":true`},
 		{"the session's status", has("/uploads/$(jq"), `"status":"uploaded"`},

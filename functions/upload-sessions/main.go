@@ -35,7 +35,7 @@ func main() {
 	if err != nil {
 		app.InitFailed(logger, os.Getenv, err)
 	}
-	client := s3.NewFromConfig(awsCfg, upload.S3Options(app.LocalEndpoint(os.Getenv, "AWS_ENDPOINT_URL_S3")))
+	client := upload.S3Client(awsCfg)
 	store := sessions.NewStore(sessions.Config{
 		Bucket: cfg.MediaBucket,
 		Prefix: cfg.UploadPrefix,

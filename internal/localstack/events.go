@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -43,8 +44,9 @@ func (s *Stack) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// Enqueue delivers an S3 event to the upload function asynchronously, as S3
-// does: with Lambda's retries, and the failure queue after the last one.
+// Enqueue delivers an S3 event to the upload function of its key's prefix
+// asynchronously, as S3 does: with Lambda's retries, and the failure queue
+// after the last one.
 func (s *Stack) Enqueue(event []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -60,7 +62,28 @@ func (s *Stack) Enqueue(event []byte) {
 	})
 }
 
+// functionFor is the upload function whose prefix the event's first key is
+// under, as the bucket's notifications route them in the template.
+func (s *Stack) functionFor(ev []byte) string {
+	var e struct {
+		Records []struct {
+			S3 struct {
+				Object struct {
+					Key string `json:"key"`
+				} `json:"object"`
+			} `json:"s3"`
+		} `json:"Records"`
+	}
+	if json.Unmarshal(ev, &e) == nil && len(e.Records) > 0 {
+		if key, err := url.QueryUnescape(e.Records[0].S3.Object.Key); err == nil && strings.HasPrefix(key, s.MediaPrefix) {
+			return UploadMediaFunction
+		}
+	}
+	return UploadTemplateFileFunction
+}
+
 func (s *Stack) deliver(ev []byte) {
+	fn := s.functionFor(ev)
 	attempts := s.opts.MaxRetryAttempts + 1
 	var last *lambdart.FunctionError
 	var requestID string
@@ -72,7 +95,7 @@ func (s *Stack) deliver(ev []byte) {
 				return
 			}
 		}
-		res, err := s.Invoke(context.Background(), UploadTemplateFileFunction, ev)
+		res, err := s.Invoke(context.Background(), fn, ev)
 		switch {
 		case err != nil:
 			last = &lambdart.FunctionError{Type: "Local.InvokeError", Message: err.Error()}
@@ -81,11 +104,11 @@ func (s *Stack) deliver(ev []byte) {
 		default:
 			return
 		}
-		s.progress("%s attempt %d/%d failed: %s: %s", UploadTemplateFileFunction, i, attempts, last.Type, last.Message)
+		s.progress("%s attempt %d/%d failed: %s: %s", fn, i, attempts, last.Type, last.Message)
 	}
 	f := FailedEvent{Version: "1.0", Timestamp: time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), RequestPayload: ev}
 	f.RequestContext.RequestID = requestID
-	f.RequestContext.FunctionARN = lambdart.FunctionARN(UploadTemplateFileFunction) + ":$LATEST"
+	f.RequestContext.FunctionARN = lambdart.FunctionARN(fn) + ":$LATEST"
 	f.RequestContext.Condition = "RetriesExhausted"
 	f.RequestContext.ApproximateInvokeCount = attempts
 	f.ResponseContext.StatusCode = http.StatusOK

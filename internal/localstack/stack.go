@@ -40,6 +40,7 @@ const (
 	GetMediaFunction           = "GetMediaFunction"
 	DeleteMediaFunction        = "DeleteMediaFunction"
 	UploadTemplateFileFunction = "UploadTemplateFileFunction"
+	UploadMediaFunction        = "UploadMediaFunction"
 	UploadSessionsFunction     = "UploadSessionsFunction"
 	ReconcileFunction          = "ReconcileFunction"
 )
@@ -49,6 +50,7 @@ var Functions = map[string]string{
 	GetMediaFunction:           "./functions/get-media",
 	DeleteMediaFunction:        "./functions/delete-media",
 	UploadTemplateFileFunction: "./functions/upload-template-file",
+	UploadMediaFunction:        "./functions/upload-media",
 	UploadSessionsFunction:     "./functions/upload-sessions",
 	ReconcileFunction:          "./functions/reconcile",
 }
@@ -68,6 +70,7 @@ const (
 const (
 	DefaultBucket       = "nxcloud-media-local"
 	DefaultPrefix       = "templates/"
+	DefaultMediaPrefix  = "media/"
 	DefaultSecretID     = "nxcloud/local"
 	DefaultAccessKey    = "local-access-key"
 	DefaultAccessSecret = "local-access-secret"
@@ -168,7 +171,7 @@ type Stack struct {
 	// S3Endpoint, SecretsEndpoint and NXCloudURL are the local endpoints:
 	// the ones the functions use.
 	S3Endpoint, SecretsEndpoint, NXCloudURL string
-	Bucket, Prefix, SecretID                string
+	Bucket, Prefix, MediaPrefix, SecretID   string
 
 	// NXCloud is the local NXCloud, nil when a real one is used.
 	NXCloud *nxcloudtest.Server
@@ -205,7 +208,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	opts.MaxRetryAttempts = cmp.Or(opts.MaxRetryAttempts, 2)
 	opts.RetryDelay = cmp.Or(opts.RetryDelay, time.Second)
 	opts.Log = cmp.Or[io.Writer](opts.Log, io.Discard)
-	s := &Stack{opts: opts, Bucket: cmp.Or(opts.Bucket, DefaultBucket), Prefix: DefaultPrefix, SecretID: DefaultSecretID, runtimes: map[string]*pool{}, closing: make(chan struct{})}
+	s := &Stack{opts: opts, Bucket: cmp.Or(opts.Bucket, DefaultBucket), Prefix: DefaultPrefix, MediaPrefix: DefaultMediaPrefix, SecretID: DefaultSecretID, runtimes: map[string]*pool{}, closing: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -266,7 +269,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if err := s.setupBucket(ctx); err != nil {
 		return nil, err
 	}
-	s.progress("MinIO at %s, bucket %q (versioned, events under %q to the upload function)", s.S3Endpoint, s.Bucket, s.Prefix)
+	s.progress("MinIO at %s, bucket %q (versioned; events under %q to UploadTemplateFileFunction, under %q to UploadMediaFunction)", s.S3Endpoint, s.Bucket, s.Prefix, s.MediaPrefix)
 
 	// Every function runs with its own credentials, which carry exactly the
 	// policy template.yaml grants it.
@@ -287,6 +290,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		"NXCLOUD_SECRET_ID=" + s.SecretID,
 		"NXCLOUD_BASE_URL=" + s.NXCloudURL,
 		"UPLOAD_PREFIX=" + s.Prefix,
+		"MEDIA_PREFIX=" + s.MediaPrefix,
 		"MEDIA_BUCKET=" + s.Bucket,
 		"POWERTOOLS_SERVICE_NAME=" + iampolicy.LocalStackName,
 		"AWS_REGION=" + miniotest.Region,
@@ -311,7 +315,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	for id := range Functions {
 		timeout, size := opts.HTTPTimeout, 1
 		switch id {
-		case UploadTemplateFileFunction:
+		case UploadTemplateFileFunction, UploadMediaFunction:
 			timeout, size = opts.UploadTimeout, opts.UploadConcurrency
 		case ReconcileFunction:
 			timeout = opts.UploadTimeout
@@ -379,12 +383,14 @@ func (s *Stack) serve(addr string, h http.Handler) (string, error) {
 }
 
 // S3Counter counts by operation (HeadObject, GetObjectTagging, ...) the S3
-// requests that reach the stack's S3 endpoint through it: point a function
-// at it with AWS_ENDPOINT_URL_S3=URL.
+// requests that reach the stack's S3 endpoint through it, and the body bytes
+// of the objects GetObject served: point a function at it with
+// AWS_ENDPOINT_URL_S3=URL.
 type S3Counter struct {
-	URL string
-	mu  sync.Mutex
-	ops map[string]int
+	URL   string
+	mu    sync.Mutex
+	ops   map[string]int
+	bytes map[string]int64 // GetObject answer bytes by path (/bucket/key)
 }
 
 // CountS3 starts an S3Counter, a reverse proxy stopped with the stack.
@@ -393,12 +399,21 @@ func (s *Stack) CountS3() (*S3Counter, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, proxy := &S3Counter{ops: map[string]int{}}, httputil.NewSingleHostReverseProxy(target) // keeps the Host the SDK signed
+	c, proxy := &S3Counter{ops: map[string]int{}, bytes: map[string]int64{}}, httputil.NewSingleHostReverseProxy(target) // keeps the Host the SDK signed
 	addr, err := s.serve("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op := s3Operation(r)
 		c.mu.Lock()
-		c.ops[s3Operation(r)]++
+		c.ops[op]++
 		c.mu.Unlock()
-		proxy.ServeHTTP(w, r)
+		if op != "GetObject" {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		cw := &countingWriter{ResponseWriter: w}
+		proxy.ServeHTTP(cw, r)
+		c.mu.Lock()
+		c.bytes[r.URL.Path] += cw.n
+		c.mu.Unlock()
 	}))
 	c.URL = "http://" + addr
 	return c, err
@@ -415,6 +430,26 @@ func (c *S3Counter) Take() (int, map[string]int) {
 	}
 	c.ops = map[string]int{}
 	return n, ops
+}
+
+// BytesRead is the body bytes GetObject served of the object key of
+// bucket.
+func (c *S3Counter) BytesRead(bucket, key string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes["/"+bucket+"/"+key]
+}
+
+// countingWriter counts the body bytes written through it.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // s3Operation names the S3 operation of a path-style request.
@@ -626,14 +661,9 @@ func (s *Stack) setupBucket(ctx context.Context) error {
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		_, err := s.MinIO.Client().PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
 			Bucket: aws.String(s.Bucket),
-			NotificationConfiguration: &s3types.NotificationConfiguration{QueueConfigurations: []s3types.QueueConfiguration{{
-				Id:       aws.String("upload-template-file"),
-				QueueArn: aws.String("arn:minio:sqs::LOCAL:webhook"),
-				Events:   []s3types.Event{"s3:ObjectCreated:*"},
-				Filter: &s3types.NotificationConfigurationFilter{Key: &s3types.S3KeyFilter{
-					FilterRules: []s3types.FilterRule{{Name: s3types.FilterRuleNamePrefix, Value: aws.String(s.Prefix)}},
-				}},
-			}}},
+			NotificationConfiguration: &s3types.NotificationConfiguration{QueueConfigurations: []s3types.QueueConfiguration{
+				s.notification("upload-template-file", s.Prefix), s.notification("upload-media", s.MediaPrefix),
+			}},
 		})
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			if err != nil {
@@ -641,6 +671,19 @@ func (s *Stack) setupBucket(ctx context.Context) error {
 			}
 			return nil
 		}
+	}
+}
+
+// notification sends the ObjectCreated events under prefix to the webhook,
+// as the template's S3 event of an upload function does.
+func (s *Stack) notification(id, prefix string) s3types.QueueConfiguration {
+	return s3types.QueueConfiguration{
+		Id:       aws.String(id),
+		QueueArn: aws.String("arn:minio:sqs::LOCAL:webhook"),
+		Events:   []s3types.Event{"s3:ObjectCreated:*"},
+		Filter: &s3types.NotificationConfigurationFilter{Key: &s3types.S3KeyFilter{
+			FilterRules: []s3types.FilterRule{{Name: s3types.FilterRuleNamePrefix, Value: aws.String(prefix)}},
+		}},
 	}
 }
 

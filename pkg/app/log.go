@@ -44,9 +44,14 @@ func Service(getenv func(string) string) string {
 
 // NewLogger returns the JSON logger the functions write to stdout, at the
 // level Lambda's ApplicationLogLevel sets in AWS_LAMBDA_LOG_LEVEL (default
-// INFO), through NewHandler.
+// INFO), through NewHandler. It is also slog's default: what the log package
+// prints (aws-lambda-go logs a failed invocation's error document with it)
+// goes through the same handler, so every line of the function is JSON with
+// the same keys.
 func NewLogger(getenv func(string) string) *slog.Logger {
-	return slog.New(NewHandler(os.Stdout, getenv))
+	logger := slog.New(NewHandler(os.Stdout, getenv))
+	slog.SetDefault(logger)
+	return logger
 }
 
 // NewHandler returns the one slog handler of the bundle's functions: JSON

@@ -55,7 +55,7 @@ type Client struct {
 
 // Call is one HTTP exchange with NXCloud as an observer sees it (see
 // WithObserver): every attempt of GetMedia and DeleteMedia, every request of
-// UploadTemplateFile.
+// UploadTemplateFile and UploadMedia.
 type Call struct {
 	Action string
 	// HTTPStatus is the status of the answer; 0 when none came (a network

@@ -168,7 +168,13 @@ func TestDocumentedCodes(t *testing.T) {
 			return c.DeleteMedia(context.Background(), phone, id)
 		},
 		nxcloud.ActionUploadTemplateFile: func(c *nxcloud.Client, phone, _ string) error {
-			_, err := c.UploadTemplateFile(context.Background(), nxcloud.UploadTemplateFileInput{
+			_, err := c.UploadTemplateFile(context.Background(), nxcloud.UploadInput{
+				BusinessPhone: phone, Type: "image/png", FileName: "a.png", Size: 3, Body: strings.NewReader("png"),
+			})
+			return err
+		},
+		nxcloud.ActionUploadMedia: func(c *nxcloud.Client, phone, _ string) error {
+			_, err := c.UploadMedia(context.Background(), nxcloud.UploadInput{
 				BusinessPhone: phone, Type: "image/png", FileName: "a.png", Size: 3, Body: strings.NewReader("png"),
 			})
 			return err
@@ -212,7 +218,7 @@ func TestDocumentedCodes(t *testing.T) {
 					t.Errorf("APIError = %+v; want code %d for %s", e, tc.wantCode, action)
 				}
 				wantCalls, wantRefresh := tc.wantCalls, tc.wantCalls-1
-				if action == nxcloud.ActionUploadTemplateFile && e.IsAuth() {
+				if (action == nxcloud.ActionUploadTemplateFile || action == nxcloud.ActionUploadMedia) && e.IsAuth() {
 					// Without GetBody the upload is not sent again, but the
 					// credentials are refreshed for the caller's own retry.
 					wantCalls, wantRefresh = 1, 1
@@ -558,20 +564,23 @@ func TestInvalidInputNeverCalls(t *testing.T) {
 	_, errs["get empty id"] = c.GetMedia(ctx, testPhone, "")
 	errs["delete empty phone"] = c.DeleteMedia(ctx, "", "id")
 	errs["delete empty id"] = c.DeleteMedia(ctx, testPhone, "")
-	ok := nxcloud.UploadTemplateFileInput{BusinessPhone: testPhone, Type: "image/png", FileName: "a.png", Size: 1, Body: strings.NewReader("x")}
-	for name, mut := range map[string]func(*nxcloud.UploadTemplateFileInput){
-		"upload empty phone":  func(in *nxcloud.UploadTemplateFileInput) { in.BusinessPhone = "" },
-		"upload phone CRLF":   func(in *nxcloud.UploadTemplateFileInput) { in.BusinessPhone = "1\r\n2" },
-		"upload empty name":   func(in *nxcloud.UploadTemplateFileInput) { in.FileName = "" },
-		"upload negative":     func(in *nxcloud.UploadTemplateFileInput) { in.Size = -1 },
-		"upload nil body":     func(in *nxcloud.UploadTemplateFileInput) { in.Body = nil },
-		"upload empty type":   func(in *nxcloud.UploadTemplateFileInput) { in.Type = "" },
-		"upload type param":   func(in *nxcloud.UploadTemplateFileInput) { in.Type = "image/png; x=y" },
-		"upload type newline": func(in *nxcloud.UploadTemplateFileInput) { in.Type = "image/png\r\nX: y" },
+	ok := nxcloud.UploadInput{BusinessPhone: testPhone, Type: "image/png", FileName: "a.png", Size: 1, Body: strings.NewReader("x")}
+	for name, mut := range map[string]func(*nxcloud.UploadInput){
+		"upload empty phone":  func(in *nxcloud.UploadInput) { in.BusinessPhone = "" },
+		"upload phone CRLF":   func(in *nxcloud.UploadInput) { in.BusinessPhone = "1\r\n2" },
+		"upload empty name":   func(in *nxcloud.UploadInput) { in.FileName = "" },
+		"upload negative":     func(in *nxcloud.UploadInput) { in.Size = -1 },
+		"upload nil body":     func(in *nxcloud.UploadInput) { in.Body = nil },
+		"upload empty type":   func(in *nxcloud.UploadInput) { in.Type = "" },
+		"upload type param":   func(in *nxcloud.UploadInput) { in.Type = "image/png; x=y" },
+		"upload type newline": func(in *nxcloud.UploadInput) { in.Type = "image/png\r\nX: y" },
 	} {
 		in := ok
 		mut(&in)
 		_, errs[name] = c.UploadTemplateFile(ctx, in)
+		in = ok
+		mut(&in)
+		_, errs["media "+name] = c.UploadMedia(ctx, in)
 	}
 	for name, err := range errs {
 		if !errors.Is(err, nxcloud.ErrInvalidInput) {
@@ -589,7 +598,7 @@ func TestSHA256EndToEnd(t *testing.T) {
 	c := newTestClient(t, srv, nxcloud.WithAlgorithm(nxcloud.SHA256))
 	ctx := context.Background()
 	content := bytes.Repeat([]byte("pdf!"), 1000)
-	id, err := c.UploadTemplateFile(ctx, nxcloud.UploadTemplateFileInput{
+	id, err := c.UploadTemplateFile(ctx, nxcloud.UploadInput{
 		BusinessPhone: testPhone, Type: "application/pdf", FileName: "doc.pdf", Size: int64(len(content)), Body: bytes.NewReader(content),
 	})
 	if err != nil {
@@ -636,7 +645,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	_, err := c.GetMedia(ctx, testPhone, "missing")
 	errs = append(errs, err)
 	errs = append(errs, c.DeleteMedia(ctx, testPhone, "missing"))
-	_, err = c.UploadTemplateFile(ctx, nxcloud.UploadTemplateFileInput{BusinessPhone: testPhone, Type: "image/png", FileName: "a.png", Size: 5, Body: strings.NewReader("abc")})
+	_, err = c.UploadTemplateFile(ctx, nxcloud.UploadInput{BusinessPhone: testPhone, Type: "image/png", FileName: "a.png", Size: 5, Body: strings.NewReader("abc")})
 	errs = append(errs, err)
 	if logs.Len() == 0 {
 		t.Fatal("no debug logs written")

@@ -25,15 +25,16 @@ func FuzzMultipartFileName(f *testing.F) {
 	f.Add("clip.mp4", "12345", byte(1), []byte{})
 	f.Add("x.png", "1\x002", byte(3), []byte("\r\n--\r\n"))
 
+	types := append(TemplateFileTypes.MediaTypes(), MessageMediaTypes.MediaTypes()...)
 	f.Fuzz(func(t *testing.T, name, phone string, typ byte, content []byte) {
-		in := UploadTemplateFileInput{
+		in := UploadInput{
 			BusinessPhone: phone,
-			Type:          AcceptedTypes[int(typ)%len(AcceptedTypes)],
+			Type:          types[int(typ)%len(types)],
 			FileName:      name,
 			Size:          int64(len(content)),
 			Body:          bytes.NewReader(content),
 		}
-		if err := in.validate(); err != nil {
+		if err := in.validate(MessageMediaTypes); err != nil {
 			if name != "" && phone != "" && !strings.ContainsAny(phone, "\r\n") {
 				t.Fatalf("a non-empty name and a one-line phone refused: %v", err)
 			}

@@ -56,10 +56,16 @@ func TestObserver(t *testing.T) {
 		t.Fatal("DeleteMedia with code 9000 succeeded")
 	}
 	body := []byte("%PDF-1.4 observer")
-	if _, err := c.UploadTemplateFile(context.Background(), nxcloud.UploadTemplateFileInput{
+	if _, err := c.UploadTemplateFile(context.Background(), nxcloud.UploadInput{
 		BusinessPhone: testPhone, Type: "application/pdf", FileName: "a.pdf", Size: int64(len(body)), Body: bytes.NewReader(body),
 	}); err != nil {
 		t.Fatalf("UploadTemplateFile: %v", err)
+	}
+	srv.Inject(nxcloud.ActionUploadMedia, nxcloudtest.Fault{HTTPStatus: 502})
+	if _, err := c.UploadMedia(context.Background(), nxcloud.UploadInput{
+		BusinessPhone: testPhone, Type: "application/pdf", FileName: "a.pdf", Size: int64(len(body)), Body: bytes.NewReader(body),
+	}); err == nil {
+		t.Fatal("UploadMedia answered HTTP 502 succeeded")
 	}
 
 	want := []nxcloud.Call{
@@ -68,6 +74,7 @@ func TestObserver(t *testing.T) {
 		{Action: nxcloud.ActionGetMedia, HTTPStatus: 200, Answered: true},
 		{Action: nxcloud.ActionDeleteMedia, HTTPStatus: 200, Answered: true, Code: 9000},
 		{Action: nxcloud.ActionUploadTemplateFile, HTTPStatus: 200, Answered: true},
+		{Action: nxcloud.ActionUploadMedia, HTTPStatus: 502},
 	}
 	if got := log.summary(); !slices.Equal(got, want) {
 		t.Errorf("observed\n%+v\nwant\n%+v", got, want)

@@ -17,6 +17,7 @@ const (
 	ActionGetMedia           = "getMedia"
 	ActionDeleteMedia        = "deleteMedia"
 	ActionUploadTemplateFile = "uploadTemplateFile"
+	ActionUploadMedia        = "uploadMedia"
 )
 
 // BizTypeWhatsApp is the bizType header value of every WhatsApp call.
@@ -45,20 +46,6 @@ func ParseAlgorithm(s string) (Algorithm, error) {
 		return SHA256, nil
 	}
 	return "", fmt.Errorf("unknown signature algorithm %q: use md5 or sha256", s)
-}
-
-// AcceptedTypes are the file types uploadTemplateFile accepts.
-var AcceptedTypes = []string{"application/pdf", "video/mp4", "image/jpeg", "image/png", "image/jpg"}
-
-// IsAcceptedType reports whether t (a bare media type, no parameters) is one
-// uploadTemplateFile accepts.
-func IsAcceptedType(t string) bool {
-	for _, a := range AcceptedTypes {
-		if t == a {
-			return true
-		}
-	}
-	return false
 }
 
 // Credentials are the NXCloud access key and secret. The secret is used only to
@@ -109,12 +96,12 @@ type Media struct {
 	Raw json.RawMessage `json:"-"`
 }
 
-// UploadTemplateFileInput describes one uploadTemplateFile call. The body is
-// streamed: it is read once, while the request is sent, and never held whole
-// in memory.
-type UploadTemplateFileInput struct {
+// UploadInput describes one upload: an uploadTemplateFile or an uploadMedia
+// call, which take the same fields. The body is streamed: it is read once,
+// while the request is sent, and never held whole in memory.
+type UploadInput struct {
 	BusinessPhone string
-	Type          string // one of AcceptedTypes
+	Type          string // a MediaType of the destination's table (TemplateFileTypes, MessageMediaTypes)
 	FileName      string // the multipart file name (base name of the object)
 	Size          int64  // exact number of bytes Body yields
 	Body          io.Reader

@@ -18,8 +18,10 @@ import (
 )
 
 // UploadTemplateFile uploads a template example file and returns the id
-// NXCloud gives it (https://github.com/nxtele/http-api-document, WhatsApp
-// "Upload Template Example File"; nxcloud-docs/uploadTemplateFile.md).
+// NXCloud gives it, the "4:..." handle createTemplate takes as header_handle
+// (https://github.com/nxtele/http-api-document, WhatsApp "Upload Template
+// Example File"; nxcloud-docs/uploadTemplateFile.md). in.Type is one of
+// TemplateFileTypes.
 //
 // The body is streamed: the multipart/form-data request (fields
 // messaging_product, business_phone, type, then the part "file") is sent with
@@ -37,9 +39,28 @@ import (
 // Multipart calls are signed without their body, as the API call convention
 // says. Errors: *APIError, *ResponseError, *CredentialsError, ErrTimeout,
 // ErrInvalidInput.
-func (c *Client) UploadTemplateFile(ctx context.Context, in UploadTemplateFileInput) (string, error) {
-	const action = ActionUploadTemplateFile
-	if err := in.validate(); err != nil {
+func (c *Client) UploadTemplateFile(ctx context.Context, in UploadInput) (string, error) {
+	return c.uploadFile(ctx, ActionUploadTemplateFile, TemplateFileTypes, in)
+}
+
+// UploadMedia uploads a media file for messages and returns the id NXCloud
+// gives it, the UUID a message (mt) carries and GetMedia and DeleteMedia take
+// (https://github.com/nxtele/http-api-document, WhatsApp "Upload Media File";
+// nxcloud-docs/uploadMedia.md). in.Type is one of MessageMediaTypes, and the
+// file is at most the MaxBytes of its row: NXCloud refuses other types and
+// larger files with code 9000, so check them first (a FileType's Limit).
+//
+// The request, its streaming, its signature, the one resend after an
+// authentication code and the errors are those of UploadTemplateFile: only
+// the action (header and URL path /api/wa/uploadMedia) differs.
+func (c *Client) UploadMedia(ctx context.Context, in UploadInput) (string, error) {
+	return c.uploadFile(ctx, ActionUploadMedia, MessageMediaTypes, in)
+}
+
+// uploadFile runs one upload to action, whose table of types names the
+// types in the message of a bad in.Type.
+func (c *Client) uploadFile(ctx context.Context, action string, types FileTypes, in UploadInput) (string, error) {
+	if err := in.validate(types); err != nil {
 		return "", fmt.Errorf("nxcloud %s: %w: %w", action, ErrInvalidInput, err)
 	}
 	frame, err := newMultipartFrame(in)
@@ -50,7 +71,7 @@ func (c *Client) UploadTemplateFile(ctx context.Context, in UploadTemplateFileIn
 	if err != nil {
 		return "", err
 	}
-	id, err := c.upload(ctx, cred, frame, in.Body, in.Size)
+	id, err := c.upload(ctx, action, cred, frame, in.Body, in.Size)
 	apiErr, ok := AsAPIError(err)
 	if !ok || !apiErr.IsAuth() {
 		return id, err
@@ -77,10 +98,10 @@ func (c *Client) UploadTemplateFile(ctx context.Context, in UploadTemplateFileIn
 		return "", fmt.Errorf("nxcloud %s: reopening the body for the retry after an authentication code: %w (first answer: %w)", action, gerr, err)
 	}
 	defer body.Close()
-	return c.upload(ctx, fresh, frame, body, in.Size)
+	return c.upload(ctx, action, fresh, frame, body, in.Size)
 }
 
-func (in *UploadTemplateFileInput) validate() error {
+func (in *UploadInput) validate(types FileTypes) error {
 	switch {
 	case in.BusinessPhone == "":
 		return errors.New("the business phone is empty: pass the merchant phone with country code")
@@ -94,7 +115,7 @@ func (in *UploadTemplateFileInput) validate() error {
 		return errors.New("the body is nil: pass the file content as an io.Reader")
 	}
 	if t, params, err := mime.ParseMediaType(in.Type); err != nil || len(params) != 0 || !strings.Contains(t, "/") {
-		return fmt.Errorf("the type %q is not a bare media type: pass one of %s", in.Type, strings.Join(AcceptedTypes, ", "))
+		return fmt.Errorf("the type %q is not a bare media type: pass one of %s", in.Type, strings.Join(types.MediaTypes(), ", "))
 	}
 	return nil
 }
@@ -114,7 +135,7 @@ func (f multipartFrame) contentLength(size int64) int64 {
 
 // newMultipartFrame writes the framing with mime/multipart into memory (a few
 // hundred bytes) under one random boundary.
-func newMultipartFrame(in UploadTemplateFileInput) (multipartFrame, error) {
+func newMultipartFrame(in UploadInput) (multipartFrame, error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for _, f := range [...][2]string{
@@ -190,9 +211,9 @@ func isAttrChar(ch byte) bool {
 	return strings.IndexByte("!#$&+-.^_`|~", ch) >= 0
 }
 
-// upload sends one multipart request with body as the file content.
-func (c *Client) upload(ctx context.Context, cred Credentials, frame multipartFrame, body io.Reader, size int64) (string, error) {
-	const action = ActionUploadTemplateFile
+// upload sends one multipart request to action with body as the file
+// content.
+func (c *Client) upload(ctx context.Context, action string, cred Credentials, frame multipartFrame, body io.Reader, size int64) (string, error) {
 	file := &exactReader{r: body, size: size}
 	reqBody := &trackedBody{Reader: io.MultiReader(bytes.NewReader(frame.prefix), file, bytes.NewReader(frame.suffix)), closed: make(chan struct{})}
 	// Return only once the transport let go of the body: the caller may
@@ -279,7 +300,7 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	n = e.n.Add(int64(k))
 	switch {
 	case err == io.EOF && n < e.size:
-		return k, e.fail(fmt.Errorf("the file body ended after %d of %d bytes: check UploadTemplateFileInput.Size or the source: %w", n, e.size, io.ErrUnexpectedEOF))
+		return k, e.fail(fmt.Errorf("the file body ended after %d of %d bytes: check UploadInput.Size or the source: %w", n, e.size, io.ErrUnexpectedEOF))
 	case err == io.EOF:
 		e.done.Store(true)
 		return k, nil // EOF on the next Read
@@ -295,7 +316,7 @@ func (e *exactReader) probeEnd() error {
 	for range 100 {
 		k, err := e.r.Read(one[:])
 		if k > 0 {
-			return e.fail(fmt.Errorf("the file body yields more than %d bytes: set UploadTemplateFileInput.Size to its exact length", e.size))
+			return e.fail(fmt.Errorf("the file body yields more than %d bytes: set UploadInput.Size to its exact length", e.size))
 		}
 		if err == io.EOF {
 			e.done.Store(true)

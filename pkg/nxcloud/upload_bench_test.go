@@ -42,7 +42,7 @@ func BenchmarkUploadTemplateFile(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(bc.size)
 			for b.Loop() {
-				_, err := c.UploadTemplateFile(ctx, nxcloud.UploadTemplateFileInput{
+				_, err := c.UploadTemplateFile(ctx, nxcloud.UploadInput{
 					BusinessPhone: testPhone, Type: "video/mp4", FileName: "clip.mp4",
 					Size: bc.size, Body: &patternReader{n: bc.size},
 				})

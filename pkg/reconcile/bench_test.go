@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/reconcile"
@@ -105,8 +106,8 @@ func BenchmarkSweep(b *testing.B) {
 			api := miniotest.Shared(b).Client(func(o *s3.Options) {
 				o.HTTPClient = &http.Client{Transport: counter}
 			})
-			h := upload.NewHandler(upload.Config{Prefix: prefix, ClaimWait: reconcile.DefaultClaimWait}, api, client, nil)
-			sw := reconcile.New(reconcile.Config{Bucket: w.bucket, Prefix: prefix, Settle: 1}, api, h, nil)
+			p := upload.New(upload.Config{ClaimWait: reconcile.DefaultClaimWait}, api, upload.Template(prefix, client))
+			sw := reconcile.New(reconcile.Config{Bucket: w.bucket, Prefixes: []string{prefix}, Settle: 1}, api, p.Ledger(), p, nil)
 			// The pending versions: every 100th object loses its record.
 			var chosen []string
 			for i := 0; i < pending; i++ {
@@ -116,7 +117,7 @@ func BenchmarkSweep(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				for _, k := range chosen {
-					for _, obj := range []string{upload.RecordKey(k, benchWorld.version[k]), upload.ClaimKey(k, benchWorld.version[k])} {
+					for _, obj := range []string{ledger.RecordKey(k, benchWorld.version[k]), ledger.ClaimKey(k, benchWorld.version[k])} {
 						if _, err := w.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(w.bucket), Key: aws.String(obj)}); err != nil {
 							b.Fatal(err)
 						}

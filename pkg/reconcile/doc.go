@@ -1,26 +1,27 @@
 // Package reconcile is the sweep of ReconcileFunction: it finds the object
-// versions under the upload prefix whose events never got them a verdict (an
-// event lost, too old for Lambda's retries, sent to the failure queue, a file
-// stored while the upload function was throttled or broken, files older than
-// the function) and sends them through the upload pipeline, the same code
-// and the same claims as the upload function (SPEC.md, "Operations").
+// versions under the destinations' prefixes whose events never got them a
+// verdict (an event lost, too old for Lambda's retries, sent to the failure
+// queue, a file stored while an upload function was throttled or broken,
+// files older than the functions, a superseded version made current again
+// by an undo) and sends them through the upload pipeline, the same code and
+// the same claims as the upload functions (SPEC.md, "Operations").
 //
-// A run is a join of three listings, about one request per 1,000 keys and no
-// request per object:
+// A run lists each prefix with ListObjectVersions (EncodingType=url, so any
+// key S3 can hold is listed), one page of up to 1,000 versions at a time. In
+// each page, the current versions older than Config.Settle (younger ones
+// are left to their event), not folder markers and not empty, are
+// candidates; the ledger's Scanner drops those with a verdict or a live
+// claim, reading the records' and claims' listings in key order alongside
+// the pages; what is left is pending and goes through upload.Pipeline.Upload
+// a few at a time. Memory holds one page and does not grow with the bucket;
+// a run where nothing is pending costs list requests only, about one of
+// each listing per 1,000 objects.
 //
-//  1. ListObjectVersions of the prefix: every current version is examined;
-//     folder markers, zero-byte objects and versions younger than
-//     Config.Settle (left to their event) are not candidates.
-//  2. ListObjectsV2 of upload.RecordPrefix + prefix: a candidate with a
-//     record has its verdict (the record's key names key and version).
-//  3. Only if candidates are left, ListObjectsV2 of upload.ClaimPrefix +
-//     prefix: a candidate whose claim was written within the longest lease
-//     (plus the upload's grace for clocks) is being sent by someone else.
-//
-// What is left is pending, and goes, oldest first and a few at a time,
-// through upload.Handler.Process with a synthetic S3 record. The claim makes
-// a sweep racing the version's own event send it once. A version is started
-// only while the time left covers it (Config.MinSend plus its size at
-// Config.SendRate); the rest is left to the next run, and the run answers its
-// Summary before the invocation's deadline.
+// A version is started only while the time left covers it (Config.MinSend
+// plus its size at Config.SendRate). When time runs out the run keeps its
+// position in the bucket (ledger.Position) and the next run goes on from
+// there, so that a bucket of any size is covered in turn. A version that
+// fails is logged and counted and never stops the others; a run in which
+// any failed logs its summary and then ends with an error, so that the
+// function's errors alarm fires.
 package reconcile

@@ -1,34 +1,34 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
 
 // S3API is the listing the sweep does; *s3.Client satisfies it.
 type S3API interface {
 	ListObjectVersions(ctx context.Context, in *s3.ListObjectVersionsInput, optFns ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
-	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 }
 
-// Processor runs one record through the upload pipeline; *upload.Handler
+// Uploader runs one version through the upload pipeline; *upload.Pipeline
 // satisfies it.
-type Processor interface {
-	Process(ctx context.Context, rec *events.S3EventRecord) upload.Result
+type Uploader interface {
+	Upload(ctx context.Context, obj upload.Object) upload.Result
 }
 
 // Defaults of Config.
@@ -37,19 +37,16 @@ const (
 	DefaultReserve     = time.Second
 	DefaultMinSend     = 5 * time.Second
 	DefaultSendRate    = 1 << 20 // bytes per second
-	// DefaultClaimWait is the ClaimWait of the sweep's upload handler: a
-	// version another delivery holds is left to it after this long.
+	// DefaultClaimWait is the ClaimWait of the sweep's pipeline: a version
+	// another delivery holds is left to it after this long.
 	DefaultClaimWait = 2 * time.Second
 )
-
-// claimLive is how long after its last write a claim may still be live:
-// the longest lease plus the grace the upload pipeline gives clocks.
-const claimLive = config.MaxClaimLease + 5*time.Second
 
 // Config configures a Sweeper. Zero fields take the defaults.
 type Config struct {
 	Bucket string // MEDIA_BUCKET
-	Prefix string // UPLOAD_PREFIX; default templates/
+	// Prefixes are the destinations' prefixes, swept in this order.
+	Prefixes []string
 	// Settle is the age below which a version is left to its event
 	// (RECONCILE_SETTLE); default 15m.
 	Settle time.Duration
@@ -63,20 +60,24 @@ type Config struct {
 	// version is started only while that much time is left.
 	MinSend  time.Duration
 	SendRate int64
+	// PageSize is the number of versions listed per request; default (0)
+	// S3's 1,000.
+	PageSize int32
 	// Clock returns the current time; default time.Now.
 	Clock func() time.Time
 }
 
 // Summary is what a run answers.
 type Summary struct {
-	// Examined counts the current versions listed under the prefix.
+	// Examined counts the current versions listed under the prefixes.
 	Examined int `json:"examined"`
 	// Pending counts the versions found without verdict and without a live
 	// claim, older than the settle time: those the run set out to send.
 	Pending int `json:"pending"`
 	// Uploaded, Rejected and Failed count how the pending versions sent
-	// ended. Pending versions in none of them were decided meanwhile by
-	// their own event, or left to the next run for lack of time.
+	// ended (Failed also counts keys that could not be read). Pending
+	// versions in none of them were decided meanwhile by their own event,
+	// or left to the next run for lack of time.
 	Uploaded int `json:"uploaded"`
 	Rejected int `json:"rejected"`
 	Failed   int `json:"failed"`
@@ -84,16 +85,19 @@ type Summary struct {
 
 // Sweeper runs sweeps; see the package documentation.
 type Sweeper struct {
-	cfg  Config
-	s3   S3API
-	proc Processor
-	log  *slog.Logger
+	cfg    Config
+	s3     S3API
+	ledger *ledger.Ledger
+	up     Uploader
+	log    *slog.Logger
 }
 
-// New returns a Sweeper. A nil logger discards the log.
-func New(cfg Config, api S3API, proc Processor, logger *slog.Logger) *Sweeper {
-	if cfg.Prefix == "" {
-		cfg.Prefix = config.DefaultUploadPrefix
+// New returns a Sweeper that lists with api, reads the verdicts and claims
+// and keeps its position with l, and sends through up. A nil logger
+// discards the log.
+func New(cfg Config, api S3API, l *ledger.Ledger, up Uploader, logger *slog.Logger) *Sweeper {
+	if len(cfg.Prefixes) == 0 {
+		cfg.Prefixes = []string{config.DefaultUploadPrefix, config.DefaultMediaPrefix}
 	}
 	if cfg.Settle <= 0 {
 		cfg.Settle = config.DefaultSettle
@@ -116,7 +120,7 @@ func New(cfg Config, api S3API, proc Processor, logger *slog.Logger) *Sweeper {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Sweeper{cfg: cfg, s3: api, proc: proc, log: logger}
+	return &Sweeper{cfg: cfg, s3: api, ledger: l, up: up, log: logger}
 }
 
 // Handle is the Lambda handler: any JSON event (a schedule's, {}, ...) runs
@@ -125,40 +129,69 @@ func (s *Sweeper) Handle(ctx context.Context, _ json.RawMessage) (Summary, error
 	return s.Run(ctx)
 }
 
-// candidate is a current version that may need sending.
-type candidate struct {
-	key, version string
-	size         int64
-	modified     time.Time
+// run is the state of one sweep.
+type run struct {
+	*Sweeper
+	sum      Summary
+	scanner  *ledger.Scanner
+	requests int // ListObjectVersions requests
+	firstErr error
 }
 
-// Run sweeps once. It returns an error only when the listing fails (the
-// sweep could not look); versions that failed are counted in Summary.Failed
-// and left to the next run.
+// Run sweeps once, from where the last run stopped. It returns an error when
+// a listing fails (the sweep could not look) or, after logging its summary,
+// when any version failed.
 func (s *Sweeper) Run(ctx context.Context) (Summary, error) {
 	start := s.cfg.Clock()
 	ctx, cancel := s.answerBy(ctx)
 	defer cancel()
-	var sum Summary
-	requests := 0
+	r := &run{Sweeper: s, scanner: s.ledger.Scanner(s.cfg.Bucket)}
 
-	pending, err := s.pending(ctx, &sum, &requests)
+	from, err := s.ledger.Position(ctx, s.cfg.Bucket)
 	if err != nil {
-		if ctx.Err() == nil {
-			return sum, err
-		}
-		s.log.WarnContext(ctx, "reconcile: ran out of time while listing: nothing sent, the next run starts over",
-			"bucket", s.cfg.Bucket, "prefix", s.cfg.Prefix, "examined", sum.Examined, "list_requests", requests, "error", err)
-		return sum, nil
+		return r.sum, err
 	}
-	sum.Pending = len(pending)
-	left := s.send(ctx, pending, &sum)
+	first := 0
+	for i, p := range s.cfg.Prefixes {
+		if p == from.Prefix {
+			first = i
+		}
+	}
+	if first == 0 && from.Prefix != s.cfg.Prefixes[0] {
+		from = ledger.Position{} // a prefix no longer swept: start over
+	}
+	var at ledger.Position // where this run stopped; zero: it covered the rest
+	for i := first; i < len(s.cfg.Prefixes); i++ {
+		marker := ""
+		if i == first {
+			marker = from.Key
+		}
+		stop, err := r.sweep(ctx, s.cfg.Prefixes[i], marker)
+		if err != nil {
+			return r.sum, err
+		}
+		if stop != nil {
+			at = *stop
+			break
+		}
+	}
+	// The position is written even when the time to answer is up.
+	if at.Prefix != from.Prefix || at.Key != from.Key {
+		err = s.ledger.SavePosition(context.WithoutCancel(ctx), s.cfg.Bucket, at)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "reconcile: position not kept: the next run starts where this one started", "error", err)
+	}
 
 	s.log.InfoContext(ctx, "reconcile sweep",
-		"bucket", s.cfg.Bucket, "prefix", s.cfg.Prefix,
-		"examined", sum.Examined, "pending", sum.Pending, "uploaded", sum.Uploaded, "rejected", sum.Rejected, "failed", sum.Failed,
-		"left_for_next_run", left, "list_requests", requests, "duration_ms", s.cfg.Clock().Sub(start).Milliseconds())
-	return sum, nil
+		"bucket", s.cfg.Bucket, "prefixes", s.cfg.Prefixes, "started_at", from, "stopped_at", at, "complete", at == ledger.Position{},
+		"examined", r.sum.Examined, "pending", r.sum.Pending, "uploaded", r.sum.Uploaded, "rejected", r.sum.Rejected, "failed", r.sum.Failed,
+		"list_requests", r.requests+r.scanner.Requests(), "duration_ms", s.cfg.Clock().Sub(start).Milliseconds())
+	if r.sum.Failed > 0 {
+		return r.sum, messages.InvokeResponse_Error{Type: "SweepFailures", Message: fmt.Sprintf(
+			"%d of %d pending versions failed (each is logged; the next run tries them again); the first: %v", r.sum.Failed, r.sum.Pending, r.firstErr)}
+	}
+	return r.sum, nil
 }
 
 // answerBy bounds ctx to the time the run must answer by: Reserve (at most
@@ -172,148 +205,140 @@ func (s *Sweeper) answerBy(ctx context.Context) (context.Context, context.Cancel
 	return context.WithDeadline(ctx, dl.Add(-reserve))
 }
 
-// pending joins the listings: the current versions without record and
-// without live claim, older than Settle, oldest first.
-func (s *Sweeper) pending(ctx context.Context, sum *Summary, requests *int) ([]candidate, error) {
-	now := s.cfg.Clock()
-	byRecord := map[string]candidate{}
-	hashed := false
-	in := &s3.ListObjectVersionsInput{Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(s.cfg.Prefix)}
+// candidate is a current version that may need sending, and the key listed
+// right before it (where to list from to reach it again).
+type candidate struct {
+	upload.Object
+	size   int64
+	before string
+}
+
+// sweep lists prefix from after marker, page by page, and sends what is
+// pending. It returns the position to go on from when time ran out.
+func (r *run) sweep(ctx context.Context, prefix, marker string) (*ledger.Position, error) {
+	in := &s3.ListObjectVersionsInput{
+		Bucket: aws.String(r.cfg.Bucket), Prefix: aws.String(prefix), EncodingType: types.EncodingTypeUrl,
+	}
+	if marker != "" {
+		in.KeyMarker = aws.String(marker)
+	}
+	if r.cfg.PageSize > 0 {
+		in.MaxKeys = aws.Int32(r.cfg.PageSize)
+	}
 	for {
-		out, err := s.s3.ListObjectVersions(ctx, in)
-		*requests++
+		out, err := r.s3.ListObjectVersions(ctx, in)
+		r.requests++
 		if err != nil {
-			return nil, fmt.Errorf("list the versions under s3://%s/%s (the role needs s3:ListBucketVersions): %w", s.cfg.Bucket, s.cfg.Prefix, err)
-		}
-		for _, v := range out.Versions {
-			if !aws.ToBool(v.IsLatest) {
-				continue
+			if ctx.Err() != nil {
+				return &ledger.Position{Prefix: prefix, Key: aws.ToString(in.KeyMarker)}, nil
 			}
-			sum.Examined++
-			c := candidate{key: aws.ToString(v.Key), version: aws.ToString(v.VersionId), size: aws.ToInt64(v.Size), modified: aws.ToTime(v.LastModified)}
-			if c.size == 0 || strings.HasSuffix(c.key, "/") || now.Sub(c.modified) < s.cfg.Settle {
-				continue
+			return nil, fmt.Errorf("list the versions under s3://%s/%s: %w", r.cfg.Bucket, prefix, ledger.S3Err("list object versions", "s3:ListBucketVersions on the bucket", err))
+		}
+		batch := r.candidates(ctx, aws.ToString(in.KeyMarker), out.Versions)
+		pending, err := r.scanner.Undecided(ctx, objects(batch))
+		if err != nil {
+			if ctx.Err() != nil {
+				return &ledger.Position{Prefix: prefix, Key: aws.ToString(in.KeyMarker)}, nil
 			}
-			rk := upload.RecordKey(c.key, c.version)
-			hashed = hashed || !strings.HasPrefix(rk, upload.RecordPrefix+s.cfg.Prefix)
-			byRecord[rk] = c
-		}
-		if !aws.ToBool(out.IsTruncated) {
-			break
-		}
-		in.KeyMarker, in.VersionIdMarker = out.NextKeyMarker, out.NextVersionIdMarker
-	}
-
-	// Versions with a verdict.
-	prefixes := []string{upload.RecordPrefix + s.cfg.Prefix}
-	if hashed {
-		prefixes = append(prefixes, upload.RecordPrefix+"sha256/")
-	}
-	if err := s.drop(ctx, prefixes, requests, func(key string, _ time.Time) {
-		delete(byRecord, key)
-	}, func() bool { return len(byRecord) == 0 }); err != nil {
-		return nil, err
-	}
-
-	// Versions someone is sending.
-	if len(byRecord) > 0 {
-		byClaim := make(map[string]string, len(byRecord))
-		hashed = false
-		for rk, c := range byRecord {
-			ck := upload.ClaimKey(c.key, c.version)
-			hashed = hashed || !strings.HasPrefix(ck, upload.ClaimPrefix+s.cfg.Prefix)
-			byClaim[ck] = rk
-		}
-		prefixes = []string{upload.ClaimPrefix + s.cfg.Prefix}
-		if hashed {
-			prefixes = append(prefixes, upload.ClaimPrefix+"sha256/")
-		}
-		if err := s.drop(ctx, prefixes, requests, func(key string, modified time.Time) {
-			if rk, ok := byClaim[key]; ok && now.Sub(modified) < claimLive {
-				delete(byRecord, rk)
-			}
-		}, func() bool { return len(byRecord) == 0 }); err != nil {
 			return nil, err
 		}
-	}
-
-	pending := make([]candidate, 0, len(byRecord))
-	for _, c := range byRecord {
-		pending = append(pending, c)
-	}
-	slices.SortFunc(pending, func(a, b candidate) int {
-		if c := a.modified.Compare(b.modified); c != 0 {
-			return c
+		if stop := r.send(ctx, batch, pending); stop != "" || ctx.Err() != nil {
+			return &ledger.Position{Prefix: prefix, Key: stop}, nil
 		}
-		return strings.Compare(a.key, b.key)
-	})
-	return pending, nil
+		if !aws.ToBool(out.IsTruncated) {
+			return nil, nil
+		}
+		next, err := ledger.DecodeListedKey(aws.ToString(out.NextKeyMarker))
+		if err != nil {
+			return nil, err
+		}
+		in.KeyMarker, in.VersionIdMarker = aws.String(next), out.NextVersionIdMarker
+	}
 }
 
-// drop lists every key under prefixes, calling seen for each, until done.
-func (s *Sweeper) drop(ctx context.Context, prefixes []string, requests *int, seen func(key string, modified time.Time), done func() bool) error {
-	for _, prefix := range prefixes {
-		p := s3.NewListObjectsV2Paginator(s.s3, &s3.ListObjectsV2Input{Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(prefix)})
-		for p.HasMorePages() && !done() {
-			out, err := p.NextPage(ctx)
-			*requests++
-			if err != nil {
-				return fmt.Errorf("list s3://%s/%s (the role needs s3:ListBucket): %w", s.cfg.Bucket, prefix, err)
-			}
-			for _, o := range out.Contents {
-				seen(aws.ToString(o.Key), aws.ToTime(o.LastModified))
-			}
+// candidates picks the versions of one listed page that may need sending.
+// A key that cannot be decoded is logged and counted as failed.
+func (r *run) candidates(ctx context.Context, marker string, versions []types.ObjectVersion) []candidate {
+	now := r.cfg.Clock()
+	var out []candidate
+	before := marker
+	for _, v := range versions {
+		raw := aws.ToString(v.Key)
+		key, err := ledger.DecodeListedKey(raw)
+		if err != nil {
+			r.fail(ctx, raw, err)
+			continue
 		}
+		if !aws.ToBool(v.IsLatest) {
+			continue
+		}
+		r.sum.Examined++
+		size := aws.ToInt64(v.Size)
+		if size > 0 && key[len(key)-1] != '/' && now.Sub(aws.ToTime(v.LastModified)) >= r.cfg.Settle {
+			out = append(out, candidate{Object: upload.Object{Bucket: r.cfg.Bucket, Key: key, VersionID: aws.ToString(v.VersionId)}, size: size, before: before})
+		}
+		before = key
 	}
-	return nil
+	return out
 }
 
-// send runs the pending versions through the pipeline, Concurrency at a
-// time, while the time left covers the next one; it returns how many it did
-// not start.
-func (s *Sweeper) send(ctx context.Context, pending []candidate, sum *Summary) int {
+func objects(cs []candidate) []upload.Object {
+	out := make([]upload.Object, len(cs))
+	for i, c := range cs {
+		out[i] = c.Object
+	}
+	return out
+}
+
+// send runs the pending versions of a page through the pipeline,
+// Concurrency at a time, in listing order, while the time left covers the
+// next one. It returns the key to list from next time when it stopped for
+// lack of time, else "".
+func (r *run) send(ctx context.Context, batch []candidate, pending []upload.Object) string {
+	r.sum.Pending += len(pending)
+	sizes := make(map[upload.Object]candidate, len(batch))
+	for _, c := range batch {
+		sizes[c.Object] = c
+	}
 	dl, bounded := ctx.Deadline()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, s.cfg.Concurrency)
-	started := 0
-	for _, c := range pending {
+	defer wg.Wait()
+	sem := make(chan struct{}, r.cfg.Concurrency)
+	for _, o := range pending {
+		c := sizes[o]
 		sem <- struct{}{}
-		need := s.cfg.MinSend + time.Duration(float64(c.size)/float64(s.cfg.SendRate)*float64(time.Second))
-		if ctx.Err() != nil || (bounded && s.cfg.Clock().Add(need).After(dl)) {
+		need := r.cfg.MinSend + time.Duration(float64(c.size)/float64(r.cfg.SendRate)*float64(time.Second))
+		if ctx.Err() != nil || (bounded && r.cfg.Clock().Add(need).After(dl)) {
 			<-sem
-			break
+			return c.before
 		}
-		started++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := s.proc.Process(ctx, record(s.cfg.Bucket, c))
+			res := r.up.Upload(ctx, o)
 			mu.Lock()
 			defer mu.Unlock()
-			switch {
-			case r.Outcome == upload.Uploaded:
-				sum.Uploaded++
-			case r.Outcome == upload.Rejected:
-				sum.Rejected++
-			case r.Outcome == upload.Failed && !errors.Is(r.Err, upload.ErrClaimHeld):
-				sum.Failed++
+			switch res.Outcome {
+			case upload.Uploaded:
+				r.sum.Uploaded++
+			case upload.Rejected:
+				r.sum.Rejected++
+			case upload.Failed:
+				if !errors.Is(res.Err, ledger.ErrClaimHeld) {
+					r.sum.Failed++
+					r.firstErr = cmp.Or(r.firstErr, res.Err)
+				}
 			}
 		}()
 	}
-	wg.Wait()
-	return len(pending) - started
+	return ""
 }
 
-// record is the S3 event record the pipeline gets for a pending version.
-func record(bucket string, c candidate) *events.S3EventRecord {
-	return &events.S3EventRecord{
-		EventSource: "nxcloud:reconcile",
-		EventTime:   c.modified,
-		S3: events.S3Entity{
-			Bucket: events.S3Bucket{Name: bucket, Arn: "arn:aws:s3:::" + bucket},
-			Object: events.S3Object{Key: upload.EncodeKey(c.key), Size: c.size, VersionID: c.version},
-		},
-	}
+// fail counts a key the run could not handle.
+func (r *run) fail(ctx context.Context, key string, err error) {
+	r.sum.Failed++
+	r.firstErr = cmp.Or(r.firstErr, err)
+	r.log.ErrorContext(ctx, "reconcile: key skipped", "bucket", r.cfg.Bucket, "key", key, "error", err)
 }

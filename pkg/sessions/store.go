@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
@@ -24,8 +25,7 @@ import (
 // S3API is the part of the S3 client the store uses; *s3.Client satisfies
 // it.
 type S3API interface {
-	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
-	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	ledger.S3API
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 }
 
@@ -52,6 +52,7 @@ type Config struct {
 type Store struct {
 	cfg     Config
 	s3      S3API
+	ledger  *ledger.Ledger
 	presign Presigner
 }
 
@@ -69,7 +70,7 @@ func NewStore(cfg Config, api S3API, presigner Presigner) *Store {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	return &Store{cfg: cfg, s3: api, presign: presigner}
+	return &Store{cfg: cfg, s3: api, ledger: ledger.New(api, ledger.Config{Clock: cfg.Clock}), presign: presigner}
 }
 
 // SessionKey is the key of the session document of id.
@@ -160,10 +161,10 @@ func (s *Store) Upload(ctx context.Context, id string) (*mediaapi.UploadStatus, 
 
 	head, err := s.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(doc.Key)})
 	switch {
-	case upload.IsNotFound(err) && s.cfg.Clock().After(doc.ExpiresAt):
+	case ledger.IsNotFound(err) && s.cfg.Clock().After(doc.ExpiresAt):
 		st.Status, st.UpdatedAt = mediaapi.StatusExpired, doc.ExpiresAt
 		return st, nil
-	case upload.IsNotFound(err):
+	case ledger.IsNotFound(err):
 		st.Status, st.UpdatedAt = mediaapi.StatusAwaitingFile, doc.CreatedAt
 		return st, nil
 	case err != nil:
@@ -174,15 +175,15 @@ func (s *Store) Upload(ctx context.Context, id string) (*mediaapi.UploadStatus, 
 	if version == "" || version == "null" {
 		return st, nil // no versions, no verdict: the upload function refuses such a bucket
 	}
-	rec, err := upload.ReadRecord(ctx, s.s3, s.cfg.Bucket, doc.Key, version)
+	rec, err := s.ledger.Record(ctx, ledger.Object{Bucket: s.cfg.Bucket, Key: doc.Key, VersionID: version})
 	switch {
 	case err != nil:
 		return nil, err
 	case rec == nil:
 		return st, nil
-	case rec.Status == upload.Uploaded:
+	case rec.Status == ledger.Uploaded:
 		st.Status, st.MediaID, st.UpdatedAt = mediaapi.StatusUploaded, rec.MediaID, rec.UpdatedAt.UTC()
-	case rec.Status == upload.Rejected:
+	case rec.Status == ledger.Rejected:
 		st.Status, st.Error, st.UpdatedAt = mediaapi.StatusRejected, rec.Error, rec.UpdatedAt.UTC()
 	}
 	// A superseded version (another one became current since the HEAD) is
@@ -195,7 +196,7 @@ func (s *Store) readDocument(ctx context.Context, id string) (*document, error) 
 	key := SessionKey(s.cfg.Prefix, id)
 	out, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
 	switch {
-	case upload.IsNotFound(err):
+	case ledger.IsNotFound(err):
 		return nil, fmt.Errorf("no session at %s: %w", key, mediaapi.ErrUploadNotFound)
 	case err != nil:
 		return nil, fmt.Errorf("read session %s: %w", key, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/sessions"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
@@ -206,7 +207,7 @@ func TestCreateUpload(t *testing.T) {
 
 	// The upload function's verdict for that version decides.
 	verdictAt := time.Date(2026, 1, 12, 10, 16, 2, 0, time.UTC)
-	writeRecord(t, f, key, aws.ToString(head.VersionId), upload.Record{Status: upload.Uploaded, MediaID: "4:media-id", UpdatedAt: verdictAt})
+	writeRecord(t, f, key, aws.ToString(head.VersionId), ledger.Record{Status: ledger.Uploaded, MediaID: "4:media-id", UpdatedAt: verdictAt})
 	f.s3.requests()
 	st = f.status(t, up.ID)
 	want = mediaapi.UploadStatus{ID: up.ID, Status: mediaapi.StatusUploaded, FileName: in.FileName, Type: in.Type, Size: in.Size,
@@ -219,19 +220,19 @@ func TestCreateUpload(t *testing.T) {
 	}
 
 	// A record for another version counts for nothing.
-	writeRecord(t, f, key, "another-version", upload.Record{Status: upload.Rejected, Error: "x"})
+	writeRecord(t, f, key, "another-version", ledger.Record{Status: ledger.Rejected, Error: "x"})
 	if st := f.status(t, up.ID); st.Status != mediaapi.StatusUploaded {
 		t.Errorf("status = %s after a record for another version, want uploaded", st.Status)
 	}
 }
 
 // writeRecord stores a verdict as the upload function does.
-func writeRecord(t *testing.T, f *fixture, key, version string, rec upload.Record) {
+func writeRecord(t *testing.T, f *fixture, key, version string, rec ledger.Record) {
 	t.Helper()
 	rec.Bucket, rec.Key, rec.VersionID = f.bucket, key, version
 	b, _ := json.Marshal(rec)
 	if _, err := f.client.PutObject(context.Background(), &s3.PutObjectInput{
-		Bucket: aws.String(f.bucket), Key: aws.String(upload.RecordKey(key, version)), Body: bytes.NewReader(b),
+		Bucket: aws.String(f.bucket), Key: aws.String(ledger.RecordKey(key, version)), Body: bytes.NewReader(b),
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +310,7 @@ func TestUploadStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	const reason = "NXCloud 9002: Merchant phone number error"
-	writeRecord(t, f, key, aws.ToString(head.VersionId), upload.Record{Status: upload.Rejected, Error: reason, UpdatedAt: time.Now()})
+	writeRecord(t, f, key, aws.ToString(head.VersionId), ledger.Record{Status: ledger.Rejected, Error: reason, UpdatedAt: time.Now()})
 	if st := f.status(t, up.ID); st.Status != mediaapi.StatusRejected || st.Error != reason || st.MediaID != "" {
 		t.Errorf("status = %+v, want rejected with %q", st, reason)
 	}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -16,9 +18,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
@@ -37,13 +41,15 @@ type env struct {
 	bucket string
 	nx     *nxcloudtest.Server
 	client *nxcloud.Client
-	h      *upload.Handler
+	h      *upload.Pipeline
+	ledger *ledger.Ledger
 	cfg    upload.Config
 	logs   *lambdarttest.Buffer
 }
 
 type envOptions struct {
 	cfg       upload.Config
+	message   bool // the message destination (uploadMedia) under media/, else template files under templates/
 	wrapS3    func(upload.S3API) upload.S3API
 	nxOpts    []nxcloudtest.Option
 	creds     nxcloud.CredentialsProvider
@@ -69,15 +75,18 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.client = client
-	if o.cfg.Prefix == "" {
-		o.cfg.Prefix = "templates/"
-	}
+	o.cfg.Logger = logger
 	e.cfg = o.cfg
 	var api upload.S3API = e.s3
 	if o.wrapS3 != nil {
 		api = o.wrapS3(api)
 	}
-	e.h = upload.NewHandler(o.cfg, api, client, logger)
+	dest := upload.Template("templates/", client)
+	if o.message {
+		dest = upload.Message("media/", client)
+	}
+	e.h = upload.New(o.cfg, api, dest)
+	e.ledger = ledger.New(e.s3, ledger.Config{})
 	return e
 }
 
@@ -186,13 +195,13 @@ func (e *env) tags(o object) map[string]string {
 // claims lists the claim objects in the bucket (current versions).
 func (e *env) claims() []string {
 	e.t.Helper()
-	return miniotest.Keys(e.t, e.s3, e.bucket, upload.ClaimPrefix)
+	return miniotest.Keys(e.t, e.s3, e.bucket, ledger.ClaimPrefix)
 }
 
 // record returns the verdict recorded for the version o, nil when none.
-func (e *env) record(o object) *upload.Record {
+func (e *env) record(o object) *ledger.Record {
 	e.t.Helper()
-	rec, err := upload.ReadRecord(context.Background(), e.s3, e.bucket, o.key, o.version)
+	rec, err := e.ledger.Record(context.Background(), ledger.Object{Bucket: e.bucket, Key: o.key, VersionID: o.version})
 	if err != nil {
 		e.t.Fatalf("read record of %s: %v", o.key, err)
 	}
@@ -200,7 +209,7 @@ func (e *env) record(o object) *upload.Record {
 }
 
 // wantRecord checks the verdict recorded for o.
-func (e *env) wantRecord(o object, status upload.Outcome, mediaID string) *upload.Record {
+func (e *env) wantRecord(o object, status ledger.Status, mediaID string) *ledger.Record {
 	e.t.Helper()
 	rec := e.record(o)
 	if rec == nil || rec.Status != status || rec.MediaID != mediaID || rec.Key != o.key || rec.VersionID != o.version || rec.Bucket != e.bucket {
@@ -216,7 +225,7 @@ func (e *env) uploadCalls() int { return len(e.nx.Calls(nxcloud.ActionUploadTemp
 func (e *env) line(key string) map[string]any {
 	e.t.Helper()
 	var last map[string]any
-	for _, l := range e.logs.Lines(e.t, "upload template file") {
+	for _, l := range e.logs.Lines(e.t, "upload") {
 		if l["key"] == key {
 			last = l
 		}
@@ -240,7 +249,7 @@ func (e *env) wantOutcome(key string, outcome upload.Outcome) map[string]any {
 // handle runs the handler on ev and fails the test on an error.
 func (e *env) handle(ev events.S3Event) {
 	e.t.Helper()
-	if err := e.h.Handle(context.Background(), ev); err != nil {
+	if err := e.h.HandleEvent(context.Background(), ev); err != nil {
 		e.t.Fatalf("Handle: %v", err)
 	}
 }
@@ -249,10 +258,41 @@ func (e *env) handle(ev events.S3Event) {
 // fail or delay chosen ones.
 type spyS3 struct {
 	upload.S3API
-	mu    sync.Mutex
-	calls map[string]int
-	fail  map[string]int                     // fail the next n calls of an operation
-	delay func(op, key string) time.Duration // nil: no delay
+	mu     sync.Mutex
+	calls  map[string]int
+	fail   map[string]int                     // fail the next n calls of an operation
+	failIf func(op, key string) bool          // nil: no failure; else fail the calls it picks
+	delay  func(op, key string) time.Duration // nil: no delay
+	// hang makes the bodies of the objects GetObject returns stop after
+	// their bytes, as a stalled connection does, until ctx ends.
+	hang bool
+}
+
+// hangingBody yields its bytes, then blocks until ctx ends or it is
+// closed: a body whose connection stalled before its end.
+type hangingBody struct {
+	io.ReadCloser
+	ctx    context.Context
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (h *hangingBody) Read(p []byte) (int, error) {
+	n, err := h.ReadCloser.Read(p)
+	if err == io.EOF {
+		select {
+		case <-h.ctx.Done():
+			return n, h.ctx.Err()
+		case <-h.closed:
+			return n, errors.New("read on a closed body")
+		}
+	}
+	return n, err
+}
+
+func (h *hangingBody) Close() error {
+	h.once.Do(func() { close(h.closed) })
+	return h.ReadCloser.Close()
 }
 
 func (s *spyS3) before(ctx context.Context, op string, key *string) error {
@@ -265,10 +305,11 @@ func (s *spyS3) before(ctx context.Context, op string, key *string) error {
 	if fail {
 		s.fail[op]--
 	}
+	fail = fail || s.failIf != nil && s.failIf(op, aws.ToString(key))
 	delay := s.delay
 	s.mu.Unlock()
 	if fail {
-		return fmt.Errorf("injected: %s unavailable", op)
+		return &smithy.GenericAPIError{Code: "SlowDown", Message: "injected: " + op + " throttled"}
 	}
 	if delay != nil {
 		if d := delay(op, aws.ToString(key)); d > 0 {
@@ -318,11 +359,24 @@ func (s *spyS3) GetObject(ctx context.Context, in *s3.GetObjectInput, o ...func(
 	if err := s.before(ctx, "GetObject", in.Key); err != nil {
 		return nil, err
 	}
-	return s.S3API.GetObject(ctx, in, o...)
+	out, err := s.S3API.GetObject(ctx, in, o...)
+	s.mu.Lock()
+	hang := s.hang && !strings.HasPrefix(aws.ToString(in.Key), "nxcloud-")
+	s.mu.Unlock()
+	if err == nil && hang {
+		out.Body = &hangingBody{ReadCloser: out.Body, ctx: ctx, closed: make(chan struct{})}
+	}
+	return out, err
 }
 
+// PutObject names a conditional replacement (a claim's renewal)
+// "PutObject/IfMatch".
 func (s *spyS3) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	if err := s.before(ctx, "PutObject", in.Key); err != nil {
+	op := "PutObject"
+	if in.IfMatch != nil {
+		op += "/IfMatch"
+	}
+	if err := s.before(ctx, op, in.Key); err != nil {
 		return nil, err
 	}
 	return s.S3API.PutObject(ctx, in, o...)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"path"
 	"regexp"
 	"slices"
@@ -23,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
@@ -203,6 +203,14 @@ func (s *fzS3) DeleteObject(_ context.Context, in *s3.DeleteObjectInput, _ ...fu
 }
 
 // keys lists the keys under prefix that have a current version.
+func (s *fzS3) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	out := &s3.ListObjectsV2Output{}
+	for _, k := range s.keys(aws.ToString(in.Bucket), aws.ToString(in.Prefix)) {
+		out.Contents = append(out.Contents, types.Object{Key: aws.String(k)})
+	}
+	return out, nil
+}
+
 func (s *fzS3) keys(bucket, prefix string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -220,7 +228,7 @@ func (s *fzS3) keys(bucket, prefix string) []string {
 type fzUploader struct {
 	outcome byte
 	mu      sync.Mutex
-	calls   []nxcloud.UploadTemplateFileInput
+	calls   []nxcloud.UploadInput
 	ids     []string
 }
 
@@ -234,7 +242,7 @@ var fzUploadErrors = []error{
 	&nxcloud.APIError{Action: nxcloud.ActionUploadTemplateFile, Code: 1001, Message: "Authentication failed"},
 }
 
-func (u *fzUploader) UploadTemplateFile(_ context.Context, in nxcloud.UploadTemplateFileInput) (string, error) {
+func (u *fzUploader) UploadTemplateFile(_ context.Context, in nxcloud.UploadInput) (string, error) {
 	b, err := io.ReadAll(in.Body)
 	if err != nil {
 		return "", err
@@ -299,21 +307,20 @@ func FuzzHandleRecords(f *testing.F) {
 
 		up := &fzUploader{outcome: outcome}
 		cfg := upload.Config{
-			Prefix:         "templates/",
 			MaxUploadBytes: maxBytes,
 			ClaimWait:      10 * time.Millisecond,
 		}
 		if flags&8 != 0 {
 			cfg.DefaultBusinessPhone = "8613900000001"
 		}
-		h := upload.NewHandler(cfg, st, up, slog.New(slog.DiscardHandler))
+		h := upload.New(cfg, st, upload.Destination{Name: upload.TemplateDestination, Prefix: "templates/", Types: nxcloud.TemplateFileTypes, Send: up.UploadTemplateFile})
 
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		start := time.Now()
-		err1 := h.Handle(ctx, ev)
+		err1 := h.HandleEvent(ctx, ev)
 		calls1, ids1 := len(up.calls), len(up.ids)
-		err2 := h.Handle(ctx, ev)
+		err2 := h.HandleEvent(ctx, ev)
 		if d := time.Since(start); d > 2*time.Second {
 			t.Fatalf("two deliveries took %v (errors %v, %v)", d, err1, err2)
 		}
@@ -331,7 +338,7 @@ func FuzzHandleRecords(f *testing.F) {
 				t.Fatalf("sent %d bytes (max %d, zero-byte objects are skipped)", c.Size, maxBytes)
 			case !fzPhoneRE.MatchString(c.BusinessPhone):
 				t.Fatalf("sent with the phone %q", c.BusinessPhone)
-			case !nxcloud.IsAcceptedType(c.Type):
+			case !slices.ContainsFunc(nxcloud.TemplateFileTypes, func(ft nxcloud.FileType) bool { return ft.MediaType == c.Type }):
 				t.Fatalf("sent with the type %q", c.Type)
 			case c.FileName != path.Base(key):
 				t.Fatalf("sent as %q, want the key's base name %q", c.FileName, path.Base(key))
@@ -356,33 +363,33 @@ func FuzzHandleRecords(f *testing.F) {
 		}
 		st.mu.Unlock()
 		uploaded := string(upload.Uploaded)
-		if tags[upload.TagStatus] == uploaded && !strings.HasPrefix(key, upload.ClaimPrefix) && (len(up.ids) != 1 || tags[upload.TagMediaID] != up.ids[0]) {
-			t.Fatalf("tagged uploaded with %q, NXCloud answered %v", tags[upload.TagMediaID], up.ids)
+		if tags[ledger.TagStatus] == uploaded && !strings.HasPrefix(key, ledger.ClaimPrefix) && (len(up.ids) != 1 || tags[ledger.TagMediaID] != up.ids[0]) {
+			t.Fatalf("tagged uploaded with %q, NXCloud answered %v", tags[ledger.TagMediaID], up.ids)
 		}
 		if len(up.ids) == 1 {
-			if tags[upload.TagStatus] != uploaded {
+			if tags[ledger.TagStatus] != uploaded {
 				t.Fatalf("NXCloud answered %s but the object is tagged %v", up.ids[0], tags)
 			}
-			r, err := upload.ReadRecord(ctx, st, bucket, key, obj.version)
-			if err != nil || r == nil || r.Status != upload.Uploaded || r.MediaID != up.ids[0] {
+			r, err := ledger.New(st, ledger.Config{}).Record(ctx, ledger.Object{Bucket: bucket, Key: key, VersionID: obj.version})
+			if err != nil || r == nil || r.Status != ledger.Uploaded || r.MediaID != up.ids[0] {
 				t.Fatalf("NXCloud answered %s but the record is %+v (%v)", up.ids[0], r, err)
 			}
 		}
 		if fzUploadErrors[int(outcome)%len(fzUploadErrors)] != nil && len(up.calls) > 0 {
 			// A transient failure must be returned (Lambda retries); a
 			// permanent one tags the object rejected.
-			if tags[upload.TagStatus] != string(upload.Rejected) && (err1 == nil || err2 == nil) {
+			if tags[ledger.TagStatus] != string(upload.Rejected) && (err1 == nil || err2 == nil) {
 				t.Fatalf("NXCloud failed (%v) but Handle returned %v, %v and tagged %v",
 					fzUploadErrors[int(outcome)%len(fzUploadErrors)], err1, err2, tags)
 			}
 		}
 		// A claim is released after a transient failure and kept only with
 		// a verdict recorded for its version.
-		for _, c := range st.keys(bucket, upload.ClaimPrefix) {
+		for _, c := range st.keys(bucket, ledger.ClaimPrefix) {
 			if c == key {
 				continue
 			}
-			if r, err := upload.ReadRecord(ctx, st, bucket, key, obj.version); c != upload.ClaimKey(key, obj.version) || err != nil || r == nil {
+			if r, err := ledger.New(st, ledger.Config{}).Record(ctx, ledger.Object{Bucket: bucket, Key: key, VersionID: obj.version}); c != ledger.ClaimKey(key, obj.version) || err != nil || r == nil {
 				t.Fatalf("claim %q left behind without a verdict (record %+v, %v)", c, r, err)
 			}
 		}

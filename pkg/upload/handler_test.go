@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
@@ -65,8 +66,8 @@ func TestUploadKeys(t *testing.T) {
 					call.ContentLength, call.TransferEncoding, call.Fields)
 			}
 			tags := e.tags(o)
-			if tags[upload.TagMediaID] != m.ID || tags[upload.TagStatus] != string(upload.Uploaded) {
-				t.Errorf("tags = %v; want %s=%s, %s=uploaded", tags, upload.TagMediaID, m.ID, upload.TagStatus)
+			if tags[ledger.TagMediaID] != m.ID || tags[ledger.TagStatus] != string(upload.Uploaded) {
+				t.Errorf("tags = %v; want %s=%s, %s=uploaded", tags, ledger.TagMediaID, m.ID, ledger.TagStatus)
 			}
 			l := e.wantOutcome(key, upload.Uploaded)
 			for field, want := range map[string]any{
@@ -82,7 +83,7 @@ func TestUploadKeys(t *testing.T) {
 					t.Errorf("log line has no %s: %v", field, l)
 				}
 			}
-			e.wantRecord(o, upload.Uploaded, m.ID)
+			e.wantRecord(o, ledger.Uploaded, m.ID)
 		})
 	}
 }
@@ -123,10 +124,10 @@ func TestPhoneRules(t *testing.T) {
 				if e.uploadCalls() != 0 {
 					t.Fatalf("NXCloud was called for an object without a valid phone")
 				}
-				if tags[upload.TagStatus] != string(upload.Rejected) || tags[upload.TagError] == "" {
+				if tags[ledger.TagStatus] != string(upload.Rejected) || tags[ledger.TagError] == "" {
 					t.Fatalf("tags = %v; want rejected with a reason", tags)
 				}
-				checkTagValue(t, tags[upload.TagError])
+				checkTagValue(t, tags[ledger.TagError])
 				e.wantOutcome(tc.key, upload.Rejected)
 				return
 			}
@@ -134,7 +135,7 @@ func TestPhoneRules(t *testing.T) {
 			if len(ups) != 1 || ups[0].BusinessPhone != tc.want {
 				t.Fatalf("uploads = %+v; want one with phone %s", ups, tc.want)
 			}
-			if tags[upload.TagStatus] != string(upload.Uploaded) {
+			if tags[ledger.TagStatus] != string(upload.Uploaded) {
 				t.Fatalf("tags = %v; want uploaded", tags)
 			}
 		})
@@ -165,10 +166,10 @@ func TestTypeRules(t *testing.T) {
 				if e.uploadCalls() != 0 {
 					t.Fatal("NXCloud was called for an unsupported type")
 				}
-				if tags[upload.TagStatus] != string(upload.Rejected) || !strings.Contains(tags[upload.TagError], "unsupported type") {
+				if tags[ledger.TagStatus] != string(upload.Rejected) || !strings.Contains(tags[ledger.TagError], "unsupported type") {
 					t.Fatalf("tags = %v; want rejected: unsupported type", tags)
 				}
-				checkTagValue(t, tags[upload.TagError])
+				checkTagValue(t, tags[ledger.TagError])
 				return
 			}
 			ups := e.nx.Uploads()
@@ -203,7 +204,7 @@ func TestOversizeRejectedBeforeSending(t *testing.T) {
 		t.Fatalf("NXCloud calls = %d; want only the 100-byte file", len(calls))
 	}
 	tags := e.tags(big)
-	if tags[upload.TagStatus] != string(upload.Rejected) || !strings.Contains(tags[upload.TagError], "MAX_UPLOAD_BYTES") {
+	if tags[ledger.TagStatus] != string(upload.Rejected) || !strings.Contains(tags[ledger.TagError], "MAX_UPLOAD_BYTES") {
 		t.Fatalf("tags = %v; want rejected over MAX_UPLOAD_BYTES", tags)
 	}
 	e.wantOutcome(big.key, upload.Rejected)
@@ -216,7 +217,7 @@ func TestSkippedRecords(t *testing.T) {
 	empty := e.put("templates/empty.pdf", nil)
 	outside := e.put("other/menu.pdf", pdf)
 	removed := e.put("templates/removed.pdf", pdf)
-	claimLike := e.put(upload.ClaimPrefix+"templates/x.pdf/v", pdf)
+	claimLike := e.put(ledger.ClaimPrefix+"templates/x.pdf/v", pdf)
 	created := e.put("templates/copied.pdf", pdf)
 	if _, err := e.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(removed.key)}); err != nil {
 		t.Fatal(err)
@@ -260,7 +261,7 @@ func TestTestEventAndEmptyEvents(t *testing.T) {
 		"no records":    `{}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			if err := e.h.Handle(context.Background(), decodeEvent(t, raw)); err != nil {
+			if err := e.h.HandleEvent(context.Background(), decodeEvent(t, raw)); err != nil {
 				t.Fatalf("Handle(%s) = %v; want nil", name, err)
 			}
 		})
@@ -276,7 +277,7 @@ func TestDuplicateDeliverySequential(t *testing.T) {
 	o := e.put("templates/menu.pdf", pdf)
 	ev := e.event(record{obj: o})
 	e.handle(ev)
-	id := e.tags(o)[upload.TagMediaID]
+	id := e.tags(o)[ledger.TagMediaID]
 	e.handle(ev)
 	if n := e.uploadCalls(); n != 1 {
 		t.Fatalf("NXCloud calls = %d; want 1", n)
@@ -303,7 +304,7 @@ func TestDuplicateDeliveryConcurrent(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			errs[i] = e.h.Handle(context.Background(), ev)
+			errs[i] = e.h.HandleEvent(context.Background(), ev)
 		})
 	}
 	close(start)
@@ -317,10 +318,10 @@ func TestDuplicateDeliveryConcurrent(t *testing.T) {
 	if len(ups) != 1 {
 		t.Fatalf("NXCloud uploads = %d; want 1", len(ups))
 	}
-	if e.tags(o)[upload.TagStatus] != string(upload.Uploaded) {
+	if e.tags(o)[ledger.TagStatus] != string(upload.Uploaded) {
 		t.Error("object not tagged uploaded")
 	}
-	e.wantRecord(o, upload.Uploaded, ups[0].ID)
+	e.wantRecord(o, ledger.Uploaded, ups[0].ID)
 }
 
 func TestSuperseded(t *testing.T) {
@@ -335,11 +336,14 @@ func TestSuperseded(t *testing.T) {
 			t.Fatal("the old version was sent")
 		}
 		e.wantOutcome(old.key, upload.Superseded)
-		if rec := e.wantRecord(old, upload.Superseded, ""); !strings.Contains(rec.Error, cur.version) {
-			t.Errorf("superseded record %+v does not name the current version %s", rec, cur.version)
+		if rec := e.record(old); rec != nil {
+			t.Errorf("superseded is not a verdict, yet %+v was recorded", rec)
 		}
-		if len(e.tags(old)) != 0 || len(e.tags(cur)) != 0 {
-			t.Error("a superseded object was tagged")
+		if tags := e.tags(old); tags[ledger.TagStatus] != ledger.Superseded || !strings.Contains(tags[ledger.TagError], cur.version) {
+			t.Errorf("old version's tags = %v; want superseded naming the current version %s", tags, cur.version)
+		}
+		if len(e.tags(cur)) != 0 {
+			t.Error("the current version was tagged by the old version's event")
 		}
 		// The new version's own event uploads it.
 		e.handle(e.event(record{obj: cur}))
@@ -355,8 +359,8 @@ func TestSuperseded(t *testing.T) {
 		id := e.nx.Uploads()[0].ID
 		e.put("templates/menu.pdf", []byte("%PDF new"))
 		e.handle(e.event(record{obj: old})) // a late duplicate of the first event
-		e.wantOutcome(old.key, upload.Superseded)
-		e.wantRecord(old, upload.Uploaded, id)
+		e.wantOutcome(old.key, upload.Skipped)
+		e.wantRecord(old, ledger.Uploaded, id)
 	})
 	t.Run("event without a version id is served from the current version", func(t *testing.T) {
 		t.Parallel()
@@ -365,10 +369,10 @@ func TestSuperseded(t *testing.T) {
 		o := e.put("templates/menu.pdf", pdf)
 		e.handle(e.event(record{obj: o, noIdent: true}))
 		ups := e.nx.Uploads()
-		if len(ups) != 1 || ups[0].SHA256 != o.sha256 || e.tags(o)[upload.TagMediaID] != ups[0].ID {
+		if len(ups) != 1 || ups[0].SHA256 != o.sha256 || e.tags(o)[ledger.TagMediaID] != ups[0].ID {
 			t.Fatalf("uploads = %+v, tags %v; want the current version sent and tagged", ups, e.tags(o))
 		}
-		e.wantRecord(o, upload.Uploaded, ups[0].ID)
+		e.wantRecord(o, ledger.Uploaded, ups[0].ID)
 	})
 }
 
@@ -379,7 +383,7 @@ func TestUnversionedBucketRefused(t *testing.T) {
 	no := false
 	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, versioned: &no})
 	o := e.put("templates/menu.pdf", pdf)
-	err := e.h.Handle(context.Background(), e.event(record{obj: o}))
+	err := e.h.HandleEvent(context.Background(), e.event(record{obj: o}))
 	if err == nil || !strings.Contains(err.Error(), "put-bucket-versioning") || !strings.Contains(err.Error(), e.bucket) {
 		t.Fatalf("Handle = %v; want an error naming the bucket and how to enable versioning", err)
 	}
@@ -417,7 +421,7 @@ func TestCopiesAreNewVersions(t *testing.T) {
 		a := e.put("templates/"+phone+"/a.pdf", pdf, withTags("owner=ops"))
 		e.handle(e.event(record{obj: a}))
 		b := e.copyObject(a, "templates/"+other+"/a.pdf", nil)
-		if got := e.tags(b)[upload.TagMediaID]; got == "" {
+		if got := e.tags(b)[ledger.TagMediaID]; got == "" {
 			t.Fatal("the copy carries no tags: the test does not exercise S3's tag copy")
 		}
 		e.handle(e.event(record{obj: b, name: "ObjectCreated:Copy"}))
@@ -425,18 +429,18 @@ func TestCopiesAreNewVersions(t *testing.T) {
 		if len(ups) != 2 || ups[1].BusinessPhone != other || ups[1].SHA256 != a.sha256 || ups[1].ID == ups[0].ID {
 			t.Fatalf("uploads = %+v; want the copy sent again for %s", ups, other)
 		}
-		if tags := e.tags(b); tags[upload.TagMediaID] != ups[1].ID || tags["owner"] != "ops" {
+		if tags := e.tags(b); tags[ledger.TagMediaID] != ups[1].ID || tags["owner"] != "ops" {
 			t.Fatalf("copy's tags = %v; want its own id %s, owner kept", tags, ups[1].ID)
 		}
-		e.wantRecord(b, upload.Uploaded, ups[1].ID)
-		e.wantRecord(a, upload.Uploaded, ups[0].ID)
+		e.wantRecord(b, ledger.Uploaded, ups[1].ID)
+		e.wantRecord(a, ledger.Uploaded, ups[0].ID)
 	})
 	t.Run("copy onto itself with the phone fixes a rejection", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, envOptions{})
 		a := e.put("templates/menus/a.pdf", pdf)
 		e.handle(e.event(record{obj: a}))
-		if tags := e.tags(a); tags[upload.TagStatus] != string(upload.Rejected) {
+		if tags := e.tags(a); tags[ledger.TagStatus] != string(upload.Rejected) {
 			t.Fatalf("tags = %v; want rejected for lack of a phone", tags)
 		}
 		fixed := e.copyObject(a, a.key, map[string]string{upload.MetadataBusinessPhone: other})
@@ -446,11 +450,11 @@ func TestCopiesAreNewVersions(t *testing.T) {
 			t.Fatalf("uploads = %+v; want the fixed copy sent for %s", ups, other)
 		}
 		tags := e.tags(fixed)
-		if tags[upload.TagStatus] != string(upload.Uploaded) || tags[upload.TagMediaID] != ups[0].ID || tags[upload.TagError] != "" {
+		if tags[ledger.TagStatus] != string(upload.Uploaded) || tags[ledger.TagMediaID] != ups[0].ID || tags[ledger.TagError] != "" {
 			t.Fatalf("tags = %v; want uploaded with %s and no error left", tags, ups[0].ID)
 		}
-		e.wantRecord(a, upload.Rejected, "")
-		e.wantRecord(fixed, upload.Uploaded, ups[0].ID)
+		e.wantRecord(a, ledger.Rejected, "")
+		e.wantRecord(fixed, ledger.Uploaded, ups[0].ID)
 	})
 }
 
@@ -464,12 +468,12 @@ func TestNXCloudRejects(t *testing.T) {
 			e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Code: code})
 			e.handle(e.event(record{obj: o}))
 			tags := e.tags(o)
-			if tags[upload.TagStatus] != string(upload.Rejected) || !strings.Contains(tags[upload.TagError], "9") || tags["owner"] != "ops" {
+			if tags[ledger.TagStatus] != string(upload.Rejected) || !strings.Contains(tags[ledger.TagError], "9") || tags["owner"] != "ops" {
 				t.Fatalf("tags = %v; want rejected with the code, owner kept", tags)
 			}
-			checkTagValue(t, tags[upload.TagError])
+			checkTagValue(t, tags[ledger.TagError])
 			e.wantOutcome(o.key, upload.Rejected)
-			if rec := e.wantRecord(o, upload.Rejected, ""); !strings.Contains(rec.Error, "nxcloud code") {
+			if rec := e.wantRecord(o, ledger.Rejected, ""); !strings.Contains(rec.Error, "nxcloud code") {
 				t.Errorf("record = %+v; want the NXCloud code as the reason", rec)
 			}
 			// A duplicate delivery of the same event is a no-op: the
@@ -478,7 +482,7 @@ func TestNXCloudRejects(t *testing.T) {
 			if n := e.uploadCalls(); n != 1 {
 				t.Errorf("NXCloud calls after a duplicate delivery = %d; want 1", n)
 			}
-			if got := e.tags(o)[upload.TagStatus]; got != string(upload.Rejected) {
+			if got := e.tags(o)[ledger.TagStatus]; got != string(upload.Rejected) {
 				t.Errorf("status after a duplicate delivery = %q; want rejected", got)
 			}
 		})
@@ -488,7 +492,7 @@ func TestNXCloudRejects(t *testing.T) {
 		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, nxOpts: []nxcloudtest.Option{nxcloudtest.WithNotWhatsAppPhones(phone)}})
 		o := e.put("templates/menu.pdf", pdf)
 		e.handle(e.event(record{obj: o}))
-		if tags := e.tags(o); tags[upload.TagStatus] != string(upload.Rejected) || !strings.Contains(tags[upload.TagError], "9002") {
+		if tags := e.tags(o); tags[ledger.TagStatus] != string(upload.Rejected) || !strings.Contains(tags[ledger.TagError], "9002") {
 			t.Fatalf("tags = %v; want rejected 9002", tags)
 		}
 	})
@@ -513,7 +517,7 @@ func TestTransientFailures(t *testing.T) {
 			o := e.put("templates/menu.pdf", pdf)
 			ev := e.event(record{obj: o})
 			e.nx.Inject(nxcloud.ActionUploadTemplateFile, tc.fault)
-			if err := e.h.Handle(context.Background(), ev); err == nil {
+			if err := e.h.HandleEvent(context.Background(), ev); err == nil {
 				t.Fatal("Handle = nil; want an error so Lambda retries")
 			}
 			if tags := e.tags(o); len(tags) != 0 {
@@ -529,7 +533,7 @@ func TestTransientFailures(t *testing.T) {
 			// Lambda's retry.
 			e.handle(ev)
 			ups := e.nx.Uploads()
-			if len(ups) != 1 || e.tags(o)[upload.TagMediaID] != ups[0].ID {
+			if len(ups) != 1 || e.tags(o)[ledger.TagMediaID] != ups[0].ID {
 				t.Fatalf("retry: uploads %+v, tags %v", ups, e.tags(o))
 			}
 		})
@@ -550,10 +554,10 @@ func TestCredentialsFailureIsTransient(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, creds: failingCreds{}})
 	o := e.put("templates/menu.pdf", pdf)
-	err := e.h.Handle(context.Background(), e.event(record{obj: o}))
+	err := e.h.Upload(context.Background(), upload.Object{Bucket: e.bucket, Key: o.key, VersionID: o.version}).Err
 	var ce *nxcloud.CredentialsError
-	if !errors.As(err, &ce) {
-		t.Fatalf("Handle = %v; want a *nxcloud.CredentialsError", err)
+	if !errors.As(err, &ce) || upload.FailureType(err) != "SecretUnavailable" {
+		t.Fatalf("Upload = %v (%s); want a *nxcloud.CredentialsError, SecretUnavailable", err, upload.FailureType(err))
 	}
 	if e.uploadCalls() != 0 || len(e.tags(o)) != 0 || len(e.claims()) != 0 {
 		t.Fatalf("calls %d, tags %v, claims %v; want none", e.uploadCalls(), e.tags(o), e.claims())
@@ -568,9 +572,9 @@ func TestDeadlineAbortsAndReleases(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	start := time.Now()
-	err := e.h.Handle(ctx, e.event(record{obj: o}))
-	if err == nil || !errors.Is(err, nxcloud.ErrTimeout) {
-		t.Fatalf("Handle = %v; want nxcloud.ErrTimeout", err)
+	err := e.h.Upload(ctx, upload.Object{Bucket: e.bucket, Key: o.key, VersionID: o.version}).Err
+	if err == nil || !errors.Is(err, nxcloud.ErrTimeout) || upload.FailureType(err) != "NXCloudUnavailable" {
+		t.Fatalf("Upload = %v (%s); want nxcloud.ErrTimeout, NXCloudUnavailable", err, upload.FailureType(err))
 	}
 	if took := time.Since(start); took > 2700*time.Millisecond {
 		t.Errorf("Handle returned after %v: it must stop before the Lambda deadline minus the margin", took)
@@ -597,21 +601,21 @@ func TestSlowS3AfterNXCloudAnswered(t *testing.T) {
 	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: 4 * time.Second})
 	spy.set(func(s *spyS3) {
 		s.delay = func(op, key string) time.Duration {
-			if strings.HasPrefix(key, upload.RecordPrefix) && op == "PutObject" || op == "PutObjectTagging" {
+			if strings.HasPrefix(key, ledger.RecordPrefix) && op == "PutObject" || op == "PutObjectTagging" {
 				return 400 * time.Millisecond
 			}
 			return 0
 		}
 	})
-	err := e.h.Handle(ctx, e.event(record{obj: o}))
+	err := e.h.HandleEvent(ctx, e.event(record{obj: o}))
 	if err != nil || ctx.Err() != nil {
 		t.Fatalf("Handle = %v (context %v); want the upload recorded and tagged before the deadline", err, ctx.Err())
 	}
 	ups := e.nx.Uploads()
-	if len(ups) != 1 || e.tags(o)[upload.TagMediaID] != ups[0].ID {
+	if len(ups) != 1 || e.tags(o)[ledger.TagMediaID] != ups[0].ID {
 		t.Fatalf("uploads %+v, tags %v", ups, e.tags(o))
 	}
-	e.wantRecord(o, upload.Uploaded, ups[0].ID)
+	e.wantRecord(o, ledger.Uploaded, ups[0].ID)
 }
 
 func TestTagsMerged(t *testing.T) {
@@ -621,7 +625,7 @@ func TestTagsMerged(t *testing.T) {
 	e.handle(e.event(record{obj: o}))
 	tags := e.tags(o)
 	id := e.nx.Uploads()[0].ID
-	want := map[string]string{"owner": "ops", "project": "spring menu", upload.TagMediaID: id, upload.TagStatus: string(upload.Uploaded)}
+	want := map[string]string{"owner": "ops", "project": "spring menu", ledger.TagMediaID: id, ledger.TagStatus: string(upload.Uploaded)}
 	if len(tags) != len(want) {
 		t.Fatalf("tags = %v; want %v", tags, want)
 	}
@@ -642,11 +646,11 @@ func TestMultiRecordRetrySkipsSuccesses(t *testing.T) {
 	// The second call (record b) fails.
 	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: time.Millisecond})
 	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{HTTPStatus: 503})
-	err := e.h.Handle(context.Background(), ev)
+	err := e.h.HandleEvent(context.Background(), ev)
 	if err == nil || !strings.Contains(err.Error(), "b.pdf") || strings.Contains(err.Error(), "a.pdf") {
 		t.Fatalf("Handle = %v; want an error about b.pdf only", err)
 	}
-	if e.tags(a)[upload.TagStatus] != string(upload.Uploaded) || e.tags(c)[upload.TagStatus] != string(upload.Uploaded) || len(e.tags(b)) != 0 {
+	if e.tags(a)[ledger.TagStatus] != string(upload.Uploaded) || e.tags(c)[ledger.TagStatus] != string(upload.Uploaded) || len(e.tags(b)) != 0 {
 		t.Fatalf("tags a=%v b=%v c=%v; want a and c uploaded, b untouched", e.tags(a), e.tags(b), e.tags(c))
 	}
 	e.handle(ev)
@@ -667,7 +671,7 @@ func TestTaggingFailureKeepsMediaID(t *testing.T) {
 	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, wrapS3: spy.wrap})
 	o := e.put("templates/menu.pdf", pdf)
 	ev := e.event(record{obj: o})
-	err := e.h.Handle(context.Background(), ev)
+	err := e.h.HandleEvent(context.Background(), ev)
 	if err == nil {
 		t.Fatal("Handle = nil; want an error while the object is not tagged")
 	}
@@ -675,14 +679,14 @@ func TestTaggingFailureKeepsMediaID(t *testing.T) {
 	if len(ups) != 1 {
 		t.Fatalf("uploads %+v; want one", ups)
 	}
-	e.wantRecord(o, upload.Uploaded, ups[0].ID)
+	e.wantRecord(o, ledger.Uploaded, ups[0].ID)
 
 	spy.set(func(s *spyS3) { s.fail = nil })
 	e.handle(ev)
 	if n := e.uploadCalls(); n != 1 {
 		t.Fatalf("NXCloud calls = %d after the retry; want still 1", n)
 	}
-	if tags := e.tags(o); tags[upload.TagMediaID] != ups[0].ID || tags[upload.TagStatus] != string(upload.Uploaded) {
+	if tags := e.tags(o); tags[ledger.TagMediaID] != ups[0].ID || tags[ledger.TagStatus] != string(upload.Uploaded) {
 		t.Fatalf("tags = %v; want the first upload's id", tags)
 	}
 	e.wantOutcome(o.key, upload.Skipped)
@@ -704,13 +708,13 @@ func TestUntaggableMediaID(t *testing.T) {
 			e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Body: string(answer)})
 			e.handle(e.event(record{obj: o}))
 			want := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(id)))
-			if tags := e.tags(o); tags[upload.TagMediaID] != want || tags[upload.TagStatus] != string(upload.Uploaded) {
-				t.Fatalf("tags = %v; want %s=%s", tags, upload.TagMediaID, want)
+			if tags := e.tags(o); tags[ledger.TagMediaID] != want || tags[ledger.TagStatus] != string(upload.Uploaded) {
+				t.Fatalf("tags = %v; want %s=%s", tags, ledger.TagMediaID, want)
 			}
-			if upload.MediaIDTagValue(id) != want {
-				t.Errorf("MediaIDTagValue(%q) = %q; want %q", id, upload.MediaIDTagValue(id), want)
+			if ledger.MediaIDTagValue(id) != want {
+				t.Errorf("MediaIDTagValue(%q) = %q; want %q", id, ledger.MediaIDTagValue(id), want)
 			}
-			e.wantRecord(o, upload.Uploaded, id)
+			e.wantRecord(o, ledger.Uploaded, id)
 		})
 	}
 }
@@ -720,7 +724,7 @@ func (e *env) putClaim(o object, leaseMS int64) {
 	e.t.Helper()
 	body := fmt.Sprintf(`{"bucket":%q,"key":%q,"version_id":%q,"owner":"other","lease_ms":%d}`, e.bucket, o.key, o.version, leaseMS)
 	_, err := e.s3.PutObject(context.Background(), &s3.PutObjectInput{
-		Bucket: aws.String(e.bucket), Key: aws.String(upload.ClaimKey(o.key, o.version)), Body: strings.NewReader(body),
+		Bucket: aws.String(e.bucket), Key: aws.String(ledger.ClaimKey(o.key, o.version)), Body: strings.NewReader(body),
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -730,9 +734,9 @@ func (e *env) putClaim(o object, leaseMS int64) {
 // putRecord writes the verdict uploaded with mediaID for o, as a holder
 // does when NXCloud answers.
 func (e *env) putRecord(o object, mediaID string) {
-	rec, _ := json.Marshal(upload.Record{Status: upload.Uploaded, Bucket: e.bucket, Key: o.key, VersionID: o.version, MediaID: mediaID})
+	rec, _ := json.Marshal(ledger.Record{Status: ledger.Uploaded, Bucket: e.bucket, Key: o.key, VersionID: o.version, MediaID: mediaID})
 	if _, err := e.s3.PutObject(context.Background(), &s3.PutObjectInput{
-		Bucket: aws.String(e.bucket), Key: aws.String(upload.RecordKey(o.key, o.version)), Body: bytes.NewReader(rec)}); err != nil {
+		Bucket: aws.String(e.bucket), Key: aws.String(ledger.RecordKey(o.key, o.version)), Body: bytes.NewReader(rec)}); err != nil {
 		e.t.Error(err)
 	}
 }
@@ -753,14 +757,14 @@ func TestClaims(t *testing.T) {
 		if len(ups) != 1 {
 			t.Fatalf("uploads %d; want 1 after taking over the stale claim", len(ups))
 		}
-		e.wantRecord(o, upload.Uploaded, ups[0].ID)
+		e.wantRecord(o, ledger.Uploaded, ups[0].ID)
 	})
 	t.Run("live claim elsewhere is retried later", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone, ClaimWait: 500 * time.Millisecond}})
 		o := e.put("templates/menu.pdf", pdf)
 		e.putClaim(o, 30_000)
-		err := e.h.Handle(context.Background(), e.event(record{obj: o}))
+		err := e.h.HandleEvent(context.Background(), e.event(record{obj: o}))
 		if err == nil || e.uploadCalls() != 0 {
 			t.Fatalf("Handle = %v with %d calls; want a transient error and nothing sent", err, e.uploadCalls())
 		}
@@ -800,7 +804,7 @@ func TestClaims(t *testing.T) {
 		e.putClaim(o, 30_000)
 		time.AfterFunc(400*time.Millisecond, func() {
 			_, _ = e.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{
-				Bucket: aws.String(e.bucket), Key: aws.String(upload.ClaimKey(o.key, o.version))})
+				Bucket: aws.String(e.bucket), Key: aws.String(ledger.ClaimKey(o.key, o.version))})
 		})
 		e.handle(e.event(record{obj: o}))
 		if len(e.nx.Uploads()) != 1 {
@@ -817,7 +821,7 @@ func TestClaims(t *testing.T) {
 		if e.uploadCalls() != 0 {
 			t.Fatal("the version was sent again although its id was recorded")
 		}
-		if tags := e.tags(o); tags[upload.TagMediaID] != "4:recorded" || tags[upload.TagStatus] != string(upload.Uploaded) {
+		if tags := e.tags(o); tags[ledger.TagMediaID] != "4:recorded" || tags[ledger.TagStatus] != string(upload.Uploaded) {
 			t.Fatalf("tags = %v; want the recorded id", tags)
 		}
 	})
@@ -834,11 +838,11 @@ func TestLeaseRenewedWhileSending(t *testing.T) {
 	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: 3 * lease})
 	ev := e.event(record{obj: o})
 	done := make(chan error, 1)
-	go func() { done <- e.h.Handle(context.Background(), ev) }()
+	go func() { done <- e.h.HandleEvent(context.Background(), ev) }()
 
 	time.Sleep(2 * lease)
-	dup := upload.NewHandler(upload.Config{DefaultBusinessPhone: phone, Lease: lease, Clock: later(5 * time.Second)}, e.s3, e.client, nil)
-	if err := dup.Handle(context.Background(), ev); err != nil {
+	dup := upload.New(upload.Config{DefaultBusinessPhone: phone, Lease: lease, Clock: later(5 * time.Second)}, e.s3, upload.Template("templates/", e.client))
+	if err := dup.HandleEvent(context.Background(), ev); err != nil {
 		t.Fatalf("duplicate: %v", err)
 	}
 	if err := <-done; err != nil {
@@ -861,7 +865,7 @@ func TestLeaseLostStopsSending(t *testing.T) {
 		e.putClaim(o, 30_000) // another delivery took the claim over
 	}()
 	start := time.Now()
-	err := e.h.Handle(context.Background(), e.event(record{obj: o}))
+	err := e.h.HandleEvent(context.Background(), e.event(record{obj: o}))
 	if err == nil || !strings.Contains(err.Error(), "claim on this version was lost") {
 		t.Fatalf("Handle = %v; want the lost claim reported", err)
 	}
@@ -881,11 +885,11 @@ func TestClaimDocument(t *testing.T) {
 	o := e.put("templates/menu.pdf", pdf)
 	e.nx.Inject(nxcloud.ActionUploadTemplateFile, nxcloudtest.Fault{Delay: time.Second})
 	done := make(chan error, 1)
-	go func() { done <- e.h.Handle(context.Background(), e.event(record{obj: o})) }()
+	go func() { done <- e.h.HandleEvent(context.Background(), e.event(record{obj: o})) }()
 
 	var body []byte
 	for range 100 {
-		out, err := e.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(upload.ClaimKey(o.key, o.version))})
+		out, err := e.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(ledger.ClaimKey(o.key, o.version))})
 		if err == nil {
 			body, _ = io.ReadAll(out.Body)
 			out.Body.Close()
@@ -904,26 +908,34 @@ func TestClaimDocument(t *testing.T) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatalf("claim %q is not JSON: %v", body, err)
 	}
-	if doc.Bucket != e.bucket || doc.Key != o.key || doc.VersionID != o.version || doc.Owner == "" || doc.LeaseMS != upload.DefaultLease.Milliseconds() {
-		t.Fatalf("claim = %s; want bucket, key, version, owner and the %s lease", body, upload.DefaultLease)
+	if doc.Bucket != e.bucket || doc.Key != o.key || doc.VersionID != o.version || doc.Owner == "" || doc.LeaseMS != ledger.DefaultLease.Milliseconds() {
+		t.Fatalf("claim = %s; want bucket, key, version, owner and the %s lease", body, ledger.DefaultLease)
 	}
 }
 
-// TestRequestsPerUpload counts the S3 requests of the common case, a small
-// new file, and of a duplicate delivery.
+// TestRequestsPerUpload counts the S3 requests of the common cases: a small
+// new file (template or message), a duplicate delivery, a rejection.
 func TestRequestsPerUpload(t *testing.T) {
 	t.Parallel()
-	spy := &spyS3{}
-	e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, wrapS3: spy.wrap})
-	o := e.put("templates/menu.pdf", pdf)
-	ev := e.event(record{obj: o})
-	e.handle(ev)
-	if n, ops := spy.total(); n > 6 {
-		t.Errorf("a successful upload made %d S3 requests %v; want at most 6", n, ops)
-	}
-	e.handle(ev)
-	if n, ops := spy.total(); n > 4 {
-		t.Errorf("a duplicate delivery made %d S3 requests %v; want at most 4", n, ops)
+	for _, message := range []bool{false, true} {
+		spy := &spyS3{}
+		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, wrapS3: spy.wrap, message: message})
+		prefix := map[bool]string{false: "templates/", true: "media/"}[message]
+		o := e.put(prefix+"menu.pdf", pdf)
+		ev := e.event(record{obj: o})
+		e.handle(ev)
+		if n, ops := spy.total(); n > 6 {
+			t.Errorf("a successful upload (message %v) made %d S3 requests %v; want at most 6", message, n, ops)
+		}
+		e.handle(ev)
+		if n, ops := spy.total(); n > 3 {
+			t.Errorf("a duplicate delivery (message %v) made %d S3 requests %v; want at most 3", message, n, ops)
+		}
+		bad := e.put(prefix+"anim.gif", []byte("GIF89a"), withType("image/gif"))
+		e.handle(e.event(record{obj: bad}))
+		if n, ops := spy.total(); n > 4 {
+			t.Errorf("a rejection (message %v) made %d S3 requests %v; want at most 4", message, n, ops)
+		}
 	}
 }
 
@@ -986,7 +998,7 @@ func TestRotatedSecretReopensBody(t *testing.T) {
 		wrong := nxcloud.Credentials{AccessKey: "wrong-key", AccessSecret: "wrong-secret"}
 		e := newEnv(t, envOptions{cfg: upload.Config{DefaultBusinessPhone: phone}, creds: &rotatingCreds{cur: wrong, fresh: wrong}})
 		o := e.put("templates/menu.pdf", pdf)
-		if err := e.h.Handle(context.Background(), e.event(record{obj: o})); err == nil {
+		if err := e.h.HandleEvent(context.Background(), e.event(record{obj: o})); err == nil {
 			t.Fatal("Handle = nil; want the authentication error (transient: the secret may be fixed)")
 		}
 		if n := e.uploadCalls(); n != 1 {
@@ -1100,7 +1112,7 @@ func TestLargeObjectFlatMemory(t *testing.T) {
 	if rec.checksum() == "" {
 		t.Error("the handler's GetObject carried no checksum: the stream was not validated")
 	}
-	if tags := e.tags(o); tags[upload.TagMediaID] != ups[0].ID {
+	if tags := e.tags(o); tags[ledger.TagMediaID] != ups[0].ID {
 		t.Errorf("tags = %v; want the media id", tags)
 	}
 }

@@ -59,15 +59,6 @@ func phoneFor(metadata map[string]string, key, prefix, def string) (phone, reaso
 	return "", "no business phone: set metadata business-phone, put the object under " + prefix + "<phone>/ or set " + config.EnvBusinessPhone
 }
 
-// extensionTypes maps file extensions to the NXCloud type they carry.
-var extensionTypes = map[string]string{
-	".pdf":  "application/pdf",
-	".mp4":  "video/mp4",
-	".jpg":  "image/jpeg",
-	".jpeg": "image/jpeg",
-	".png":  "image/png",
-}
-
 // bareMediaType lower-cases a Content-Type and strips its parameters.
 func bareMediaType(contentType string) string {
 	if t, _, err := mime.ParseMediaType(contentType); err == nil {
@@ -77,20 +68,24 @@ func bareMediaType(contentType string) string {
 	return strings.ToLower(strings.TrimSpace(t))
 }
 
-// typeFor picks the NXCloud type of an object: its Content-Type when NXCloud
-// accepts it, else the type its extension names. The reason is set when
-// neither gives an accepted type.
-func typeFor(contentType, key string) (typ, reason string) {
-	if t := bareMediaType(contentType); nxcloud.IsAcceptedType(t) {
-		return t, ""
+// typeFor picks the NXCloud type of an object among types: its
+// Content-Type's media type when accepted, else the type its extension
+// names. The reason is set when neither gives an accepted type.
+func typeFor(types nxcloud.FileTypes, contentType, key string) (ft nxcloud.FileType, reason string) {
+	ct := bareMediaType(contentType)
+	if ft, ok := types.ByMediaType(ct); ok {
+		return ft, ""
 	}
 	ext := strings.ToLower(path.Ext(key))
-	if t, ok := extensionTypes[ext]; ok {
-		return t, ""
+	if ft, ok := types.ByExtension(ext); ok {
+		return ft, ""
 	}
-	ct := bareMediaType(contentType)
 	if ct == "" {
 		ct = "none"
 	}
-	return "", fmt.Sprintf("unsupported type: content-type %s and extension %q: use pdf, mp4, jpeg or png", ct, ext)
+	var exts []string
+	for _, t := range types {
+		exts = append(exts, t.Extensions...)
+	}
+	return nxcloud.FileType{}, fmt.Sprintf("unsupported type: content-type %s and extension %q: use %s", ct, ext, strings.Join(exts, " "))
 }

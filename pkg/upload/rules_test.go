@@ -1,13 +1,10 @@
 package upload
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 )
 
 func TestDecodeKey(t *testing.T) {
@@ -74,87 +71,47 @@ func TestPhoneFor(t *testing.T) {
 
 func TestTypeFor(t *testing.T) {
 	t.Parallel()
+	tmpl, msg := nxcloud.TemplateFileTypes, nxcloud.MessageMediaTypes
 	for _, tc := range []struct {
+		types         nxcloud.FileTypes
 		ct, key, want string
+		kind          string // message media only
 	}{
-		{"application/pdf", "templates/a.bin", "application/pdf"},
-		{"Image/PNG; charset=binary", "templates/a", "image/png"},
-		{"image/jpg", "templates/a.png", "image/jpg"},
-		{"video/mp4", "templates/a.mov", "video/mp4"},
-		{"application/octet-stream", "templates/a.pdf", "application/pdf"},
-		{"binary/octet-stream", "templates/A.JPG", "image/jpeg"},
-		{"", "templates/a.jpeg", "image/jpeg"},
-		{"text/plain", "templates/a.png", "image/png"},
-		{"", "templates/clip.MP4", "video/mp4"},
-		{"text/plain", "templates/a.txt", ""},
-		{"image/gif", "templates/a.gif", ""},
-		{"", "templates/noext", ""},
+		{tmpl, "application/pdf", "templates/a.bin", "application/pdf", ""},
+		{tmpl, "Image/PNG; charset=binary", "templates/a", "image/png", ""},
+		{tmpl, "image/jpg", "templates/a.png", "image/jpg", ""},
+		{tmpl, "video/mp4", "templates/a.mov", "video/mp4", ""},
+		{tmpl, "application/octet-stream", "templates/a.pdf", "application/pdf", ""},
+		{tmpl, "binary/octet-stream", "templates/A.JPG", "image/jpeg", ""},
+		{tmpl, "", "templates/a.jpeg", "image/jpeg", ""},
+		{tmpl, "text/plain", "templates/a.png", "image/png", ""},
+		{tmpl, "", "templates/clip.MP4", "video/mp4", ""},
+		{tmpl, "text/plain", "templates/a.txt", "", ""},
+		{tmpl, "image/gif", "templates/a.gif", "", ""},
+		{tmpl, "", "templates/noext", "", ""},
+		{msg, "image/jpeg", "media/a.bin", "image/jpeg", "image"},
+		{msg, "audio/ogg; codecs=opus", "media/voice", "audio/ogg", "audio"},
+		{msg, "", "media/voice.opus", "audio/ogg", "audio"},
+		{msg, "application/octet-stream", "media/song.M4A", "audio/mp4", "audio"},
+		{msg, "video/3gpp", "media/clip", "video/3gp", "video"},
+		{msg, "", "media/report.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "document"},
+		{msg, "Text/Plain; charset=utf-8", "media/notes", "text/plain", "document"},
+		{msg, "", "media/sticker.webp", "image/webp", "sticker"},
+		{msg, "image/jpg", "media/a.gif", "", ""},
+		{msg, "image/gif", "media/a.gif", "", ""},
+		{tmpl, "text/plain", "templates/notes.txt", "", ""},
+		{tmpl, "image/webp", "templates/s.webp", "", ""},
 	} {
 		t.Run(tc.ct+" "+tc.key, func(t *testing.T) {
 			t.Parallel()
-			got, reason := typeFor(tc.ct, tc.key)
-			if got != tc.want {
+			ft, reason := typeFor(tc.types, tc.ct, tc.key)
+			got := ft.MediaType
+			if got != tc.want || tc.kind != "" && ft.Kind != tc.kind {
 				t.Fatalf("typeFor(%q, %q) = %q (%s); want %q", tc.ct, tc.key, got, reason, tc.want)
 			}
 			if (tc.want == "") != (reason != "") {
 				t.Fatalf("typeFor(%q, %q) reason %q with type %q", tc.ct, tc.key, reason, got)
 			}
 		})
-	}
-}
-
-func TestTagSafe(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ in, want string }{
-		{`unsupported type "text/plain"`, "unsupported type text/plain"},
-		{"nxcloud code 9002: not a WhatsApp number!", "nxcloud code 9002: not a WhatsApp number"},
-		{"a\nb\tc", "a b c"},
-		{"keep +-=._:/@ these", "keep +-=._:/@ these"},
-		{"菜单 x", "x"},
-		{strings.Repeat("x", 300), strings.Repeat("x", 256)},
-	} {
-		if got := tagSafe(tc.in); got != tc.want {
-			t.Errorf("tagSafe(%q) = %q; want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestMergeTags(t *testing.T) {
-	t.Parallel()
-	existing := []types.Tag{tag("owner", "ops"), tag(TagError, "old"), tag("team", "a")}
-	got, dropped := mergeTags(existing, tag(TagMediaID, "4:x"), tag(TagStatus, string(Uploaded)))
-	want := map[string]string{"owner": "ops", "team": "a", TagMediaID: "4:x", TagStatus: string(Uploaded)}
-	if len(got) != len(want) || len(dropped) != 0 {
-		t.Fatalf("mergeTags = %v dropped %v; want %v", got, dropped, want)
-	}
-	for _, tg := range got {
-		if want[aws.ToString(tg.Key)] != aws.ToString(tg.Value) {
-			t.Errorf("tag %s=%s not expected", aws.ToString(tg.Key), aws.ToString(tg.Value))
-		}
-	}
-
-	var full []types.Tag
-	for i := range 10 {
-		full = append(full, tag(string(rune('a'+i)), "v"))
-	}
-	got, dropped = mergeTags(full, tag(TagStatus, string(Rejected)), tag(TagError, "why"))
-	if len(got) != maxTags || strings.Join(dropped, ",") != "i,j" {
-		t.Fatalf("mergeTags over the limit: %d tags, dropped %v; want 10 and [i j]", len(got), dropped)
-	}
-	if v, _ := tagValue(got, TagStatus); v != string(Rejected) {
-		t.Errorf("status tag lost: %v", got)
-	}
-}
-
-func TestS3ErrorNamesPermission(t *testing.T) {
-	t.Parallel()
-	denied := &smithy.GenericAPIError{Code: "AccessDenied", Message: "Access Denied"}
-	err := s3Error("get object", "s3:GetObject", denied)
-	if !strings.Contains(err.Error(), "needs s3:GetObject") || !errors.Is(err, denied) {
-		t.Errorf("s3Error(AccessDenied) = %v: want the permission named and the cause kept", err)
-	}
-	other := errors.New("connection reset")
-	if got := s3Error("get object", "s3:GetObject", other).Error(); strings.Contains(got, "access denied") {
-		t.Errorf("s3Error(transport) = %q: must not claim access denied", got)
 	}
 }

@@ -5,87 +5,83 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 )
 
-// version is the object version a record is about, as HeadObject described
+// version is the object version an upload is about, as HeadObject described
 // it, and what the rules made of it.
 type version struct {
-	bucket, key, id string
-	size            int64
-	contentType     string
-	metadata        map[string]string
-	tagCount        int32
-	record          *Record // the verdict already made for this version, if any
+	ledger.Object
+	size        int64
+	contentType string
+	metadata    map[string]string
+	tagCount    int32
+	record      *ledger.Record // the verdict already made for this version, if any
 
 	phone, typ string // set by rules
 }
 
-// decode returns the object key of rec, or ends the record when it is not
-// for this function.
-func (h *Handler) decode(rec *events.S3EventRecord) (string, error) {
-	key, err := DecodeKey(rec.S3.Object.Key)
-	if err != nil {
-		return "", end(Skipped, "%s", tagSafe(err.Error()))
-	}
-	name := strings.TrimPrefix(rec.EventName, "s3:")
-	switch {
-	case name != "" && !strings.HasPrefix(name, "ObjectCreated:"):
-		return "", end(Skipped, "event %s is not ObjectCreated", rec.EventName)
-	case rec.S3.Bucket.Name == "":
-		return "", end(Skipped, "the record names no bucket")
-	case !strings.HasPrefix(key, h.cfg.Prefix) || strings.HasPrefix(key, ClaimPrefix) || strings.HasPrefix(key, RecordPrefix):
-		return "", end(Skipped, "key outside prefix %s", h.cfg.Prefix)
-	case strings.HasSuffix(key, "/"):
-		return "", end(Skipped, "folder marker")
-	}
-	return key, nil
+// errNoVersions refuses a bucket that does not keep versions.
+type errNoVersions struct{ bucket string }
+
+func (e *errNoVersions) Error() string {
+	return fmt.Sprintf("the object has no version id of its own: bucket %s does not keep versions (or kept none when the object was stored), "+
+		"and without versions the upload cannot tell which content an event is for: enable versioning "+
+		"(aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled) and store the object again", e.bucket, e.bucket)
 }
 
-// pin fixes the version to send: the one the event names (eventVersion), or
-// the current one when the event names none. HeadObject of the current
-// object tells both whether the bucket keeps versions and whether the
-// event's version is still current; the version's record is read meanwhile
-// (or after, for an event that names no version).
-func (h *Handler) pin(ctx context.Context, bucket, key, eventVersion string) (*version, error) {
-	v := &version{bucket: bucket, key: key, id: eventVersion}
-	var rec *Record
+// pin fixes the version to send: obj's, or the current one when obj names
+// none. HeadObject of the current object tells both whether the bucket keeps
+// versions and whether obj's version is still current; the version's record
+// is read meanwhile (or after, for obj without a version).
+func (p *Pipeline) pin(ctx context.Context, obj Object) (*version, error) {
+	v := &version{Object: obj}
+	var rec *ledger.Record
 	var recErr error
 	read := make(chan struct{})
-	if v.id == "" {
+	if v.VersionID == "" {
 		close(read)
 	} else {
 		go func() {
 			defer close(read)
-			rec, recErr = h.readRecord(ctx, v)
+			rec, recErr = p.ledger.Record(ctx, v.Object)
 		}()
 	}
-	head, err := h.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	head, err := p.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key)})
 	<-read
 	switch {
-	case err != nil && IsNotFound(err):
+	case err != nil && ledger.IsNotFound(err):
 		return nil, end(Skipped, "object no longer exists")
 	case err != nil:
-		return nil, s3Error("head object", "s3:GetObject", err)
+		return nil, ledger.S3Err("head object", "s3:GetObject on the object", err)
 	}
 	current := aws.ToString(head.VersionId)
 	if current == "" || current == "null" {
-		return nil, fmt.Errorf("the object has no version id of its own: bucket %s does not keep versions (or kept none when the object was stored), "+
-			"and without versions the upload cannot tell which content an event is for: enable versioning "+
-			"(aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled) and store the object again", bucket, bucket)
+		return nil, &errNoVersions{bucket: obj.Bucket}
 	}
-	if v.id == "" {
-		v.id = current // e.g. an event from `sam local generate-event s3 put`
-		rec, recErr = h.readRecord(ctx, v)
+	if v.VersionID == "" {
+		v.VersionID = current // e.g. an event from `sam local generate-event s3 put`
+		rec, recErr = p.ledger.Record(ctx, v.Object)
 	}
-	if v.id != current {
-		// The newer version has its own event. A verdict already recorded
-		// for this version (an upload before the overwrite) stays.
+	if recErr != nil {
+		return nil, recErr
+	}
+	if rec != nil {
+		// A verdict made for this version stands, current or not (an
+		// upload before an overwrite).
+		v.record = rec
+		return v, nil
+	}
+	if v.VersionID != current {
+		// The newer version has its own event. The note is for people: it
+		// decides nothing, so the version is sent if it becomes current
+		// again.
 		reason := "overwritten since the event: the current version is " + current
-		if err := h.writeRecord(ctx, v, Record{Status: Superseded, Error: reason}, true); err != nil && !isPreconditionFailed(err) {
-			h.log.WarnContext(ctx, "superseded verdict not recorded", "bucket", bucket, "key", key, "version", v.id, "error", err)
+		if err := p.ledger.MarkSuperseded(ctx, v.Object, reason); err != nil && !ledger.IsNotFound(err) {
+			p.log.WarnContext(ctx, "superseded version not tagged", "bucket", v.Bucket, "key", v.Key, "version", v.VersionID, "error", err)
 		}
 		return nil, end(Superseded, "%s", reason)
 	}
@@ -96,25 +92,51 @@ func (h *Handler) pin(ctx context.Context, bucket, key, eventVersion string) (*v
 	if v.size == 0 {
 		return nil, end(Skipped, "zero-byte object")
 	}
-	v.record = rec
-	return v, recErr
+	return v, nil
 }
 
 // rules decides the merchant phone and the NXCloud type of v and checks its
-// size; a problem is a permanent rejection, found before any byte is sent.
-func (h *Handler) rules(v *version) error {
-	phone, why := phoneFor(v.metadata, v.key, h.cfg.Prefix, h.cfg.DefaultBusinessPhone)
+// size, from its metadata alone: a problem is a permanent rejection, found
+// before any byte is read.
+func (p *Pipeline) rules(d *Destination, v *version) error {
+	phone, why := phoneFor(v.metadata, v.Key, d.Prefix, p.cfg.DefaultBusinessPhone)
 	v.phone = phone
 	if why != "" {
 		return end(Rejected, "%s", why)
 	}
-	typ, why := typeFor(v.contentType, v.key)
-	v.typ = typ
+	ft, why := typeFor(d.Types, v.contentType, v.Key)
+	v.typ = ft.MediaType
 	if why != "" {
 		return end(Rejected, "%s", why)
 	}
-	if v.size > h.cfg.MaxUploadBytes {
-		return end(Rejected, "size %d bytes exceeds MAX_UPLOAD_BYTES %d", v.size, h.cfg.MaxUploadBytes)
+	if v.size > p.cfg.MaxUploadBytes {
+		return end(Rejected, "size %d bytes exceeds MAX_UPLOAD_BYTES %d", v.size, p.cfg.MaxUploadBytes)
+	}
+	if ft.MaxBytes > 0 && v.size > ft.MaxBytes {
+		return end(Rejected, "size %d bytes exceeds the %d bytes NXCloud takes for %s (%s)", v.size, ft.MaxBytes, ft.Kind, ft.MediaType)
+	}
+	return nil
+}
+
+// SessionFolder is where upload sessions put their files, below a
+// destination's prefix: <prefix>uploads/<upload id>/<file name>.
+const SessionFolder = "uploads/"
+
+// isSessionFile reports whether key is the file of an upload session.
+func isSessionFile(d *Destination, key string) bool {
+	rest, ok := strings.CutPrefix(key, d.Prefix+SessionFolder)
+	return ok && strings.Count(rest, "/") == 1
+}
+
+// bind makes sure v is the first version of its session's key: one session
+// is one file, and a later version is rejected, never sent.
+func (p *Pipeline) bind(ctx context.Context, v *version) error {
+	first, err := p.ledger.Bind(ctx, v.Object)
+	switch {
+	case err != nil:
+		return err
+	case first != v.VersionID:
+		return end(Rejected, "upload session already used: its first file (version %s) decided it; create a new session with POST /uploads for another file", first)
 	}
 	return nil
 }

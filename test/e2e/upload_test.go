@@ -22,10 +22,10 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/metrics"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
-	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
 
 const tagWait = 30 * time.Second
@@ -97,9 +97,9 @@ func objectTags(t *testing.T, ctx context.Context, bucket, key, version string) 
 }
 
 // recordOf reads the verdict recorded for a version, nil when none.
-func recordOf(t *testing.T, ctx context.Context, bucket, key, version string) *upload.Record {
+func recordOf(t *testing.T, ctx context.Context, bucket, key, version string) *ledger.Record {
 	t.Helper()
-	rec, err := upload.ReadRecord(ctx, st.S3Client(), bucket, key, version)
+	rec, err := ledger.New(st.S3Client(), ledger.Config{}).Record(ctx, ledger.Object{Bucket: bucket, Key: key, VersionID: version})
 	if err != nil {
 		t.Fatalf("record of %s: %v", key, err)
 	}
@@ -389,64 +389,73 @@ func TestUploadNonObjectEvents(t *testing.T) {
 	}
 }
 
-// TestUploadEventFile: events/s3-put.json, invoked as sam local invoke does
-// once its object exists.
+// TestUploadEventFile: events/s3-put.json and s3-put-media.json, invoked as
+// sam local invoke does once their object exists.
 func TestUploadEventFile(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 60*time.Second)
-	raw := readEvent(t, "s3-put.json")
-	var ev struct {
-		Records []struct {
-			S3 struct {
-				Bucket struct {
-					Name string `json:"name"`
-				} `json:"bucket"`
-				Object struct {
-					Key  string `json:"key"`
-					Size int    `json:"size"`
-				} `json:"object"`
-			} `json:"s3"`
-		} `json:"Records"`
-	}
-	if err := json.Unmarshal(raw, &ev); err != nil || len(ev.Records) != 1 {
-		t.Fatalf("events/s3-put.json: %v", err)
-	}
-	rec := ev.Records[0].S3
-	key := strings.ReplaceAll(rec.Object.Key, "+", " ")
-	if !strings.HasPrefix(key, st.Prefix) {
-		t.Fatalf("events/s3-put.json names %s, outside the prefix %s", key, st.Prefix)
-	}
-	if err := st.MinIO.CreateBucket(ctx, rec.Bucket.Name, true); err != nil {
-		t.Fatalf("creating the fixture's bucket: %v", err)
-	}
-	body := sized(rec.Object.Size)
-	put := putObjectIn(t, ctx, rec.Bucket.Name, key, body, nil)
-	// The function of a stack whose bucket is the fixture's: its policy names it.
-	fn := mustRuntime(t, localstack.UploadTemplateFileFunction, "MEDIA_BUCKET="+rec.Bucket.Name).Invoke
+	for i, f := range []struct {
+		file, fn, prefix, contentType, etag, version string
+	}{
+		{"s3-put.json", localstack.UploadTemplateFileFunction, st.Prefix, "application/pdf", "0b9c2c3f1a7e5d4c8b6a29f1e0d3c4b5", "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"},
+		{"s3-put-media.json", localstack.UploadMediaFunction, st.MediaPrefix, "image/jpeg", "7f3e2a91c4d5b6e8a0f1c2d3e4f5a6b7", "8rXoXf2QmW0bqVH3Yx.Lz7nKpTcD4sEa"},
+	} {
+		raw := readEvent(t, f.file)
+		var ev struct {
+			Records []struct {
+				S3 struct {
+					Bucket struct {
+						Name string `json:"name"`
+					} `json:"bucket"`
+					Object struct {
+						Key  string `json:"key"`
+						Size int    `json:"size"`
+					} `json:"object"`
+				} `json:"s3"`
+			} `json:"Records"`
+		}
+		if err := json.Unmarshal(raw, &ev); err != nil || len(ev.Records) != 1 {
+			t.Fatalf("events/%s: %v", f.file, err)
+		}
+		rec := ev.Records[0].S3
+		key := strings.ReplaceAll(rec.Object.Key, "+", " ")
+		if !strings.HasPrefix(key, f.prefix) {
+			t.Fatalf("events/%s names %s, outside the prefix %s", f.file, key, f.prefix)
+		}
+		if i == 0 { // both fixtures name the same example bucket
+			if err := st.MinIO.CreateBucket(ctx, rec.Bucket.Name, true); err != nil {
+				t.Fatalf("creating the fixture's bucket: %v", err)
+			}
+		}
+		body := sized(rec.Object.Size)
+		put := putObjectIn(t, ctx, rec.Bucket.Name, key, body, func(in *s3.PutObjectInput) { in.ContentType = aws.String(f.contentType) })
+		// The function of a stack whose bucket is the fixture's: its policy names it.
+		fn := mustRuntime(t, f.fn, "MEDIA_BUCKET="+rec.Bucket.Name).Invoke
 
-	// As is: its version id names another version, so nothing is sent.
-	if ferr := invokeUpload(t, ctx, fn, raw); ferr != nil {
-		t.Fatalf("events/s3-put.json as is: the function failed: %s", ferr.Message)
-	}
-	if n := len(uploadCallsOf(body)); n != 0 {
-		t.Errorf("an event naming another version sent the object (%d calls)", n)
-	}
+		// As is: its version id names another version, so nothing is sent.
+		if ferr := invokeUpload(t, ctx, fn, raw); ferr != nil {
+			t.Fatalf("events/%s as is: the function failed: %s", f.file, ferr.Message)
+		}
+		if n := len(uploadsOf(body)); n != 0 {
+			t.Errorf("events/%s: an event naming another version sent the object (%d uploads)", f.file, n)
+		}
 
-	// With the ETag and version id of the object written.
-	patched := strings.NewReplacer(
-		`"0b9c2c3f1a7e5d4c8b6a29f1e0d3c4b5"`, `"`+strings.Trim(aws.ToString(put.ETag), `"`)+`"`,
-		`"3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"`, `"`+aws.ToString(put.VersionId)+`"`,
-	).Replace(string(raw))
-	if patched == string(raw) {
-		t.Fatalf("events/s3-put.json changed: update this test's ETag and version id")
-	}
-	if ferr := invokeUpload(t, ctx, fn, []byte(patched)); ferr != nil {
-		t.Fatalf("events/s3-put.json with the real ETag: the function failed: %s", ferr.Message)
-	}
-	tags := objectTags(t, ctx, rec.Bucket.Name, key, "")
-	m, ok := st.NXCloud.Media(tags["nxcloud-media-id"])
-	if tags["nxcloud-status"] != "uploaded" || !ok || m.FileName != path.Base(key) || m.Size != int64(len(body)) {
-		t.Errorf("tags %v, media %+v: want the fixture's object uploaded as %q", tags, m, path.Base(key))
+		// With the ETag and version id of the object written.
+		patched := strings.NewReplacer(
+			`"`+f.etag+`"`, `"`+strings.Trim(aws.ToString(put.ETag), `"`)+`"`,
+			`"`+f.version+`"`, `"`+aws.ToString(put.VersionId)+`"`,
+		).Replace(string(raw))
+		if patched == string(raw) {
+			t.Fatalf("events/%s changed: update this test's ETag and version id", f.file)
+		}
+		if ferr := invokeUpload(t, ctx, fn, []byte(patched)); ferr != nil {
+			t.Fatalf("events/%s with the real ETag: the function failed: %s", f.file, ferr.Message)
+		}
+		tags := objectTags(t, ctx, rec.Bucket.Name, key, "")
+		m, ok := st.NXCloud.Media(tags["nxcloud-media-id"])
+		if tags["nxcloud-status"] != "uploaded" || !ok || m.FileName != path.Base(key) || m.Size != int64(len(body)) || m.MimeType != f.contentType {
+			t.Errorf("events/%s: tags %v, media %+v: want the fixture's object uploaded as %q, %s", f.file, tags, m, path.Base(key), f.contentType)
+		}
 	}
 }
 
@@ -724,7 +733,7 @@ func TestUploadNXCloudFaults(t *testing.T) {
 					t.Errorf("a permanent rejection reached the failure queue")
 				}
 			}
-			if rec := recordOf(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); rec == nil || rec.Status != upload.Rejected {
+			if rec := recordOf(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); rec == nil || rec.Status != ledger.Rejected {
 				t.Errorf("record after a rejection = %+v, want the rejection recorded for the version", rec)
 			}
 		})
@@ -1018,7 +1027,7 @@ func TestUploadUntaggableID(t *testing.T) {
 	if err := st.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if want := upload.MediaIDTagValue(id); tags["nxcloud-status"] != "uploaded" || tags["nxcloud-media-id"] != want || !strings.HasPrefix(want, "sha256:") {
+	if want := ledger.MediaIDTagValue(id); tags["nxcloud-status"] != "uploaded" || tags["nxcloud-media-id"] != want || !strings.HasPrefix(want, "sha256:") {
 		t.Errorf("tags = %v, want uploaded with %s", tags, want)
 	}
 	if rec := recordOf(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); rec == nil || rec.MediaID != id {
@@ -1046,7 +1055,8 @@ type summary struct {
 // prefix of its own so that it sees only its test's objects, and its output.
 func sweeper(t *testing.T, prefix, settle string, changes ...string) (invoker, *lambdarttest.Buffer) {
 	t.Helper()
-	rt, logs := mustRuntimeLog(t, localstack.ReconcileFunction, append([]string{"UPLOAD_PREFIX=" + prefix, "RECONCILE_SETTLE=" + settle}, changes...)...)
+	rt, logs := mustRuntimeLog(t, localstack.ReconcileFunction, append([]string{"UPLOAD_PREFIX=" + prefix,
+		"MEDIA_PREFIX=" + strings.TrimSuffix(prefix, "/") + "-media/", "RECONCILE_SETTLE=" + settle}, changes...)...)
 	return rt.Invoke, logs
 }
 
@@ -1061,6 +1071,38 @@ func sweep(t *testing.T, ctx context.Context, fn invoker, event string) summary 
 	if res.Error != nil {
 		t.Fatalf("the sweep failed: %s: %s", res.Error.Type, res.Error.Message)
 	}
+	return sweepSummary(t, res)
+}
+
+// failingSweep invokes a sweep that must end in an error because some of
+// its sends failed: it returns the summary of the run's last log line.
+func failingSweep(t *testing.T, ctx context.Context, fn invoker, logs *lambdarttest.Buffer) summary {
+	t.Helper()
+	before := len(logs.Lines(t, "reconcile sweep"))
+	res, err := fn(ctx, []byte(`{}`))
+	if err != nil {
+		t.Fatalf("invoke the sweep: %v", err)
+	}
+	if res.Error == nil || res.Error.Type != "SweepFailures" {
+		t.Fatalf("the sweep answered %s (error %+v); want the errorType SweepFailures", res.Payload, res.Error)
+	}
+	// The log comes through a pipe.
+	lines := logs.Lines(t, "reconcile sweep")
+	for deadline := time.Now().Add(5 * time.Second); len(lines) == before && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		lines = logs.Lines(t, "reconcile sweep")
+	}
+	if len(lines) == before {
+		t.Fatal("the failed sweep logged no summary")
+	}
+	var s summary
+	b, _ := json.Marshal(lines[len(lines)-1])
+	_ = json.Unmarshal(b, &s)
+	return s
+}
+
+// sweepSummary decodes a sweep's answer.
+func sweepSummary(t *testing.T, res *lambdart.Result) summary {
+	t.Helper()
 	fmt.Fprintf(output, "e2e answer | sweep -> %s\n", res.Payload)
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(res.Payload, &keys); err != nil {
@@ -1131,7 +1173,7 @@ func TestReconcileMissedEvent(t *testing.T) {
 	if ups[0].BusinessPhone != phone || ups[0].FileName != baseName(key) {
 		t.Errorf("NXCloud got %+v, want phone %s and file %s", ups[0], phone, baseName(key))
 	}
-	if rec := recordOf(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); rec == nil || rec.Status != upload.Uploaded || rec.MediaID != ups[0].ID {
+	if rec := recordOf(t, ctx, st.Bucket, key, aws.ToString(put.VersionId)); rec == nil || rec.Status != ledger.Uploaded || rec.MediaID != ups[0].ID {
 		t.Errorf("record %+v, want uploaded as %s", rec, ups[0].ID)
 	}
 
@@ -1311,7 +1353,7 @@ func TestReconcileLeavesAlone(t *testing.T) {
 	time.Sleep(3 * time.Second) // all of the above are older than the settle time
 	putObject(t, ctx, young, randomPDF(), nil)
 	claim, _ := json.Marshal(map[string]any{"bucket": st.Bucket, "key": claimed, "version_id": aws.ToString(claimedPut.VersionId), "owner": "e2e", "lease_ms": 60000})
-	putObject(t, ctx, upload.ClaimKey(claimed, aws.ToString(claimedPut.VersionId)), claim, func(in *s3.PutObjectInput) { in.ContentType = aws.String("application/json") })
+	putObject(t, ctx, ledger.ClaimKey(claimed, aws.ToString(claimedPut.VersionId)), claim, func(in *s3.PutObjectInput) { in.ContentType = aws.String("application/json") })
 
 	calls := len(st.NXCloud.Calls(uploadAction))
 	if got, want := sweep(t, ctx, fn, `{}`), (summary{Examined: 4}); got != want {
@@ -1332,8 +1374,10 @@ func TestReconcileLeavesAlone(t *testing.T) {
 const uploadAction = nxcloud.ActionUploadTemplateFile
 
 // TestReconcileDeadline: a sweep that cannot send everything in time (NXCloud
-// answering slowly) answers its summary before the function's deadline and
-// leaves the rest to the next run, which sends each version once.
+// answering slowly, and failing) answers before the function's deadline
+// with an error (some sends failed), keeps its position, and the next run
+// goes on from there; the run after it starts over: each version is sent
+// once.
 func TestReconcileDeadline(t *testing.T) {
 	serial(t, uploadAction)
 	ctx := testContext(t, 120*time.Second)
@@ -1344,10 +1388,10 @@ func TestReconcileDeadline(t *testing.T) {
 		bodies[k] = randomPDF()
 		putObject(t, ctx, k, bodies[k], nil)
 	}
-	fn, _ := sweeper(t, prefix, "1ms") // its timeout is 10 s
+	fn, logs := sweeper(t, prefix, "1ms") // its timeout is 10 s
 	st.NXCloud.Inject(uploadAction, nxcloudtest.Fault{HTTPStatus: 500, Delay: 3 * time.Second, Times: len(bodies)})
 	start := time.Now()
-	s := sweep(t, ctx, fn, `{}`)
+	s := failingSweep(t, ctx, fn, logs)
 	t.Logf("the sweep against a slow NXCloud answered %+v after %s", s, time.Since(start).Round(time.Millisecond))
 	if took := time.Since(start); took >= httpTimeout {
 		t.Errorf("the sweep answered after %s, its timeout is %s", took, httpTimeout)
@@ -1356,8 +1400,14 @@ func TestReconcileDeadline(t *testing.T) {
 		t.Errorf("sweep against a slow NXCloud = %+v, want 12 pending, some failed, some left", s)
 	}
 	drainFaults(t, uploadAction)
-	if got, want := sweep(t, ctx, fn, `{}`), (summary{Examined: 12, Pending: 12, Uploaded: 12}); got != want {
+	// The next run goes on from where the first stopped, to the end; the
+	// one after it starts over and sends what failed.
+	left := 12 - s.Failed
+	if got, want := sweep(t, ctx, fn, `{}`), (summary{Examined: left, Pending: left, Uploaded: left}); got != want {
 		t.Errorf("next sweep = %+v, want %+v", got, want)
+	}
+	if got, want := sweep(t, ctx, fn, `{}`), (summary{Examined: 12, Pending: s.Failed, Uploaded: s.Failed}); got != want {
+		t.Errorf("the sweep after it = %+v, want %+v", got, want)
 	}
 	for k, b := range bodies {
 		if n := len(uploadsOf(b)); n != 1 {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
-	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 )
 
 // TestUploadDeadlines gives the upload function a short timeout and a
@@ -74,8 +74,8 @@ func TestUploadDeadlines(t *testing.T) {
 			if c := miniotest.Keys(b.t, b.s3, b.bucket, claimPrefix); len(c) > 0 {
 				t.Errorf("claim not released after the aborted attempt: %v", c)
 			}
-			if st := miniotest.Tags(b.t, b.s3, b.bucket, obj.key, obj.version)[upload.TagStatus]; st != "" {
-				t.Errorf("tagged %s=%q after the aborted attempt", upload.TagStatus, st)
+			if st := miniotest.Tags(b.t, b.s3, b.bucket, obj.key, obj.version)[ledger.TagStatus]; st != "" {
+				t.Errorf("tagged %s=%q after the aborted attempt", ledger.TagStatus, st)
 			}
 			if n := b.uploadsOf(obj); n != 0 {
 				t.Errorf("NXCloud stored %d copies after the aborted attempt", n)
@@ -90,7 +90,7 @@ func TestUploadDeadlines(t *testing.T) {
 				t.Errorf("%d cold starts: the process was killed at the deadline", n)
 			}
 			tags := b.checkInvariants(obj, []attempt{first, second})
-			if tags[upload.TagStatus] != uploaded || b.uploadsOf(obj) != 1 {
+			if tags[ledger.TagStatus] != uploaded || b.uploadsOf(obj) != 1 {
 				t.Errorf("after the retry: tags %v, %d uploads; want uploaded once", tags, b.uploadsOf(obj))
 			}
 			recordOutcome("Upload (deadline 4s)", tc.name, deadlineSummary(first, second, tags, b.uploadsOf(obj)))

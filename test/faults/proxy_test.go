@@ -230,8 +230,9 @@ func drip(dst io.Writer, src io.Reader, chunk int, interval time.Duration, done 
 
 // slowDownProxy is an HTTP reverse proxy in front of S3 (MinIO) that answers
 // the first n requests with 503 SlowDown, as S3 does when it throttles, and
-// forwards the rest. The Host header is kept so that SigV4 signatures made
-// for the proxy's address still verify.
+// forwards the rest; a rule, when set, decides first for every request. It
+// counts the body bytes of the answers to GETs, by path. The Host header is
+// kept so that SigV4 signatures made for the proxy's address still verify.
 type slowDownProxy struct {
 	srv       *http.Server
 	url       string
@@ -239,6 +240,33 @@ type slowDownProxy struct {
 	forwarded atomic.Int64
 	left      atomic.Int64
 	delay     atomic.Int64 // nanoseconds to wait before forwarding
+	rule      atomic.Pointer[func(r *http.Request) s3Fault]
+
+	mu     sync.Mutex
+	served map[string]int64 // GET answer body bytes by URL path
+}
+
+// s3Fault is what a slowDownProxy rule does to one request.
+type s3Fault struct {
+	throttle bool          // answer 503 SlowDown
+	hold     time.Duration // wait this long (or until the client gives up) first
+}
+
+// setRule makes rule decide for every request from now on; nil forwards.
+func (p *slowDownProxy) setRule(rule func(r *http.Request) s3Fault) {
+	if rule == nil {
+		p.rule.Store(nil)
+		return
+	}
+	p.rule.Store(&rule)
+}
+
+// bytesServed is the body bytes GET answers carried for the object key of
+// bucket.
+func (p *slowDownProxy) bytesServed(bucket, key string) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.served["/"+bucket+"/"+key]
 }
 
 func newSlowDownProxy(t *testing.T, upstreamURL string, n int) *slowDownProxy {
@@ -248,7 +276,7 @@ func newSlowDownProxy(t *testing.T, upstreamURL string, n int) *slowDownProxy {
 		t.Fatal(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	p := &slowDownProxy{}
+	p := &slowDownProxy{served: map[string]int64{}}
 	p.left.Store(int64(n))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -256,14 +284,18 @@ func newSlowDownProxy(t *testing.T, upstreamURL string, n int) *slowDownProxy {
 	}
 	p.url = "http://" + ln.Addr().String()
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d := time.Duration(p.delay.Load()); d > 0 {
+		var f s3Fault
+		if rule := p.rule.Load(); rule != nil {
+			f = (*rule)(r)
+		}
+		if d := max(time.Duration(p.delay.Load()), f.hold); d > 0 {
 			select {
 			case <-time.After(d):
 			case <-r.Context().Done():
 				return
 			}
 		}
-		if p.left.Add(-1) >= 0 {
+		if f.throttle || p.left.Add(-1) >= 0 {
 			p.throttled.Add(1)
 			_, _ = io.Copy(io.Discard, r.Body)
 			w.Header().Set("Content-Type", "application/xml")
@@ -273,9 +305,29 @@ func newSlowDownProxy(t *testing.T, upstreamURL string, n int) *slowDownProxy {
 			return
 		}
 		p.forwarded.Add(1)
-		rp.ServeHTTP(w, r)
+		if r.Method != http.MethodGet {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		cw := &countingWriter{ResponseWriter: w}
+		rp.ServeHTTP(cw, r)
+		p.mu.Lock()
+		p.served[r.URL.Path] += cw.n
+		p.mu.Unlock()
 	})}
 	go func() { _ = p.srv.Serve(ln) }()
 	t.Cleanup(func() { _ = p.srv.Close() })
 	return p
+}
+
+// countingWriter counts the body bytes written through it.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
 }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
-	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
 
 // s3Case is one S3 fault against the upload function.
@@ -91,7 +91,7 @@ func TestS3Faults(t *testing.T) {
 		{name: "object overwritten between event and processing", setup: func(t *testing.T, b *bucketWorld, o *object) (uploadOpts, func(int)) {
 			b.put(strings.TrimPrefix(o.key, prefix+phone+"/"), 77)
 			return uploadOpts{}, nil
-		}, wantAttempts: 1, wantLog: "overwritten since the event"},
+		}, wantAttempts: 1, wantStatus: ledger.Superseded, wantLog: "overwritten since the event"},
 		{name: "event names a bucket that does not exist", setup: func(t *testing.T, b *bucketWorld, o *object) (uploadOpts, func(int)) {
 			gone := "no-such-bucket-" + randomHex(4)
 			o.event = []byte(strings.ReplaceAll(string(o.event), b.bucket, gone))
@@ -154,8 +154,8 @@ func TestS3Faults(t *testing.T) {
 			} else if c := miniotest.Keys(b.t, b.s3, b.bucket, claimPrefix); len(c) > 0 {
 				t.Errorf("claims left behind: %v", c)
 			}
-			if got := tags[upload.TagStatus]; got != tc.wantStatus {
-				t.Errorf("tag %s = %q, want %q", upload.TagStatus, got, tc.wantStatus)
+			if got := tags[ledger.TagStatus]; got != tc.wantStatus {
+				t.Errorf("tag %s = %q, want %q", ledger.TagStatus, got, tc.wantStatus)
 			}
 			uploads := len(b.nx.Uploads())
 			if uploads != tc.wantUploads {

@@ -19,6 +19,7 @@ import (
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
@@ -26,7 +27,8 @@ import (
 
 const (
 	prefix      = "templates/"
-	claimPrefix = upload.ClaimPrefix
+	mediaPrefix = "media/"
+	claimPrefix = ledger.ClaimPrefix
 	uploaded    = string(upload.Uploaded)
 	rejected    = string(upload.Rejected)
 	// maxAttempts is one invocation plus Lambda's asynchronous retries
@@ -56,6 +58,17 @@ type uploadOpts struct {
 	nxURL, s3URL string        // defaults: the world's NXCloud and MinIO
 	timeout      time.Duration // default 5s
 	env          []string
+	// fn is the function: default UploadTemplateFileFunction; also
+	// UploadMediaFunction and ReconcileFunction (of the world's bucket).
+	fn string
+}
+
+// functionPackages are the packages of the functions the faults suite runs
+// against S3.
+var functionPackages = map[string]string{
+	"UploadTemplateFileFunction": pkgUpload,
+	"UploadMediaFunction":        module + "/functions/upload-media",
+	"ReconcileFunction":          module + "/functions/reconcile",
 }
 
 func (b *bucketWorld) startUpload(o uploadOpts) *lambdart.Runtime {
@@ -63,11 +76,14 @@ func (b *bucketWorld) startUpload(o uploadOpts) *lambdart.Runtime {
 	if o.s3URL == "" {
 		o.s3URL = b.minio.Endpoint
 	}
+	o.fn = cmp.Or(o.fn, "UploadTemplateFileFunction")
 	env := []string{
 		"UPLOAD_PREFIX=" + prefix,
+		"MEDIA_PREFIX=" + mediaPrefix,
+		"MEDIA_BUCKET=" + b.bucket,
 		"AWS_ENDPOINT_URL_S3=" + o.s3URL,
 	}
-	return b.start(pkgUpload, fnOpts{name: "UploadTemplateFileFunction", nxURL: o.nxURL, timeout: o.timeout, env: append(env, o.env...)})
+	return b.start(functionPackages[o.fn], fnOpts{name: o.fn, nxURL: o.nxURL, timeout: o.timeout, env: append(env, o.env...)})
 }
 
 // object is one stored object version and the event announcing it.
@@ -181,23 +197,23 @@ func (b *bucketWorld) answeredIDs() map[string]bool {
 func (b *bucketWorld) checkInvariants(o object, attempts []attempt) map[string]string {
 	b.t.Helper()
 	tags := miniotest.Tags(b.t, b.s3, b.bucket, o.key, o.version)
-	rec, err := upload.ReadRecord(context.Background(), b.s3, b.bucket, o.key, o.version)
+	rec, err := ledger.New(b.s3, ledger.Config{}).Record(context.Background(), ledger.Object{Bucket: b.bucket, Key: o.key, VersionID: o.version})
 	if err != nil {
 		b.t.Fatalf("read record of %s: %v", o.key, err)
 	}
-	if tags[upload.TagStatus] == uploaded {
-		if id := tags[upload.TagMediaID]; !b.answeredIDs()[id] {
+	if tags[ledger.TagStatus] == uploaded {
+		if id := tags[ledger.TagMediaID]; !b.answeredIDs()[id] {
 			b.t.Errorf("tagged %s=%s with media id %q that NXCloud never answered (answered: %v)",
-				upload.TagStatus, uploaded, id, b.answeredIDs())
+				ledger.TagStatus, uploaded, id, b.answeredIDs())
 		}
-		if rec == nil || rec.Status != upload.Uploaded || rec.MediaID != tags[upload.TagMediaID] {
-			b.t.Errorf("tagged uploaded with %q but the record is %+v", tags[upload.TagMediaID], rec)
+		if rec == nil || rec.Status != ledger.Uploaded || rec.MediaID != tags[ledger.TagMediaID] {
+			b.t.Errorf("tagged uploaded with %q but the record is %+v", tags[ledger.TagMediaID], rec)
 		}
 	}
-	if last := attempts[len(attempts)-1]; last.failed() && tags[upload.TagStatus] == uploaded {
+	if last := attempts[len(attempts)-1]; last.failed() && tags[ledger.TagStatus] == uploaded {
 		b.t.Errorf("the last attempt failed (%s) but the object is tagged uploaded", last.res.Error.Message)
 	}
-	if rec == nil && slices.Contains(miniotest.Keys(b.t, b.s3, b.bucket, claimPrefix), upload.ClaimKey(o.key, o.version)) {
+	if rec == nil && slices.Contains(miniotest.Keys(b.t, b.s3, b.bucket, claimPrefix), ledger.ClaimKey(o.key, o.version)) {
 		b.t.Errorf("the claim of %s is left behind without a verdict", o.key)
 	}
 	return tags
@@ -213,7 +229,7 @@ func summary(attempts []attempt, tags map[string]string, uploads int) string {
 			parts = append(parts, fmt.Sprintf("attempt %d: ok in %v", i+1, a.elapsed.Round(10*time.Millisecond)))
 		}
 	}
-	status := tags[upload.TagStatus]
+	status := tags[ledger.TagStatus]
 	if status == "" {
 		status = "untagged"
 	}
@@ -350,8 +366,8 @@ func (tc uploadCase) run(t *testing.T) {
 		t.Errorf("%d attempts, want %d (errors: %q)", len(attempts), tc.wantAttempts, msgs)
 	}
 	tags := b.checkInvariants(obj, attempts)
-	if got := tags[upload.TagStatus]; got != tc.wantStatus {
-		t.Errorf("tag %s = %q, want %q (tags %v)", upload.TagStatus, got, tc.wantStatus, tags)
+	if got := tags[ledger.TagStatus]; got != tc.wantStatus {
+		t.Errorf("tag %s = %q, want %q (tags %v)", ledger.TagStatus, got, tc.wantStatus, tags)
 	}
 	// A delayed upload is stored when its handler ends: wait for it.
 	uploads := b.uploadsOf(obj)

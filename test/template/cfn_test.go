@@ -30,6 +30,7 @@ var functionDirs = map[string]string{
 	"GetMediaFunction":           "get-media",
 	"DeleteMediaFunction":        "delete-media",
 	"UploadTemplateFileFunction": "upload-template-file",
+	"UploadMediaFunction":        "upload-media",
 	"UploadSessionsFunction":     "upload-sessions",
 	"ReconcileFunction":          "reconcile",
 }

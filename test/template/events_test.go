@@ -103,8 +103,16 @@ func TestHTTPEvents(t *testing.T) {
 
 func TestS3Event(t *testing.T) {
 	t.Parallel()
+	checkS3Event(t, "s3-put.json", "templates/8615812341795/menu+card.pdf", config.DefaultUploadPrefix)
+	checkS3Event(t, "s3-put-media.json", "media/8615812341795/product+photo.jpg", config.DefaultMediaPrefix)
+}
+
+// checkS3Event checks an S3 put event of events/: as S3 sends it, for a key
+// (URL-encoded as S3 encodes it) under prefix.
+func checkS3Event(t *testing.T, file, rawKey, prefix string) {
+	t.Helper()
 	var ev events.S3Event
-	decodeStrict(t, "s3-put.json", &ev)
+	decodeStrict(t, file, &ev)
 	if len(ev.Records) != 1 {
 		t.Fatalf("%d records, want 1", len(ev.Records))
 	}
@@ -117,14 +125,14 @@ func TestS3Event(t *testing.T) {
 		t.Errorf("awsRegion %q or eventTime %v is missing", r.AWSRegion, r.EventTime)
 	}
 	o := r.S3.Object
-	const wantKey = "templates/8615812341795/menu card.pdf"
-	if o.Key != "templates/8615812341795/menu+card.pdf" || o.URLDecodedKey != wantKey {
-		t.Errorf("key %q (decoded %q), want the URL-encoded form of %q", o.Key, o.URLDecodedKey, wantKey)
+	wantKey := strings.ReplaceAll(rawKey, "+", " ")
+	if o.Key != rawKey || o.URLDecodedKey != wantKey {
+		t.Errorf("%s: key %q (decoded %q), want the URL-encoded form of %q", file, o.Key, o.URLDecodedKey, wantKey)
 	}
-	if !strings.HasPrefix(o.URLDecodedKey, config.DefaultUploadPrefix) {
-		t.Errorf("key %q is outside the trigger prefix %s", o.URLDecodedKey, config.DefaultUploadPrefix)
+	if !strings.HasPrefix(o.URLDecodedKey, prefix) {
+		t.Errorf("key %q is outside the trigger prefix %s", o.URLDecodedKey, prefix)
 	}
-	if seg, _, _ := strings.Cut(strings.TrimPrefix(o.URLDecodedKey, config.DefaultUploadPrefix), "/"); !config.ValidPhone(seg) {
+	if seg, _, _ := strings.Cut(strings.TrimPrefix(o.URLDecodedKey, prefix), "/"); !config.ValidPhone(seg) {
 		t.Errorf("first segment %q after the prefix is not a merchant phone", seg)
 	}
 	if o.Size <= 0 || o.ETag == "" || o.VersionID == "" || o.Sequencer == "" {

@@ -183,10 +183,11 @@ func TestOperationsAlarms(t *testing.T) {
 	alarms := s.tpl.GetAllCloudWatchAlarmResources()
 	type metric struct{ namespace, name, dimension, value string }
 	want := map[string]metric{
-		"FailureQueueAlarm":    {"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "getatt:UploadFailureQueue.QueueName"},
-		"UploadErrorsAlarm":    {"AWS/Lambda", "Errors", "FunctionName", "ref:UploadTemplateFileFunction"},
-		"ReconcileErrorsAlarm": {"AWS/Lambda", "Errors", "FunctionName", "ref:ReconcileFunction"},
-		"ApiServerErrorsAlarm": {"AWS/ApiGateway", "5xx", "ApiId", "ref:HttpApi"},
+		"FailureQueueAlarm":      {"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "getatt:UploadFailureQueue.QueueName"},
+		"UploadErrorsAlarm":      {"AWS/Lambda", "Errors", "FunctionName", "ref:UploadTemplateFileFunction"},
+		"UploadMediaErrorsAlarm": {"AWS/Lambda", "Errors", "FunctionName", "ref:UploadMediaFunction"},
+		"ReconcileErrorsAlarm":   {"AWS/Lambda", "Errors", "FunctionName", "ref:ReconcileFunction"},
+		"ApiServerErrorsAlarm":   {"AWS/ApiGateway", "5xx", "ApiId", "ref:HttpApi"},
 	}
 	wantIDs := append(slices.Collect(maps.Keys(want)), "ThrottlesAlarm")
 	if got := slices.Sorted(maps.Keys(alarms)); !slices.Equal(got, slices.Sorted(slices.Values(wantIDs))) {
@@ -354,8 +355,8 @@ func TestOperationsReconcileSchedule(t *testing.T) {
 	}
 }
 
-// The sweep may do what the upload function does, plus list the bucket's
-// versions: nothing else, and nothing on "*". It is not retried (the next
+// The sweep may do what the upload functions do, plus list the bucket's
+// versions and keep its position: nothing else, and nothing on "*". It is not retried (the next
 // run is), and may run the longest a function can.
 func TestOperationsReconcileLeastPrivilege(t *testing.T) {
 	s := openOpsStack(t, nil)
@@ -385,6 +386,7 @@ func TestOperationsReconcileLeastPrivilege(t *testing.T) {
 		return out
 	}
 	upload, sweep := grants("UploadTemplateFileFunction"), grants("ReconcileFunction")
+	maps.Copy(upload, grants("UploadMediaFunction"))
 	var missing, extra []string
 	for g := range upload {
 		if !sweep[g] {
@@ -401,7 +403,7 @@ func TestOperationsReconcileLeastPrivilege(t *testing.T) {
 	if len(missing) > 0 {
 		t.Errorf("the sweep lacks grants the upload pipeline needs: %v", missing)
 	}
-	if want := []string{"s3:ListBucketVersions on " + bucket}; !slices.Equal(extra, want) {
+	if want := []string{"s3:GetObject on " + bucket + "/nxcloud-sweep/*", "s3:ListBucketVersions on " + bucket, "s3:PutObject on " + bucket + "/nxcloud-sweep/*"}; !slices.Equal(extra, want) {
 		t.Errorf("the sweep's grants beyond the upload function's = %v, want %v", extra, want)
 	}
 	if v := s.property("ReconcileFunction", "EventInvokeConfig", "MaximumRetryAttempts"); v != float64(0) {

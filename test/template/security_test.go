@@ -30,29 +30,39 @@ var secDeployments = []map[string]string{
 // wantS3 is every S3 grant of each function: object key pattern (relative to
 // the media bucket, "" for the bucket itself) -> actions.
 var wantS3 = map[string]map[string][]string{
-	"UploadTemplateFileFunction": {
-		config.DefaultUploadPrefix + "*": {"s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion",
-			"s3:GetObjectVersionTagging", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"},
-		claimPrefix + "*":   {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"},
-		"nxcloud-records/*": {"s3:GetObject", "s3:PutObject"},
-		// ListBucket turns the 403 for a missing key into a 404.
-		"": {"s3:ListBucket"},
-	},
-	// Presigns the PUT of files under its sessions' folder, reads the
-	// session documents, the files' heads and their records.
+	"UploadTemplateFileFunction": uploadGrants(config.DefaultUploadPrefix),
+	"UploadMediaFunction":        uploadGrants(config.DefaultMediaPrefix),
+	// Presigns the PUT of files under its sessions' folders, reads the
+	// session documents, the files' heads, their bindings and records.
 	"UploadSessionsFunction": {
 		config.DefaultUploadPrefix + "uploads/*":                      {"s3:GetObject", "s3:PutObject"},
+		config.DefaultMediaPrefix + "uploads/*":                       {"s3:GetObject", "s3:PutObject"},
 		"nxcloud-records/" + config.DefaultUploadPrefix + "uploads/*": {"s3:GetObject"},
+		"nxcloud-records/" + config.DefaultMediaPrefix + "uploads/*":  {"s3:GetObject"},
 		"": {"s3:ListBucket"},
 	},
-	// The sweep: what the upload pipeline needs, plus listing the versions.
-	"ReconcileFunction": {
-		config.DefaultUploadPrefix + "*": {"s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion",
+	// The sweep: what both upload functions need, plus listing the versions
+	// and keeping its position.
+	"ReconcileFunction": func() map[string][]string {
+		g := uploadGrants(config.DefaultUploadPrefix)
+		maps.Copy(g, uploadGrants(config.DefaultMediaPrefix))
+		g["nxcloud-sweep/*"] = []string{"s3:GetObject", "s3:PutObject"}
+		g[""] = []string{"s3:ListBucket", "s3:ListBucketVersions"}
+		return g
+	}(),
+}
+
+// uploadGrants are the S3 grants of an upload function of prefix: read and
+// tag the objects, their records and claims, and list the bucket
+// (ListBucket turns the 403 for a missing key into a 404).
+func uploadGrants(prefix string) map[string][]string {
+	return map[string][]string{
+		prefix + "*": {"s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion",
 			"s3:GetObjectVersionTagging", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"},
-		claimPrefix + "*":   {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"},
-		"nxcloud-records/*": {"s3:GetObject", "s3:PutObject"},
-		"":                  {"s3:ListBucket", "s3:ListBucketVersions"},
-	},
+		claimPrefix + prefix + "*":        {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"},
+		"nxcloud-records/" + prefix + "*": {"s3:GetObject", "s3:PutObject"},
+		"":                                {"s3:ListBucket"},
+	}
 }
 
 // readsNoSecret are the functions that call no NXCloud: no Secrets Manager

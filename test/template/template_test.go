@@ -1,6 +1,7 @@
 package template_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -28,6 +29,7 @@ var specVariables = []string{
 	config.EnvTimeout,
 	config.EnvMaxUploadBytes,
 	config.EnvUploadPrefix,
+	config.EnvMediaPrefix,
 	config.EnvNamespace,
 }
 
@@ -64,7 +66,7 @@ func TestFunctions(t *testing.T) {
 		if timeout < 1 || timeout > 900 {
 			t.Errorf("%s: Timeout = %v, want 1 to 900 seconds", id, p["Timeout"])
 		}
-		if id != "UploadTemplateFileFunction" && id != "ReconcileFunction" && timeout >= 30 {
+		if id != "UploadTemplateFileFunction" && id != "UploadMediaFunction" && id != "ReconcileFunction" && timeout >= 30 {
 			t.Errorf("%s: Timeout = %v s: an HTTP API integration gives up after 30 s, answer before", id, timeout)
 		}
 		if num(p["MemorySize"]) < 128 {
@@ -133,27 +135,32 @@ func TestUploadTrigger(t *testing.T) {
 	if strings.HasPrefix(claimPrefix, config.DefaultUploadPrefix) {
 		t.Errorf("claim objects (%s) would trigger the upload function", claimPrefix)
 	}
-	const prefix = "incoming/"
-	tpl := deploy(t, map[string]string{"UploadPrefix": prefix})
-	var found int
-	for name, ev := range at(tpl, "Resources", "UploadTemplateFileFunction", "Properties", "Events").(doc) {
-		if at(ev, "Type") != "S3" {
-			continue
-		}
-		found++
-		p := at(ev, "Properties")
-		if b := at(p, "Bucket"); !reflect.DeepEqual(b, doc{"Ref": "MediaBucket"}) {
-			t.Errorf("event %s: Bucket = %v, want !Ref MediaBucket", name, b)
-		}
-		if e := strs(at(p, "Events")); !slices.Equal(e, []string{"s3:ObjectCreated:*"}) {
-			t.Errorf("event %s: Events = %v, want s3:ObjectCreated:*", name, e)
-		}
-		if rules := at(p, "Filter", "S3Key", "Rules"); !reflect.DeepEqual(rules, []any{doc{"Name": "prefix", "Value": prefix}}) {
-			t.Errorf("event %s: key filter = %v with UploadPrefix=%s, want that prefix", name, rules, prefix)
-		}
+	if d := at(source(t), "Parameters", "MediaPrefix", "Default"); d != config.DefaultMediaPrefix {
+		t.Errorf("MediaPrefix default = %v, want %s", d, config.DefaultMediaPrefix)
 	}
-	if found != 1 {
-		t.Errorf("UploadTemplateFileFunction has %d S3 events, want 1", found)
+	// Each upload function is notified under its own prefix, once.
+	tpl := deploy(t, map[string]string{"UploadPrefix": "incoming/", "MediaPrefix": "messages/"})
+	for id, prefix := range map[string]string{"UploadTemplateFileFunction": "incoming/", "UploadMediaFunction": "messages/"} {
+		var found int
+		for name, ev := range at(tpl, "Resources", id, "Properties", "Events").(doc) {
+			if at(ev, "Type") != "S3" {
+				continue
+			}
+			found++
+			p := at(ev, "Properties")
+			if b := at(p, "Bucket"); !reflect.DeepEqual(b, doc{"Ref": "MediaBucket"}) {
+				t.Errorf("%s event %s: Bucket = %v, want !Ref MediaBucket", id, name, b)
+			}
+			if e := strs(at(p, "Events")); !slices.Equal(e, []string{"s3:ObjectCreated:*"}) {
+				t.Errorf("%s event %s: Events = %v, want s3:ObjectCreated:*", id, name, e)
+			}
+			if rules := at(p, "Filter", "S3Key", "Rules"); !reflect.DeepEqual(rules, []any{doc{"Name": "prefix", "Value": prefix}}) {
+				t.Errorf("%s event %s: key filter = %v, want the prefix %s", id, name, rules, prefix)
+			}
+		}
+		if found != 1 {
+			t.Errorf("%s has %d S3 events, want 1", id, found)
+		}
 	}
 }
 
@@ -244,6 +251,8 @@ func TestEnvironment(t *testing.T) {
 			Timeout:        config.DefaultTimeout,
 			MaxUploadBytes: config.DefaultMaxUploadBytes,
 			UploadPrefix:   config.DefaultUploadPrefix,
+			MediaPrefix:    config.DefaultMediaPrefix,
+			ArchivePrefix:  config.DefaultArchivePrefix,
 			ClaimLease:     config.DefaultClaimLease,
 			UploadURLTTL:   config.DefaultUploadURLTTL,
 			Settle:         config.DefaultSettle,
@@ -395,8 +404,8 @@ func sessionsGrants(t *testing.T, tpl doc, id string) map[string][]string {
 	return grants
 }
 
-// TestSessionsRole: the sessions' role may put objects only in the upload
-// prefix's session folder (which is all a presigned URL it signs can do),
+// TestSessionsRole: the sessions' role may put objects only in the two
+// prefixes' session folders (which is all a presigned URL it signs can do),
 // read the session documents, the files' heads and the records of those
 // files, and list the bucket for honest 404s: nothing else, no secret, no
 // wildcard resource.
@@ -408,18 +417,18 @@ func TestSessionsRole(t *testing.T) {
 		{"ExistingSecretArn": "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:nxcloud/prod-AbCdEf"},
 	} {
 		tpl := deploy(t, params)
-		prefix := params["UploadPrefix"]
-		if prefix == "" {
-			prefix = config.DefaultUploadPrefix
-		}
+		prefix := cmp.Or(params["UploadPrefix"], config.DefaultUploadPrefix)
+		media := config.DefaultMediaPrefix
 		bucket, _ := at(tpl, "Resources", "MediaBucket", "Properties", "BucketName").(string)
 		arn := "arn:aws:s3:::" + bucket
 		want := map[string][]string{
-			"s3:PutObject":  {arn + "/" + prefix + "uploads/*"},
-			"s3:GetObject":  {arn + "/nxcloud-records/" + prefix + "uploads/*", arn + "/" + prefix + "uploads/*"},
+			"s3:PutObject": {arn + "/" + prefix + "uploads/*", arn + "/" + media + "uploads/*"},
+			"s3:GetObject": {arn + "/nxcloud-records/" + prefix + "uploads/*", arn + "/" + prefix + "uploads/*",
+				arn + "/nxcloud-records/" + media + "uploads/*", arn + "/" + media + "uploads/*"},
 			"s3:ListBucket": {arn},
 		}
 		slices.Sort(want["s3:GetObject"])
+		slices.Sort(want["s3:PutObject"])
 		got := sessionsGrants(t, tpl, "UploadSessionsFunction")
 		if !maps.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("%v: grants = %v\nwant %v", params, got, want)
@@ -435,8 +444,8 @@ func TestSessionsRole(t *testing.T) {
 			}
 		}
 		for _, r := range got["s3:PutObject"] {
-			if !strings.HasPrefix(r, arn+"/"+prefix) {
-				t.Errorf("%v: s3:PutObject on %s is outside the upload prefix %s", params, r, prefix)
+			if !strings.HasPrefix(r, arn+"/"+prefix+"uploads/") && !strings.HasPrefix(r, arn+"/"+media+"uploads/") {
+				t.Errorf("%v: s3:PutObject on %s is outside the sessions' folders of %s and %s", params, r, prefix, media)
 			}
 		}
 	}

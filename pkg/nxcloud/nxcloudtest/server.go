@@ -87,6 +87,7 @@ func Message(code int) string {
 // Media is one file the server holds.
 type Media struct {
 	ID            string
+	Action        string // the upload that stored it (uploadTemplateFile, uploadMedia); "" for AddMedia
 	MimeType      string // the upload's type field
 	FileName      string // the file part's filename, exactly as sent
 	BusinessPhone string
@@ -356,17 +357,17 @@ func (s *Server) Media(id string) (Media, bool) {
 	return *m, true
 }
 
-// Uploads returns every file stored by uploadTemplateFile, oldest first
-// (deleted ones included).
+// Uploads returns every file stored by uploadTemplateFile and uploadMedia,
+// oldest first (deleted ones included); Media.Action tells them apart.
 func (s *Server) Uploads() []Media {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.uploads)
 }
 
-// AddMedia stores m as if it had been uploaded (an id is made up when m.ID is
-// empty; Size and SHA256 are computed from Content when Size is 0) and
-// returns its id.
+// AddMedia stores m as if it had been uploaded, or received in a customer's
+// message (a UUID id is made up when m.ID is empty; Size and SHA256 are
+// computed from Content when Size is 0) and returns its id.
 func (s *Server) AddMedia(m Media) string {
 	if m.ID == "" {
 		m.ID = newMediaID()
@@ -385,15 +386,38 @@ func (s *Server) AddMedia(m Media) string {
 	return m.ID
 }
 
-func newMediaID() string {
+// newHandle makes up the id of a template file: "4:" and base64url, the
+// shape of uploadTemplateFile's header handles.
+func newHandle() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return "4:" + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-var actions = []string{nxcloud.ActionGetMedia, nxcloud.ActionDeleteMedia, nxcloud.ActionUploadTemplateFile}
+// newMediaID makes up the id of a message media file: a random (version 4)
+// UUID, the shape of uploadMedia's ids and of the ids in customers' messages.
+func newMediaID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
 
-// ServeHTTP serves POST /api/wa/{getMedia,deleteMedia,uploadTemplateFile}
+var actions = []string{nxcloud.ActionGetMedia, nxcloud.ActionDeleteMedia, nxcloud.ActionUploadTemplateFile, nxcloud.ActionUploadMedia}
+
+// uploads are the upload actions with the table of the files each accepts
+// and the maker of the ids it answers.
+var uploads = map[string]struct {
+	types nxcloud.FileTypes
+	newID func() string
+}{
+	nxcloud.ActionUploadTemplateFile: {nxcloud.TemplateFileTypes, newHandle},
+	nxcloud.ActionUploadMedia:        {nxcloud.MessageMediaTypes, newMediaID},
+}
+
+// ServeHTTP serves POST /api/wa/{getMedia,deleteMedia,uploadTemplateFile,uploadMedia}
 // and GET /files/{id} (content kept with WithKeepContent).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if id, ok := strings.CutPrefix(r.URL.Path, "/files/"); ok && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
@@ -402,7 +426,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	action, ok := strings.CutPrefix(r.URL.Path, "/api/wa/")
 	if !ok || !slices.Contains(actions, action) {
-		http.Error(w, "nxcloudtest: no such endpoint: use POST /api/wa/getMedia, /api/wa/deleteMedia or /api/wa/uploadTemplateFile", http.StatusNotFound)
+		http.Error(w, "nxcloudtest: no such endpoint: use POST /api/wa/getMedia, /api/wa/deleteMedia, /api/wa/uploadTemplateFile or /api/wa/uploadMedia", http.StatusNotFound)
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -448,8 +472,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var res result
-	if action == nxcloud.ActionUploadTemplateFile {
-		res = s.upload(r, &call)
+	if _, ok := uploads[action]; ok {
+		res = s.upload(r, &call, action)
 	} else {
 		res = s.jsonCall(r, &call, action)
 	}
@@ -705,10 +729,14 @@ func (s *Server) jsonCall(r *http.Request, call *Call, action string) result {
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// upload serves uploadTemplateFile, streaming the file part.
-func (s *Server) upload(r *http.Request, call *Call) result {
+// upload serves uploadTemplateFile and uploadMedia, streaming the file part.
+// The type field must be a MediaType of the action's table, spelled as the
+// table spells it (an alias is the caller's to resolve), and the file at most
+// the row's MaxBytes.
+func (s *Server) upload(r *http.Request, call *Call, action string) result {
 	defer func() { _, _ = io.Copy(io.Discard, r.Body) }()
-	if res, ok := s.authenticate(r.Header, nxcloud.ActionUploadTemplateFile, nil); !ok {
+	dest := uploads[action]
+	if res, ok := s.authenticate(r.Header, action, nil); !ok {
 		return res
 	}
 	call.Verified = true
@@ -770,27 +798,30 @@ func (s *Server) upload(r *http.Request, call *Call) result {
 	}
 
 	phone, typ := call.Fields["business_phone"], call.Fields["type"]
+	ft, known := dest.types.ByMediaType(typ)
 	switch {
 	case call.Fields["messaging_product"] != nxcloud.MessagingProduct:
 		return fail(CodeParameter, `messaging_product must be "whatsapp"`)
 	case phone == "":
 		return fail(CodeParameter, "business_phone is required")
-	case !nxcloud.IsAcceptedType(typ):
-		return fail(CodeParameter, "type must be one of "+strings.Join(nxcloud.AcceptedTypes, ", "))
+	case !known || ft.MediaType != typ:
+		return fail(CodeParameter, "type must be one of "+strings.Join(dest.types.MediaTypes(), ", "))
 	case !haveFile:
 		return fail(CodeParameter, "file is required")
 	case call.FileSize == 0:
 		return fail(CodeParameter, "file is empty")
+	case ft.MaxBytes > 0 && call.FileSize > ft.MaxBytes:
+		return fail(CodeParameter, fmt.Sprintf("file of %d bytes is larger than %d bytes, the largest %s file", call.FileSize, ft.MaxBytes, ft.Kind))
 	}
 	if res, ok := s.checkPhone(phone); !ok {
 		return res
 	}
 
-	id := newMediaID()
+	id := dest.newID()
 	call.MediaID = id
 	if !s.discard {
 		m := Media{
-			ID: id, MimeType: typ, FileName: call.FileName, BusinessPhone: phone,
+			ID: id, Action: action, MimeType: typ, FileName: call.FileName, BusinessPhone: phone,
 			Size: call.FileSize, SHA256: call.FileSHA256, Created: call.Time,
 		}
 		if content != nil {

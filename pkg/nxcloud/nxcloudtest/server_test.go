@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -283,6 +285,7 @@ func TestRoutes(t *testing.T) {
 	}{
 		{http.MethodGet, "/api/wa/getMedia", http.StatusMethodNotAllowed},
 		{http.MethodPut, "/api/wa/uploadTemplateFile", http.StatusMethodNotAllowed},
+		{http.MethodGet, "/api/wa/uploadMedia", http.StatusMethodNotAllowed},
 		{http.MethodPost, "/api/wa/sendMessage", http.StatusNotFound},
 		{http.MethodPost, "/getMedia", http.StatusNotFound},
 		{http.MethodGet, "/files/unknown", http.StatusNotFound},
@@ -303,16 +306,17 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// The two upload endpoints take the same request and differ in the table of
+// types and sizes they accept and in the ids they answer.
 func TestUploadEndpoint(t *testing.T) {
 	t.Parallel()
 	srv := nxcloudtest.NewTestServer(t, nxcloudtest.WithClock(func() time.Time { return fixedNow }), nxcloudtest.WithKeepContent(true))
 	content := []byte("%PDF-1.4 hello")
 	good := map[string]string{"messaging_product": "whatsapp", "business_phone": phone, "type": "application/pdf"}
 	with := func(k, v string) map[string]string {
-		m := map[string]string{}
-		for kk, vv := range good {
-			m[kk] = vv
-		}
+		m := maps.Clone(good)
 		if v == "" {
 			delete(m, k)
 		} else {
@@ -320,58 +324,140 @@ func TestUploadEndpoint(t *testing.T) {
 		}
 		return m
 	}
+	sticker := bytes.Repeat([]byte("w"), 100<<10)
 	tests := []struct {
-		name    string
-		fields  map[string]string
-		content []byte
-		mutate  func(*request)
-		want    int
+		name          string
+		fields        map[string]string
+		content       []byte
+		mutate        func(*request)
+		template, msg int // the code each endpoint answers
 	}{
-		{"ok", good, content, nil, 0},
-		{"chunked", good, content, func(r *request) { r.chunked = true }, 9000},
-		{"json content type", good, content, func(r *request) { r.contentType = "application/json" }, 9000},
+		{"ok", good, content, nil, 0, 0},
+		{"chunked", good, content, func(r *request) { r.chunked = true }, 9000, 9000},
+		{"json content type", good, content, func(r *request) { r.contentType = "application/json" }, 9000, 9000},
 		{"signed with body", good, content, func(r *request) {
-			r.sign = nxcloud.Sign(nxcloud.MD5, r.cred, nxcloud.ActionUploadTemplateFile, nxcloud.Timestamp(fixedNow), r.body)
-		}, nxcloudtest.CodeBadSignature},
-		{"missing product", with("messaging_product", ""), content, nil, 9000},
-		{"wrong product", with("messaging_product", "sms"), content, nil, 9000},
-		{"missing phone", with("business_phone", ""), content, nil, 9000},
-		{"missing type", with("type", ""), content, nil, 9000},
-		{"gif type", with("type", "image/gif"), content, nil, 9000},
-		{"no file", good, nil, nil, 9000},
-		{"empty file", good, []byte{}, nil, 9000},
-		{"bad phone", with("business_phone", "abc"), content, nil, 9002},
+			r.sign = nxcloud.Sign(nxcloud.MD5, r.cred, r.action, nxcloud.Timestamp(fixedNow), r.body)
+		}, nxcloudtest.CodeBadSignature, nxcloudtest.CodeBadSignature},
+		{"action header of the other upload", good, content, func(r *request) {
+			other := map[string]string{nxcloud.ActionUploadMedia: nxcloud.ActionUploadTemplateFile, nxcloud.ActionUploadTemplateFile: nxcloud.ActionUploadMedia}[r.action]
+			r.path = "/api/wa/" + r.action
+			r.action = other
+		}, nxcloudtest.CodeBadHeader, nxcloudtest.CodeBadHeader},
+		{"missing product", with("messaging_product", ""), content, nil, 9000, 9000},
+		{"wrong product", with("messaging_product", "sms"), content, nil, 9000, 9000},
+		{"missing phone", with("business_phone", ""), content, nil, 9000, 9000},
+		{"missing type", with("type", ""), content, nil, 9000, 9000},
+		{"gif type", with("type", "image/gif"), content, nil, 9000, 9000},
+		{"image/jpg: template only", with("type", "image/jpg"), content, nil, 0, 9000},
+		{"audio/mpeg: message only", with("type", "audio/mpeg"), content, nil, 9000, 0},
+		{"docx: message only", with("type", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"), content, nil, 9000, 0},
+		{"video/3gp: message only", with("type", "video/3gp"), content, nil, 9000, 0},
+		{"video/3gpp: an alias is not sent", with("type", "video/3gpp"), content, nil, 9000, 9000},
+		{"upper-case type", with("type", "APPLICATION/PDF"), content, nil, 9000, 9000},
+		{"type with parameters", with("type", "text/plain; charset=utf-8"), content, nil, 9000, 9000},
+		{"sticker of 100 KB", with("type", "image/webp"), sticker, nil, 9000, 0},
+		{"sticker over 100 KB", with("type", "image/webp"), append(sticker, 'w'), nil, 9000, 9000},
+		{"no file", good, nil, nil, 9000, 9000},
+		{"empty file", good, []byte{}, nil, 9000, 9000},
+		{"bad phone", with("business_phone", "abc"), content, nil, 9002, 9002},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			body, ct := multipartBody(t, tc.fields, "doc.pdf", "application/pdf", tc.content)
-			rq := request{action: nxcloud.ActionUploadTemplateFile, body: body, contentType: ct, multipart: true, cred: srv.Credentials()}
-			if tc.mutate != nil {
-				tc.mutate(&rq)
-			}
-			_, ans := rq.do(t, srv)
-			if got := code(t, ans); got != tc.want {
-				t.Fatalf("code %d (%v), want %d", got, ans["message"], tc.want)
-			}
-			if tc.want != 0 {
-				return
-			}
-			id, _ := ans["data"].(map[string]any)["id"].(string)
-			m, ok := srv.Media(id)
-			if !ok || m.Size != int64(len(content)) || !bytes.Equal(m.Content, content) || m.FileName != "doc.pdf" || m.MimeType != "application/pdf" {
-				t.Errorf("stored %+v", m)
-			}
-			resp, err := http.Get(srv.URL() + "/files/" + id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			got, _ := io.ReadAll(resp.Body)
-			if !bytes.Equal(got, content) || resp.Header.Get("Content-Type") != "application/pdf" {
-				t.Errorf("download = %q (%s)", got, resp.Header.Get("Content-Type"))
-			}
-		})
+	for _, action := range []string{nxcloud.ActionUploadTemplateFile, nxcloud.ActionUploadMedia} {
+		for _, tc := range tests {
+			t.Run(action+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				want := tc.template
+				if action == nxcloud.ActionUploadMedia {
+					want = tc.msg
+				}
+				body, ct := multipartBody(t, tc.fields, "doc.pdf", "application/pdf", tc.content)
+				rq := request{action: action, body: body, contentType: ct, multipart: true, cred: srv.Credentials()}
+				if tc.mutate != nil {
+					tc.mutate(&rq)
+				}
+				_, ans := rq.do(t, srv)
+				if got := code(t, ans); got != want {
+					t.Fatalf("code %d (%v), want %d", got, ans["message"], want)
+				}
+				if want != 0 {
+					return
+				}
+				id, _ := ans["data"].(map[string]any)["id"].(string)
+				if action == nxcloud.ActionUploadMedia && !uuidRE.MatchString(id) || action == nxcloud.ActionUploadTemplateFile && !strings.HasPrefix(id, "4:") {
+					t.Errorf("%s answered id %q: want a UUID from uploadMedia, a 4: handle from uploadTemplateFile", action, id)
+				}
+				m, ok := srv.Media(id)
+				if !ok || m.Action != action || m.Size != int64(len(tc.content)) || !bytes.Equal(m.Content, tc.content) || m.FileName != "doc.pdf" || m.MimeType != tc.fields["type"] {
+					t.Errorf("stored %+v", m)
+				}
+				resp, err := http.Get(srv.URL() + "/files/" + id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				got, _ := io.ReadAll(resp.Body)
+				if !bytes.Equal(got, tc.content) || resp.Header.Get("Content-Type") != tc.fields["type"] {
+					t.Errorf("download = %d bytes (%s)", len(got), resp.Header.Get("Content-Type"))
+				}
+			})
+		}
+	}
+}
+
+// An uploadMedia id is served by getMedia, its url serves the bytes, and
+// deleteMedia removes it; Calls and Inject keep the actions apart.
+func TestUploadMediaLifecycle(t *testing.T) {
+	t.Parallel()
+	srv := nxcloudtest.NewTestServer(t, nxcloudtest.WithClock(func() time.Time { return fixedNow }), nxcloudtest.WithKeepContent(true))
+	content := []byte("\x89PNG photo")
+	body, ct := multipartBody(t, map[string]string{"messaging_product": "whatsapp", "business_phone": phone, "type": "image/png"}, "photo.png", "image/png", content)
+	upload := request{action: nxcloud.ActionUploadMedia, body: body, contentType: ct, multipart: true}
+
+	srv.Inject(nxcloud.ActionUploadMedia, nxcloudtest.Fault{Code: 9001})
+	if _, ans := upload.do(t, srv); code(t, ans) != 9001 {
+		t.Fatalf("injected uploadMedia fault: %v, want 9001", ans)
+	}
+	_, ans := upload.do(t, srv)
+	if code(t, ans) != 0 {
+		t.Fatalf("uploadMedia: %v", ans)
+	}
+	id, _ := ans["data"].(map[string]any)["id"].(string)
+	if n, all := len(srv.Calls(nxcloud.ActionUploadMedia)), len(srv.Calls("")); n != 2 || all != 2 {
+		t.Errorf("Calls(uploadMedia) = %d of %d calls, want 2 of 2", n, all)
+	}
+	if calls := srv.Calls(nxcloud.ActionUploadMedia); calls[0].Fault == nil || calls[1].Fault != nil || calls[1].MediaID != id || calls[1].FileSize != int64(len(content)) {
+		t.Errorf("calls %+v", calls)
+	}
+	if ups := srv.Uploads(); len(ups) != 1 || ups[0].ID != id || ups[0].Action != nxcloud.ActionUploadMedia {
+		t.Errorf("Uploads() = %+v", ups)
+	}
+
+	_, got := (request{body: jsonBody(phone, id)}).do(t, srv)
+	data, _ := got["data"].(map[string]any)
+	if code(t, got) != 0 || data["mime_type"] != "image/png" || data["file_name"] != "photo.png" {
+		t.Fatalf("getMedia = %v", got)
+	}
+	resp, err := http.Get(data["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(served, content) {
+		t.Errorf("url served %q, want %q", served, content)
+	}
+	if _, got := (request{action: nxcloud.ActionDeleteMedia, body: jsonBody(phone, id)}).do(t, srv); code(t, got) != 0 {
+		t.Fatalf("deleteMedia = %v", got)
+	}
+	if _, got := (request{body: jsonBody(phone, id)}).do(t, srv); code(t, got) != 9000 {
+		t.Errorf("getMedia after deleteMedia = %v, want 9000", got)
+	}
+	resp, err = http.Get(data["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("url after deleteMedia: HTTP %d, want 404", resp.StatusCode)
 	}
 }
 
