@@ -14,15 +14,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -46,6 +49,9 @@ type mutation struct {
 }
 
 func run(only string, limit int, pkg string) error {
+	// Stopped (Ctrl-C, kill), it stops the suite it runs and removes its copy.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	src, err := os.ReadFile("template.yaml")
 	if err != nil {
 		return fmt.Errorf("run it from the repository root: %w", err)
@@ -106,9 +112,15 @@ func run(only string, limit int, pkg string) error {
 		start := time.Now()
 		// -failfast: a mutation that breaks a function fails its first test; the
 		// least-privilege check runs after the tests either way.
-		cmd := exec.Command("go", "test", "-count=1", "-failfast", "-timeout=8m", pkg)
+		cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-failfast", "-timeout=8m", pkg)
 		cmd.Dir = work
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+		cmd.WaitDelay = 10 * time.Second
 		res, err := cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		verdict := "**passed: not guarded**"
 		if err != nil {
 			verdict = "failed"
