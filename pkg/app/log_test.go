@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/metrics"
@@ -182,6 +184,35 @@ func TestMemoryLimit(t *testing.T) {
 		got, ok := MemoryLimit(env(tc.env))
 		if ok != tc.ok || (ok && (got < tc.want-1 || got > tc.want+1)) {
 			t.Errorf("MemoryLimit(%v) = %d, %v; want %d, %v", tc.env, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+type sweepFailures struct{ msg string }
+
+func (e *sweepFailures) Error() string { return e.msg }
+
+// An error whose message holds bytes an HTTP header cannot carry reaches
+// the Runtime API with them escaped and its type kept; another is as is.
+func TestInvokerErrorsFitAHeader(t *testing.T) {
+	for _, tc := range []struct {
+		err      error
+		wantMsg  string
+		wantType string
+	}{
+		{&sweepFailures{"the first: s3://b/templates/tab\tand del\x7f.pdf\x01"}, `the first: s3://b/templates/tab` + "\t" + `and del\x7f.pdf\x01`, "sweepFailures"},
+		{&sweepFailures{"plain"}, "plain", ""},
+		{messages.InvokeResponse_Error{Type: "SweepFailures", Message: "the first: del\x7f"}, `the first: del\x7f`, "SweepFailures"},
+	} {
+		inv := &invoker{next: handlerFunc(func(context.Context, []byte) ([]byte, error) { return nil, tc.err })}
+		_, err := inv.Invoke(invocationContext("r"), nil)
+		var ive messages.InvokeResponse_Error
+		isIVE := errors.As(err, &ive)
+		switch {
+		case tc.wantType == "" && !errors.Is(err, tc.err):
+			t.Errorf("%q became %#v, want it as is", tc.err, err)
+		case tc.wantType != "" && (!isIVE || ive.Message != tc.wantMsg || ive.Type != tc.wantType):
+			t.Errorf("%q became %#v, want message %q, type %s", tc.err, err, tc.wantMsg, tc.wantType)
 		}
 	}
 }

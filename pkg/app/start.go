@@ -2,12 +2,16 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"reflect"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/metrics"
 )
@@ -30,9 +34,10 @@ func coldStart() bool { return invocations.Load() <= 1 }
 // its main: it sets the Go memory limit from the function's memory
 // (MemoryLimit), then runs handler (any handler lambda.Start takes) so that
 // the log lines know the invocation (cold_start, and the request id and
-// trace of a line logged without the invocation's context), and records the
-// ColdStarts metric with rec (nil records none) at the first invocation.
-// It does not return.
+// trace of a line logged without the invocation's context), records the
+// ColdStarts metric with rec (nil records none) at the first invocation, and
+// keeps an error's message fit for the Runtime API (headerSafe). It does not
+// return.
 func Start(handler any, rec *metrics.Recorder) {
 	if limit, ok := MemoryLimit(os.Getenv); ok {
 		debug.SetMemoryLimit(limit)
@@ -57,8 +62,53 @@ func (i *invoker) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if n == 1 {
 		i.rec.ColdStart(ctx, i.function)
 	}
-	return i.next.Invoke(ctx, payload)
+	out, err := i.next.Invoke(ctx, payload)
+	if err != nil {
+		return nil, headerSafe(err)
+	}
+	return out, nil
 }
+
+// headerSafe returns err, or, when its message holds a byte an HTTP header
+// cannot carry (a control character other than tab, DEL: an odd S3 key in
+// it, say), the same error with those bytes escaped (\x7f) and its type
+// kept (an aws-lambda-go error document, messages.InvokeResponse_Error, has
+// its Message escaped). aws-lambda-go sends the message to the Runtime API in a header too
+// (the X-Ray error cause): with such a byte that request fails and the
+// runtime exits, and Lambda reports Runtime.ExitError instead of the error.
+func headerSafe(err error) error {
+	if ive, ok := err.(messages.InvokeResponse_Error); ok { //nolint:errorlint // aws-lambda-go takes this exact type as the error document
+		if strings.ContainsFunc(ive.Message, notInHeader) {
+			ive.Message = escapeForHeader(ive.Message)
+			return ive
+		}
+		return err
+	}
+	msg := err.Error()
+	if !strings.ContainsFunc(msg, notInHeader) {
+		return err
+	}
+	t := reflect.TypeOf(err)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return messages.InvokeResponse_Error{Message: escapeForHeader(msg), Type: t.Name()}
+}
+
+// escapeForHeader writes the bytes notInHeader refuses as \x7f.
+func escapeForHeader(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if notInHeader(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func notInHeader(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }
 
 // MemoryLimitShare is the share of the function's memory (MemorySize, which
 // Lambda passes as AWS_LAMBDA_FUNCTION_MEMORY_SIZE, in MB) that MemoryLimit
