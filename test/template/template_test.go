@@ -205,6 +205,23 @@ func TestLogging(t *testing.T) {
 	}
 }
 
+// TestTracing: EnableTracing (default true) turns on X-Ray active tracing
+// for every function; false leaves them in PassThrough.
+func TestTracing(t *testing.T) {
+	t.Parallel()
+	if d := at(source(t), "Parameters", "EnableTracing", "Default"); d != "true" {
+		t.Errorf("EnableTracing defaults to %v, want true", d)
+	}
+	for params, want := range map[string]string{"true": "Active", "false": "PassThrough"} {
+		tpl := deploy(t, map[string]string{"EnableTracing": params})
+		for _, id := range functions(tpl) {
+			if got := props(tpl, id)["Tracing"]; got != want {
+				t.Errorf("EnableTracing=%s: %s has Tracing %v, want %s", params, id, got, want)
+			}
+		}
+	}
+}
+
 func TestEnvironment(t *testing.T) {
 	t.Parallel()
 	tpl := deploy(t, nil)
