@@ -161,8 +161,8 @@ func uploadLogLine(mediaID string) map[string]any {
 
 func findUploadLogLine(mediaID string) map[string]any {
 	for _, line := range strings.Split(output.String(), "\n") {
-		_, js, ok := strings.Cut(line, localstack.UploadTemplateFileFunction+" | ")
-		if !ok || !strings.Contains(js, mediaID) {
+		fn, js, ok := strings.Cut(line, " | ")
+		if !ok || (fn != localstack.UploadTemplateFileFunction && fn != localstack.UploadMediaFunction) || !strings.Contains(js, mediaID) {
 			continue
 		}
 		var m map[string]any
