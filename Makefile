@@ -42,7 +42,7 @@ LOCAL_ARGS ?=
 DEMO_ARGS ?= demo
 
 .PHONY: help build $(addprefix build-,$(FUNCTIONS)) test lint fmt-check vet golangci-lint bench \
-	local demo minio sam-build deploy validate guard clean
+	local local-docker demo minio sam-build deploy validate guard clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-32s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -98,11 +98,19 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 60s); findings land in
 bench-ci: minio ## Quick benchmark run: every section and Go benchmark once, small sizes (seconds, writes nothing)
 	$(GO) run ./cmd/bench -quick -out ''
 
+# The local run is built, then exec'd: make is its parent, so stopping make (Ctrl-C, kill) stops it
+# and everything it started (go run would leave it running when make is killed).
 local: minio ## Run the whole bundle locally (local NXCloud, S3 and Secrets Manager; installs MinIO first if missing)
-	$(GO) run ./cmd/local $(LOCAL_ARGS)
+	$(GO) build -o "$(BIN_DIR)/local" ./cmd/local
+	exec "$(BIN_DIR)/local" $(LOCAL_ARGS)
 
-demo: minio ## Run the bundle locally and walk through an upload session, get, content, archive and delete
-	$(GO) run ./cmd/local $(DEMO_ARGS)
+local-docker: minio ## make local for `sam local invoke` in Docker: fixed ports on every interface (events/env.json)
+	$(GO) build -o "$(BIN_DIR)/local" ./cmd/local
+	exec "$(BIN_DIR)/local" -docker $(LOCAL_ARGS)
+
+demo: minio ## Run the bundle locally and walk through a message upload session, get, content, archive and delete
+	$(GO) build -o "$(BIN_DIR)/local" ./cmd/local
+	exec "$(BIN_DIR)/local" $(DEMO_ARGS)
 
 minio: ## Install the pinned MinIO into GOPATH/bin unless it is there (or MINIO_BIN names one)
 	@if [ -n "$$MINIO_BIN" ] && [ -x "$$MINIO_BIN" ]; then \

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -48,9 +49,21 @@ func (r *runner) sizes(ctx context.Context) error {
 	return nil
 }
 
-// start starts one execution environment of id under the Runtime API.
+// start starts one execution environment of id under the Runtime API, with
+// the environment and credentials of the function id (changed by env, as
+// localstack.Stack.FunctionEnv takes them); a floor (bench/peer,
+// bench/hello) gets the benchmark's upload function's (uploadEnv), as it
+// reads what that reads.
 func (r *runner) start(ctx context.Context, id string, env ...string) (*lambdart.Runtime, error) {
-	return lambdart.Start(ctx, lambdart.Function{Name: id, Path: r.bin[id], Env: append(r.st.Env(), env...), Timeout: 15 * time.Minute})
+	role := id
+	if _, ok := localstack.Functions[id]; !ok {
+		role, env = localstack.UploadTemplateFileFunction, append(slices.Clone(uploadEnv), env...)
+	}
+	env, err := r.st.FunctionEnv(ctx, role, env...)
+	if err != nil {
+		return nil, err
+	}
+	return lambdart.Start(ctx, lambdart.Function{Name: id, Path: r.bin[id], Env: env, Timeout: 15 * time.Minute})
 }
 
 func (r *runner) inits(ctx context.Context) error {

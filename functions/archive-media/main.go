@@ -17,7 +17,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/app"
@@ -43,5 +42,5 @@ func main() {
 		DefaultBusinessPhone: a.Config.BusinessPhone,
 		Logger:               a.Logger,
 	})
-	lambda.Start(mediaapi.NewLambdaHandler(h))
+	app.Start(mediaapi.NewLambdaHandler(h), a.Metrics)
 }

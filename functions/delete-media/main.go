@@ -11,8 +11,6 @@ package main
 import (
 	"net/http"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/app"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/mediaapi"
 )
@@ -24,5 +22,5 @@ func main() {
 		Logger:               a.Logger,
 		Methods:              []string{http.MethodDelete},
 	})
-	lambda.Start(mediaapi.NewLambdaHandler(h))
+	app.Start(mediaapi.NewLambdaHandler(h), a.Metrics)
 }

@@ -6,12 +6,10 @@
 //
 // It only wires things together, once per container at init: the pipeline
 // of both destinations, as the upload functions build theirs but with a
-// short wait for claims held elsewhere, and the sweep given to lambda.Start.
+// short wait for claims held elsewhere, and the sweep given to app.Start.
 package main
 
 import (
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/app"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/reconcile"
@@ -26,5 +24,5 @@ func main() {
 	p := upload.New(cfg, client, upload.Template(c.UploadPrefix, a.NXCloud), upload.Message(c.MediaPrefix, a.NXCloud))
 	sw := reconcile.New(reconcile.Config{Bucket: c.MediaBucket, Prefixes: []string{c.UploadPrefix, c.MediaPrefix}, Settle: c.Settle},
 		client, p.Ledger(), p, a.Logger)
-	lambda.Start(sw.Handle)
+	app.Start(sw.Handle, a.Metrics)
 }

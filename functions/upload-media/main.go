@@ -8,8 +8,6 @@
 package main
 
 import (
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/app"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
@@ -17,5 +15,5 @@ import (
 func main() {
 	a := app.Main()
 	p := upload.New(upload.ConfigFrom(a), upload.S3Client(a.AWS), upload.Message(a.Config.MediaPrefix, a.NXCloud))
-	lambda.Start(p.HandleEvent)
+	app.Start(p.HandleEvent, a.Metrics)
 }

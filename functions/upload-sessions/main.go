@@ -4,19 +4,18 @@
 // `GET /uploads/{uploadId}` (the upload's status and media id).
 //
 // It only wires things together, once per container at init: configuration
-// (MEDIA_BUCKET required; no secret is read and NXCloud is never called), the
-// cold-start metric, an
+// (MEDIA_BUCKET required; no secret is read and NXCloud is never called), an
 // S3 client (upload.S3Options: path-style addressing when AWS_ENDPOINT_URL_S3
 // or AWS_ENDPOINT_URL points at a local S3 endpoint, so that upload URLs name
 // it) and its presign client, the store of pkg/sessions, the HTTP handler of
-// pkg/mediaapi and mediaapi.NewLambdaHandler.
+// pkg/mediaapi and mediaapi.NewLambdaHandler, given to app.Start with the
+// metrics (the cold start).
 package main
 
 import (
 	"context"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/app"
@@ -37,7 +36,6 @@ func main() {
 	if err != nil {
 		app.InitFailed(logger, os.Getenv, err)
 	}
-	metrics.New(logger, cfg.Namespace).ColdStart(context.Background(), os.Getenv("AWS_LAMBDA_FUNCTION_NAME"))
 	client := upload.S3Client(awsCfg)
 	store := sessions.NewStore(sessions.Config{
 		Bucket:      cfg.MediaBucket,
@@ -50,5 +48,5 @@ func main() {
 		MaxUploadBytes:       cfg.MaxUploadBytes,
 		Logger:               logger,
 	})
-	lambda.Start(mediaapi.NewLambdaHandler(h))
+	app.Start(mediaapi.NewLambdaHandler(h), metrics.New(logger, cfg.Namespace, app.Service(os.Getenv)))
 }

@@ -6,12 +6,10 @@
 // credentials, the NXCloud client and the metrics from pkg/app, an S3 client
 // (path-style addressing when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL points
 // at a local S3 endpoint), and the upload pipeline with its one destination,
-// whose every Result is recorded as a metric, given to lambda.Start.
+// whose every Result is recorded as a metric, given to app.Start.
 package main
 
 import (
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/app"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/upload"
 )
@@ -19,5 +17,5 @@ import (
 func main() {
 	a := app.Main()
 	p := upload.New(upload.ConfigFrom(a), upload.S3Client(a.AWS), upload.Template(a.Config.UploadPrefix, a.NXCloud))
-	lambda.Start(p.HandleEvent)
+	app.Start(p.HandleEvent, a.Metrics)
 }

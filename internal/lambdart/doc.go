@@ -6,9 +6,10 @@
 // Start execs the binary with the environment Lambda sets
 // (AWS_LAMBDA_RUNTIME_API, AWS_LAMBDA_FUNCTION_NAME, ...) and waits for its
 // init phase to end, which is its first GET /runtime/invocation/next. Invoke
-// serves an event on that long poll with the request id and deadline headers
-// and waits for the POST of /invocation/{id}/response or /error; an error
-// answers the error document as Lambda's Invoke API does.
+// serves an event on that long poll with the request id, deadline, X-Ray
+// trace and invoked function ARN headers and waits for the POST of
+// /invocation/{id}/response or /error; an error answers the error document
+// as Lambda's Invoke API does.
 //
 // A Runtime is one execution environment: it runs one invocation at a time
 // (concurrent Invoke calls queue) and follows Lambda's lifecycle:

@@ -37,7 +37,7 @@ type process struct {
 
 // invocation is one event on its way through the Runtime API.
 type invocation struct {
-	id              string
+	id, traceID     string
 	payload         []byte
 	start, deadline time.Time
 
@@ -51,7 +51,7 @@ type invocation struct {
 func (inv *invocation) finish(res *Result, err error) {
 	inv.once.Do(func() {
 		if res != nil {
-			res.RequestID, res.Duration = inv.id, time.Since(inv.start)
+			res.RequestID, res.TraceID, res.Duration = inv.id, inv.traceID, time.Since(inv.start)
 		}
 		inv.res, inv.err = res, err
 		close(inv.done)
@@ -77,7 +77,7 @@ func (r *Runtime) spawn() (*process, error) {
 	cmd.Env = append(r.env(), "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
 	cmd.Stdout, cmd.Stderr = r.fn.Stdout, r.fn.Stderr
 	cmd.WaitDelay = time.Second // a child left behind may hold the output pipes
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procAttr()
 	p.cmd, p.started = cmd, time.Now()
 	if err := cmd.Start(); err != nil {
 		_ = ln.Close()
@@ -121,6 +121,8 @@ func (p *process) handleNext(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Lambda-Runtime-Aws-Request-Id", inv.id)
 		w.Header().Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
+		w.Header().Set("Lambda-Runtime-Trace-Id", inv.traceID)
+		w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", FunctionARN(p.rt.fn.Name))
 		_, _ = w.Write(inv.payload)
 	case <-req.Context().Done():
 	case <-p.exited:

@@ -54,6 +54,9 @@ type Function struct {
 type Result struct {
 	// RequestID is the Lambda-Runtime-Aws-Request-Id given to the function.
 	RequestID string
+	// TraceID is the Lambda-Runtime-Trace-Id given to the function, the X-Ray
+	// trace header "Root=1-...;Parent=...;Sampled=0".
+	TraceID string
 	// Payload is the response, or on a function error the error document
 	// ({"errorType", "errorMessage", ...}).
 	Payload []byte
@@ -185,7 +188,7 @@ func (r *Runtime) dispatch(ctx context.Context, payload []byte) (*process, *invo
 			return nil, nil, err
 		}
 		now := time.Now()
-		inv := &invocation{id: newRequestID(), payload: payload, start: now, deadline: now.Add(r.fn.Timeout), done: make(chan struct{})}
+		inv := &invocation{id: newRequestID(), traceID: newTraceHeader(now), payload: payload, start: now, deadline: now.Add(r.fn.Timeout), done: make(chan struct{})}
 		select {
 		case p.next <- inv:
 			return p, inv, nil
@@ -346,6 +349,21 @@ func (r *Runtime) PeakRSS() (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("lambdart: no VmHWM in /proc/%d/status", pid)
+}
+
+// FunctionARN is the ARN Lambda hands a function named name as
+// Lambda-Runtime-Invoked-Function-Arn (the local account and region).
+func FunctionARN(name string) string {
+	return "arn:aws:lambda:us-east-1:000000000000:function:" + name
+}
+
+// newTraceHeader returns an X-Ray trace header as Lambda hands every
+// invocation (Lambda-Runtime-Trace-Id): a new trace root whose time is now, a
+// parent segment id, not sampled.
+func newTraceHeader(now time.Time) string {
+	var b [20]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("Root=1-%08x-%x;Parent=%x;Sampled=0", now.Unix(), b[:12], b[12:])
 }
 
 // newRequestID returns a random id in the UUID form of Lambda's request ids.

@@ -22,6 +22,8 @@ func TestMain(m *testing.M) { os.Exit(lambdarttest.Main(m)) }
 // reply is what the hello function's echo says of its invocation.
 type reply struct {
 	RequestID  string `json:"requestId"`
+	TraceID    string `json:"traceId"`
+	ARN        string `json:"arn"`
 	DeadlineMS int64  `json:"deadlineMs"`
 	PID        int    `json:"pid"`
 	Child      int    `json:"child"`
@@ -69,14 +71,24 @@ func TestInvoke(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`).MatchString(res.RequestID) || r.RequestID != res.RequestID {
 		t.Errorf("request id %q (the function saw %q), want one uuid", res.RequestID, r.RequestID)
 	}
+	// The X-Ray trace header, as Lambda hands it: a root of this second.
+	root := fmt.Sprintf("Root=1-%08x-", before.Unix())
+	if !regexp.MustCompile(`^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$`).MatchString(res.TraceID) ||
+		r.TraceID != res.TraceID || !strings.HasPrefix(res.TraceID, root) {
+		t.Errorf("trace header %q (the function saw %q), want %s<24 hex>;Parent=<16 hex>;Sampled=0", res.TraceID, r.TraceID, root)
+	}
+	if r.ARN != lambdart.FunctionARN("hello-fn") {
+		t.Errorf("invoked function ARN %q, want %q", r.ARN, lambdart.FunctionARN("hello-fn"))
+	}
 	if deadline := time.UnixMilli(r.DeadlineMS); deadline.Before(before.Add(6*time.Second)) || deadline.After(time.Now().Add(8*time.Second)) {
 		t.Errorf("function deadline %v is not about now+7s", deadline)
 	}
 	if r.PID != rt.PID() || res.Duration <= 0 {
 		t.Errorf("reply %+v, Duration %v; want pid %d and a duration", r, res.Duration, rt.PID())
 	}
-	if _, r2 := echo(t, rt, "again"); r2.PID != r.PID || rt.ColdStarts() != 1 {
-		t.Errorf("second invocation on pid %d (first %d), ColdStarts %d: want a warm invocation", r2.PID, r.PID, rt.ColdStarts())
+	if res2, r2 := echo(t, rt, "again"); r2.PID != r.PID || rt.ColdStarts() != 1 || res2.TraceID == res.TraceID {
+		t.Errorf("second invocation on pid %d (first %d), ColdStarts %d, trace %q (first %q): want a warm invocation with its own trace",
+			r2.PID, r.PID, rt.ColdStarts(), res2.TraceID, res.TraceID)
 	}
 	if rss, err := rt.PeakRSS(); err != nil || rss < 1<<20 {
 		t.Errorf("PeakRSS = %d, %v; want at least 1 MiB", rss, err)

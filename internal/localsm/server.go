@@ -2,6 +2,7 @@ package localsm
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -14,9 +15,16 @@ import (
 	"time"
 )
 
-// OpGetSecretValue is the operation, as sent after "secretsmanager." in
-// X-Amz-Target.
-const OpGetSecretValue = "GetSecretValue"
+// The operations, as sent after "secretsmanager." in X-Amz-Target.
+const (
+	OpGetSecretValue = "GetSecretValue"
+	OpPutSecretValue = "PutSecretValue"
+)
+
+// Authorizer decides whether the caller with an access key id may perform
+// an action (e.g. "secretsmanager:GetSecretValue") on a secret (its ARN, or
+// the SecretId asked for when there is no such secret).
+type Authorizer func(accessKeyID, action, resource string) bool
 
 // Server is a local Secrets Manager endpoint; it is an http.Handler and can
 // also listen on its own (Start). All methods are safe for concurrent use.
@@ -27,6 +35,7 @@ type Server struct {
 	delay   time.Duration
 	fails   int
 	failErr *apiError
+	allow   Authorizer
 
 	srv    *http.Server
 	url    string
@@ -39,6 +48,7 @@ type secretValue struct {
 	str          *string
 	bin          []byte
 	created      time.Time
+	previous     string // the version before, AWSPREVIOUS
 }
 
 // New returns a Server with no secrets.
@@ -107,11 +117,27 @@ func (s *Server) PutBinary(name string, b []byte) { s.put(name, nil, bytes.Clone
 func (s *Server) put(name string, str *string, bin []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	arn := "arn:aws:secretsmanager:us-east-1:000000000000:secret:" + name + "-" + randomID(3)
+	s.putLocked(name, randomID(16), str, bin)
+}
+
+// putLocked stores a new current version; the caller holds s.mu.
+func (s *Server) putLocked(name, version string, str *string, bin []byte) *secretValue {
+	v := &secretValue{arn: "arn:aws:secretsmanager:us-east-1:000000000000:secret:" + name + "-" + randomID(3),
+		version: version, str: str, bin: bin, created: time.Now()}
 	if old := s.secrets[name]; old != nil {
-		arn = old.arn
+		v.arn, v.previous = old.arn, old.version
 	}
-	s.secrets[name] = &secretValue{arn: arn, version: randomID(16), str: str, bin: bin, created: time.Now()}
+	s.secrets[name] = v
+	return v
+}
+
+// SetAuthorizer makes every following call ask allow whether its caller (the
+// access key id of its SigV4 signature) may do what it asks: a refusal is
+// AWS's 400 AccessDeniedException. nil (the default) allows everything.
+func (s *Server) SetAuthorizer(allow Authorizer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.allow = allow
 }
 
 // ARN returns the full ARN of the secret name, or "" when there is none.
@@ -159,7 +185,8 @@ type apiError struct {
 // ServeHTTP answers one Secrets Manager API call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager.")
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+	key := accessKeyID(r.Header.Get("Authorization"))
+	if key == "" {
 		writeJSON(w, &apiError{http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token"})
 		return
 	}
@@ -182,16 +209,96 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case fail:
 		writeJSON(w, injected)
-	case op != OpGetSecretValue:
-		writeJSON(w, &apiError{http.StatusBadRequest, "UnknownOperationException", ""})
+	case op == OpGetSecretValue:
+		writeJSON(w, s.getSecretValue(key, r.Body))
+	case op == OpPutSecretValue:
+		writeJSON(w, s.putSecretValue(key, r.Body))
 	default:
-		writeJSON(w, s.getSecretValue(r.Body))
+		writeJSON(w, &apiError{http.StatusBadRequest, "UnknownOperationException",
+			fmt.Sprintf("the local Secrets Manager implements %s and %s, not %q", OpGetSecretValue, OpPutSecretValue, op)})
 	}
+}
+
+// accessKeyID is the access key id of a SigV4 Authorization header, "" for
+// another header.
+func accessKeyID(auth string) string {
+	rest, ok := strings.CutPrefix(auth, "AWS4-HMAC-SHA256 ")
+	if !ok {
+		return ""
+	}
+	for part := range strings.SplitSeq(rest, ",") {
+		if cred, ok := strings.CutPrefix(strings.TrimSpace(part), "Credential="); ok {
+			id, _, _ := strings.Cut(cred, "/")
+			return id
+		}
+	}
+	return ""
+}
+
+// find returns the secret a SecretId names, by name or full ARN, with its
+// name; nil when there is none. The caller holds s.mu.
+func (s *Server) find(id string) (string, *secretValue) {
+	if v := s.secrets[id]; v != nil {
+		return id, v
+	}
+	for n, v := range s.secrets {
+		if v.arn == id {
+			return n, v
+		}
+	}
+	return id, nil
+}
+
+// denied is the AccessDeniedException of a caller the authorizer refuses
+// action on resource, nil when it is allowed. The caller holds s.mu.
+func (s *Server) denied(key, op, resource string) *apiError {
+	action := "secretsmanager:" + op
+	if s.allow == nil || s.allow(key, action, resource) {
+		return nil
+	}
+	return &apiError{http.StatusBadRequest, "AccessDeniedException", fmt.Sprintf(
+		"User: %s is not authorized to perform: %s on resource: %s because no identity-based policy allows the %s action", key, action, resource, action)}
+}
+
+// putSecretValue stores a new current version of an existing secret, as
+// `aws secretsmanager put-secret-value` asks: SecretId, and SecretString or
+// SecretBinary; the ClientRequestToken, when given, is the version id, and
+// sending it again changes nothing.
+func (s *Server) putSecretValue(key string, body io.Reader) any {
+	var in struct {
+		SecretID           string  `json:"SecretId"`
+		SecretString       *string `json:"SecretString"`
+		SecretBinary       []byte  `json:"SecretBinary"`
+		ClientRequestToken string  `json:"ClientRequestToken"`
+	}
+	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&in); err != nil {
+		return &apiError{http.StatusBadRequest, "SerializationException", "the request body is not the operation's JSON input"}
+	}
+	if (in.SecretString == nil) == (in.SecretBinary == nil) {
+		return &apiError{http.StatusBadRequest, "InvalidParameterException", "You must provide either SecretString or SecretBinary."}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name, v := s.find(in.SecretID)
+	resource := in.SecretID
+	if v != nil {
+		resource = v.arn
+	}
+	if err := s.denied(key, OpPutSecretValue, resource); err != nil {
+		return err
+	}
+	if v == nil {
+		return &apiError{http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."}
+	}
+	if in.ClientRequestToken == "" || in.ClientRequestToken != v.version {
+		v = s.putLocked(name, cmp.Or(in.ClientRequestToken, randomID(16)), in.SecretString, in.SecretBinary)
+	}
+	return map[string]any{"ARN": v.arn, "Name": name, "VersionId": v.version, "VersionStages": []string{"AWSCURRENT"}}
 }
 
 // getSecretValue answers the current value of the secret the body names,
 // or an *apiError.
-func (s *Server) getSecretValue(body io.Reader) any {
+func (s *Server) getSecretValue(key string, body io.Reader) any {
 	var in struct {
 		SecretID string `json:"SecretId"`
 	}
@@ -200,11 +307,13 @@ func (s *Server) getSecretValue(body io.Reader) any {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name, v := in.SecretID, s.secrets[in.SecretID]
-	for n, sv := range s.secrets {
-		if sv.arn == in.SecretID {
-			name, v = n, sv
-		}
+	name, v := s.find(in.SecretID)
+	resource := in.SecretID
+	if v != nil {
+		resource = v.arn
+	}
+	if err := s.denied(key, OpGetSecretValue, resource); err != nil {
+		return err
 	}
 	if v == nil {
 		return &apiError{http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."}

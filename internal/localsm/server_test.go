@@ -2,7 +2,11 @@ package localsm_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +73,162 @@ func TestErrorsAsTheSDKDecodesThem(t *testing.T) {
 				t.Errorf("Calls = %d, want %d", n, tc.wantCalls)
 			}
 		})
+	}
+}
+
+// client is an SDK client of s signing with the access key id ak.
+func client(s *localsm.Server, ak string) *secretsmanager.Client {
+	return secretsmanager.New(secretsmanager.Options{
+		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(ak, "local-secret", ""), BaseEndpoint: aws.String(s.URL()),
+	})
+}
+
+// TestPutSecretValue: a rotation as the SDK sends it becomes the current
+// value, keeps the ARN, gets a new version (the client token when given,
+// and the same token again changes nothing); a missing secret, both or
+// neither value are AWS's errors.
+func TestPutSecretValue(t *testing.T) {
+	t.Parallel()
+	s := localsm.NewTestServer(t)
+	s.Put("nxcloud/local", `{"accessKey":"old","accessSecret":"old"}`)
+	c, ctx := client(s, "AKIDOPERATOR"), t.Context()
+	before, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("nxcloud/local")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rotated = `{"accessKey":"new","accessSecret":"new"}`
+	out, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: before.ARN, SecretString: aws.String(rotated),
+		ClientRequestToken: aws.String("6a0c4a40-0000-4000-8000-000000000001")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(out.ARN) != aws.ToString(before.ARN) || aws.ToString(out.Name) != "nxcloud/local" ||
+		aws.ToString(out.VersionId) != "6a0c4a40-0000-4000-8000-000000000001" || len(out.VersionStages) != 1 || out.VersionStages[0] != "AWSCURRENT" {
+		t.Errorf("PutSecretValue = %+v, want the secret's ARN and name, the token as version, AWSCURRENT", out)
+	}
+	after, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("nxcloud/local")})
+	if err != nil || aws.ToString(after.SecretString) != rotated || aws.ToString(after.VersionId) != aws.ToString(out.VersionId) {
+		t.Fatalf("after the rotation GetSecretValue = %+v, %v; want the new value and version", after, err)
+	}
+	again, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("nxcloud/local"), SecretString: aws.String(rotated),
+		ClientRequestToken: out.VersionId})
+	if err != nil || aws.ToString(again.VersionId) != aws.ToString(out.VersionId) {
+		t.Errorf("the same token again = %+v, %v; want the same version", again, err)
+	}
+	for _, tc := range []struct {
+		name string
+		in   *secretsmanager.PutSecretValueInput
+		want string
+	}{
+		{"missing secret", &secretsmanager.PutSecretValueInput{SecretId: aws.String("nope"), SecretString: aws.String("x")}, "ResourceNotFoundException"},
+		{"no value", &secretsmanager.PutSecretValueInput{SecretId: aws.String("nxcloud/local")}, "InvalidParameterException"},
+		{"both values", &secretsmanager.PutSecretValueInput{SecretId: aws.String("nxcloud/local"), SecretString: aws.String("x"), SecretBinary: []byte("x")}, "InvalidParameterException"},
+	} {
+		var ae smithy.APIError
+		if _, err := c.PutSecretValue(ctx, tc.in); !errors.As(err, &ae) || ae.ErrorCode() != tc.want {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.want)
+		}
+	}
+	if got, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("nxcloud/local")}); err != nil || aws.ToString(got.SecretString) != rotated {
+		t.Errorf("after refused calls: %+v, %v; want the rotated value still", got, err)
+	}
+}
+
+// TestAuthorizer: each caller, known by the access key id of its
+// signature, gets what the authorizer allows, the rest AccessDenied naming
+// the caller, the action and the secret; a missing secret the caller may
+// not read is AccessDenied too, as in AWS.
+func TestAuthorizer(t *testing.T) {
+	t.Parallel()
+	s := localsm.NewTestServer(t)
+	s.Put("mine", "m")
+	s.Put("theirs", "t")
+	mine := s.ARN("mine")
+	s.SetAuthorizer(func(key, action, resource string) bool {
+		return key == "AKIDOPERATOR" || key == "AKIDFUNCTION" && action == "secretsmanager:GetSecretValue" && resource == mine
+	})
+	ctx := t.Context()
+	for _, tc := range []struct {
+		key, secret string
+		put         bool
+		want        string // error code, "" for allowed
+	}{
+		{"AKIDFUNCTION", "mine", false, ""},
+		{"AKIDFUNCTION", mine, false, ""},
+		{"AKIDFUNCTION", "theirs", false, "AccessDeniedException"},
+		{"AKIDFUNCTION", "missing", false, "AccessDeniedException"},
+		{"AKIDFUNCTION", "mine", true, "AccessDeniedException"},
+		{"AKIDOPERATOR", "theirs", true, ""},
+		{"AKIDOPERATOR", "missing", false, "ResourceNotFoundException"},
+	} {
+		var err error
+		if tc.put {
+			_, err = client(s, tc.key).PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(tc.secret), SecretString: aws.String("v")})
+		} else {
+			_, err = client(s, tc.key).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(tc.secret)})
+		}
+		var ae smithy.APIError
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s put=%v %s: %v, want allowed", tc.key, tc.put, tc.secret, err)
+		case tc.want != "" && (!errors.As(err, &ae) || ae.ErrorCode() != tc.want):
+			t.Errorf("%s put=%v %s: %v, want %s", tc.key, tc.put, tc.secret, err, tc.want)
+		case tc.want == "AccessDeniedException" && !strings.Contains(ae.ErrorMessage(), tc.key):
+			t.Errorf("the refusal %q does not name the caller %s", ae.ErrorMessage(), tc.key)
+		}
+	}
+}
+
+// TestAWSCLI rotates a secret with the aws CLI (v1 or v2) as the README
+// tells operators to, and reads it back with it: the CLI's own request
+// shape (its client token, its headers) against the local endpoint.
+func TestAWSCLI(t *testing.T) {
+	t.Parallel()
+	cli, err := exec.LookPath("aws")
+	if err != nil {
+		t.Skip("the aws CLI is not installed: the SDK's requests are tested, the CLI's are not")
+	}
+	s := localsm.NewTestServer(t)
+	s.Put("nxcloud/local", `{"accessKey":"REPLACE_ME","accessSecret":"REPLACE_ME"}`)
+	awsCLI := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), cli, append([]string{"--endpoint-url", s.URL(), "--output", "json"}, args...)...)
+		// The README's shell: keys and a region in the environment, no profile.
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_ACCESS_KEY_ID=AKIDOPERATOR",
+			"AWS_SECRET_ACCESS_KEY=operator-secret", "AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=" + os.DevNull,
+			"AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("aws %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	const rotated = `{"accessKey":"AKcli","accessSecret":"cli-secret"}`
+	var put struct {
+		ARN, Name string
+		VersionID string `json:"VersionId"`
+	}
+	if err := json.Unmarshal(awsCLI("secretsmanager", "put-secret-value", "--secret-id", "nxcloud/local", "--secret-string", rotated), &put); err != nil ||
+		put.ARN != s.ARN("nxcloud/local") || put.Name != "nxcloud/local" || put.VersionID == "" {
+		t.Fatalf("put-secret-value answered %+v (%v)", put, err)
+	}
+	var got struct {
+		SecretString string
+		VersionID    string `json:"VersionId"`
+	}
+	if err := json.Unmarshal(awsCLI("secretsmanager", "get-secret-value", "--secret-id", put.ARN), &got); err != nil ||
+		got.SecretString != rotated || got.VersionID != put.VersionID {
+		t.Errorf("get-secret-value answered %+v (%v), want %s in version %s", got, err, rotated, put.VersionID)
+	}
+}
+
+// An operation the emulator does not implement says which it does.
+func TestUnknownOperation(t *testing.T) {
+	t.Parallel()
+	s := localsm.NewTestServer(t)
+	_, err := client(s, "AKID").ListSecrets(t.Context(), &secretsmanager.ListSecretsInput{})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "UnknownOperationException" || !strings.Contains(ae.ErrorMessage(), "PutSecretValue") {
+		t.Errorf("ListSecrets: %v, want UnknownOperationException naming what is implemented", err)
 	}
 }

@@ -86,6 +86,7 @@ func (s *Stack) deliver(ev []byte) {
 	fn := s.functionFor(ev)
 	attempts := s.opts.MaxRetryAttempts + 1
 	var last *lambdart.FunctionError
+	var requestID string
 	for i := 1; i <= attempts; i++ {
 		if i > 1 {
 			select {
@@ -99,14 +100,23 @@ func (s *Stack) deliver(ev []byte) {
 		case err != nil:
 			last = &lambdart.FunctionError{Type: "Local.InvokeError", Message: err.Error()}
 		case res.Error != nil:
-			last = res.Error
+			last, requestID = res.Error, res.RequestID
 		default:
 			return
 		}
 		s.progress("%s attempt %d/%d failed: %s: %s", fn, i, attempts, last.Type, last.Message)
 	}
+	f := FailedEvent{Version: "1.0", Timestamp: time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), RequestPayload: ev}
+	f.RequestContext.RequestID = requestID
+	f.RequestContext.FunctionARN = lambdart.FunctionARN(fn) + ":$LATEST"
+	f.RequestContext.Condition = "RetriesExhausted"
+	f.RequestContext.ApproximateInvokeCount = attempts
+	f.ResponseContext.StatusCode = http.StatusOK
+	f.ResponseContext.ExecutedVersion = "$LATEST"
+	f.ResponseContext.FunctionError = "Unhandled"
+	f.ResponsePayload.ErrorMessage, f.ResponsePayload.ErrorType = last.Message, last.Type
 	s.mu.Lock()
-	s.failed = append(s.failed, FailedEvent{Event: ev, Error: last.Message, ErrorType: last.Type, Attempts: attempts})
+	s.failed = append(s.failed, f)
 	s.mu.Unlock()
 	s.progress("event sent to the failure queue after %d attempts", attempts)
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/iampolicy"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localsm"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/miniotest"
@@ -59,6 +60,17 @@ var Functions = map[string]string{
 	ReconcileFunction:          "./functions/reconcile",
 	ArchiveMediaFunction:       "./functions/archive-media",
 }
+
+// The local run for `sam local invoke` in Docker (cmd/local -docker):
+// the stand-ins on these ports of every interface, where
+// host.docker.internal reaches them, and the bucket events/env.json and
+// events/s3-put.json name.
+const (
+	DockerNXCloudPort = 8081
+	DockerSecretsPort = 8082
+	DockerS3Port      = 9000
+	DockerBucket      = "nxcloud-media-123456789012-us-east-1-0123456789ab"
+)
 
 // Embedded defaults of the local run.
 const (
@@ -93,6 +105,12 @@ type Options struct {
 	BinDir string
 	// Addr is the HTTP front's address (API Gateway); empty means 127.0.0.1:0.
 	Addr string
+	// NXCloudAddr, SecretsAddr and S3Addr are the addresses of the local
+	// NXCloud, Secrets Manager and S3 (MinIO); empty means free loopback
+	// ports. Docker gives fixed ones for `sam local invoke`.
+	NXCloudAddr, SecretsAddr, S3Addr string
+	// Bucket is the media bucket; empty means DefaultBucket.
+	Bucket string
 	// NXCloudBaseURL points the functions at a real NXCloud; empty starts the
 	// local NXCloud. AccessKey and AccessSecret are then the real credentials.
 	NXCloudBaseURL, AccessKey, AccessSecret string
@@ -118,17 +136,41 @@ type Options struct {
 	// when invoked. ReconcileSettle is its RECONCILE_SETTLE (zero: the
 	// function's default).
 	ReconcileEvery, ReconcileSettle time.Duration
+	// RecordS3 sends the functions' S3 requests through a proxy that records
+	// them in Roles().Ledger() for the least-privilege check (S3Endpoint is
+	// then the proxy's). Secrets Manager calls are recorded either way.
+	RecordS3 bool
 	// Log receives progress lines and the functions' log lines; nil discards.
 	Log io.Writer
 }
 
-// FailedEvent is an S3 event whose invocations all failed: what the stack's
-// SQS on-failure destination receives in AWS.
+// FailedEvent is the record of an S3 event whose invocations all failed, in
+// the shape of the invocation record Lambda sends the stack's SQS on-failure
+// destination in AWS (the message body operators read there):
+// https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
 type FailedEvent struct {
-	Event     json.RawMessage
-	Error     string
-	ErrorType string
-	Attempts  int
+	Version   string `json:"version"`   // "1.0"
+	Timestamp string `json:"timestamp"` // RFC 3339 in UTC, milliseconds
+	// RequestContext says which invocation failed, why ("RetriesExhausted")
+	// and after how many attempts.
+	RequestContext struct {
+		RequestID              string `json:"requestId"`
+		FunctionARN            string `json:"functionArn"`
+		Condition              string `json:"condition"`
+		ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+	} `json:"requestContext"`
+	// RequestPayload is the event.
+	RequestPayload  json.RawMessage `json:"requestPayload"`
+	ResponseContext struct {
+		StatusCode      int    `json:"statusCode"`
+		ExecutedVersion string `json:"executedVersion"`
+		FunctionError   string `json:"functionError"`
+	} `json:"responseContext"`
+	// ResponsePayload is the last attempt's error document.
+	ResponsePayload struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	} `json:"responsePayload"`
 }
 
 // Stack is a running local bundle: the local NXCloud (unless a real one is
@@ -138,7 +180,8 @@ type FailedEvent struct {
 type Stack struct {
 	// APIURL is the HTTP API's base URL, e.g. http://127.0.0.1:3000.
 	APIURL string
-	// S3Endpoint, SecretsEndpoint and NXCloudURL are the local endpoints.
+	// S3Endpoint, SecretsEndpoint and NXCloudURL are the local endpoints:
+	// the ones the functions use.
 	S3Endpoint, SecretsEndpoint, NXCloudURL string
 	Bucket, Prefix, MediaPrefix, SecretID   string
 	// ArchivePrefix is where ArchiveMediaFunction writes.
@@ -156,7 +199,9 @@ type Stack struct {
 	tmpBin   string     // the binaries' temporary folder, removed by Close
 	logMu    sync.Mutex // one line at a time into opts.Log
 	bins     map[string]string
-	env      []string
+	env      []string            // what every function gets, credentials aside
+	fnEnv    map[string][]string // each function's, with its role's credentials
+	roles    *Roles
 	servers  []*http.Server
 	runtimes map[string]*pool
 
@@ -177,7 +222,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	opts.MaxRetryAttempts = cmp.Or(opts.MaxRetryAttempts, 2)
 	opts.RetryDelay = cmp.Or(opts.RetryDelay, time.Second)
 	opts.Log = cmp.Or[io.Writer](opts.Log, io.Discard)
-	s := &Stack{opts: opts, Bucket: DefaultBucket, Prefix: DefaultPrefix, MediaPrefix: DefaultMediaPrefix, ArchivePrefix: DefaultArchivePrefix,
+	s := &Stack{opts: opts, Bucket: cmp.Or(opts.Bucket, DefaultBucket), Prefix: DefaultPrefix, MediaPrefix: DefaultMediaPrefix, ArchivePrefix: DefaultArchivePrefix,
 		SecretID: DefaultSecretID, runtimes: map[string]*pool{}, closing: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -206,18 +251,20 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		s.NXCloud = nxcloudtest.NewServer(nxcloudtest.WithCredentials(ak, secret), nxcloudtest.WithKeepContent(true),
 			nxcloudtest.WithLogger(slog.New(slog.NewJSONHandler(s.Output("nxcloud"), nil))))
 		s.seedFixtures()
-		if s.NXCloudURL, err = s.NXCloud.Start("127.0.0.1:0"); err != nil {
+		if s.NXCloudURL, err = s.NXCloud.Start(cmp.Or(opts.NXCloudAddr, "127.0.0.1:0")); err != nil {
 			return nil, fmt.Errorf("local nxcloud: %w", err)
 		}
+		s.NXCloudURL = loopback(s.NXCloudURL)
 		s.progress("local NXCloud (signature enforced) at %s", s.NXCloudURL)
 	}
 
 	s.Secrets = localsm.New()
 	secretJSON, _ := json.Marshal(map[string]string{"accessKey": ak, "accessSecret": secret})
 	s.Secrets.Put(s.SecretID, string(secretJSON))
-	if s.SecretsEndpoint, err = s.Secrets.Start("127.0.0.1:0"); err != nil {
+	if s.SecretsEndpoint, err = s.Secrets.Start(cmp.Or(opts.SecretsAddr, "127.0.0.1:0")); err != nil {
 		return nil, fmt.Errorf("local secrets manager: %w", err)
 	}
+	s.SecretsEndpoint = loopback(s.SecretsEndpoint)
 	s.progress("local Secrets Manager at %s (secret %q)", s.SecretsEndpoint, s.SecretID)
 
 	// The S3 event webhook listens before MinIO starts, so MinIO finds its
@@ -227,7 +274,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return nil, err
 	}
 	s.progress("starting MinIO")
-	if s.MinIO, err = miniotest.Run(ctx, miniotest.Options{Output: s.Output("minio"), Env: []string{
+	if s.MinIO, err = miniotest.Run(ctx, miniotest.Options{Output: s.Output("minio"), Address: opts.S3Addr, Env: []string{
 		"MINIO_NOTIFY_WEBHOOK_ENABLE_LOCAL=on",
 		"MINIO_NOTIFY_WEBHOOK_ENDPOINT_LOCAL=http://" + hook + "/s3-events",
 	}}); err != nil {
@@ -239,6 +286,21 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	}
 	s.progress("MinIO at %s, bucket %q (versioned; events under %q to UploadTemplateFileFunction, under %q to UploadMediaFunction)", s.S3Endpoint, s.Bucket, s.Prefix, s.MediaPrefix)
 
+	// Every function runs with its own credentials, which carry exactly the
+	// policy template.yaml grants it.
+	if s.roles, err = NewRoles(s.root, s.MinIO, s.Bucket, s.Secrets, s.SecretID); err != nil {
+		return nil, err
+	}
+	s.Secrets.SetAuthorizer(s.roles.Authorize)
+	if opts.RecordS3 {
+		target, _ := url.Parse(s.MinIO.Endpoint)
+		addr, err := s.serve("127.0.0.1:0", s.roles.Recorder(target))
+		if err != nil {
+			return nil, err
+		}
+		s.S3Endpoint = "http://" + addr
+	}
+
 	s.env = []string{
 		"NXCLOUD_SECRET_ID=" + s.SecretID,
 		"NXCLOUD_BASE_URL=" + s.NXCloudURL,
@@ -246,9 +308,8 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		"MEDIA_PREFIX=" + s.MediaPrefix,
 		"ARCHIVE_PREFIX=" + s.ArchivePrefix,
 		"MEDIA_BUCKET=" + s.Bucket,
+		"POWERTOOLS_SERVICE_NAME=" + iampolicy.LocalStackName,
 		"AWS_REGION=" + miniotest.Region,
-		"AWS_ACCESS_KEY_ID=" + s.MinIO.AccessKey,
-		"AWS_SECRET_ACCESS_KEY=" + s.MinIO.SecretKey,
 		"AWS_ENDPOINT_URL_S3=" + s.S3Endpoint,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.SecretsEndpoint,
 		"AWS_EC2_METADATA_DISABLED=true",
@@ -260,6 +321,13 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		s.env = append(s.env, "RECONCILE_SETTLE="+opts.ReconcileSettle.String())
 	}
 	s.env = append(s.env, opts.Env...)
+	s.fnEnv = map[string][]string{}
+	for id := range Functions {
+		if s.fnEnv[id], err = s.roles.Env(ctx, id, s.env); err != nil {
+			return nil, fmt.Errorf("%s: %w", id, err)
+		}
+	}
+	s.progress("each function has its own credentials, with the policy template.yaml grants it (MinIO users, Secrets Manager)")
 	for id := range Functions {
 		timeout, size := opts.HTTPTimeout, 1
 		switch id {
@@ -269,7 +337,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 			timeout = opts.UploadTimeout
 		}
 		out := s.Output(id)
-		p := &pool{fn: lambdart.Function{Name: id, Path: s.bins[id], Env: s.env, Timeout: timeout, Stdout: out, Stderr: out}, size: size, slots: make(chan *lambdart.Runtime, size)}
+		p := &pool{fn: lambdart.Function{Name: id, Path: s.bins[id], Env: s.fnEnv[id], Timeout: timeout, Stdout: out, Stderr: out}, size: size, slots: make(chan *lambdart.Runtime, size)}
 		s.runtimes[id] = p
 		if err := p.warm(ctx); err != nil {
 			return nil, fmt.Errorf("%s: %w", id, err)
@@ -303,9 +371,18 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("http api address %s: %w (choose another with -addr, e.g. make local LOCAL_ARGS=-addr=127.0.0.1:3001)", opts.Addr, err)
 	}
-	s.APIURL = "http://" + addr
+	s.APIURL = loopback("http://" + addr)
 	s.progress("HTTP API at %s (GET and DELETE /media/{mediaId}, GET /media/{mediaId}/content, POST /media/{mediaId}/archive, POST /uploads, GET /uploads/{uploadId})", s.APIURL)
 	return s, nil
+}
+
+// loopback is a server's URL as a process of this host reaches it: a
+// server bound on every interface (0.0.0.0, for Docker) on 127.0.0.1.
+func loopback(u string) string {
+	for _, all := range []string{"://0.0.0.0:", "://[::]:"} {
+		u = strings.Replace(u, all, "://127.0.0.1:", 1)
+	}
+	return u
 }
 
 // serve serves h on addr until Close and returns the address it listens on.
@@ -323,8 +400,8 @@ func (s *Stack) serve(addr string, h http.Handler) (string, error) {
 }
 
 // S3Counter counts by operation (HeadObject, GetObjectTagging, ...) the S3
-// requests that reach the stack's MinIO through it, and the body bytes of
-// the objects GetObject served: point a function at it with
+// requests that reach the stack's S3 endpoint through it, and the body bytes
+// of the objects GetObject served: point a function at it with
 // AWS_ENDPOINT_URL_S3=URL.
 type S3Counter struct {
 	URL   string
@@ -420,8 +497,33 @@ var s3Operations = map[string]string{
 // Binary is the path of a function's built bootstrap.
 func (s *Stack) Binary(logicalID string) string { return s.bins[logicalID] }
 
-// Env is the environment every function runs with.
-func (s *Stack) Env() []string { return slices.Clone(s.env) }
+// Env is the environment a function runs with, its credentials included.
+func (s *Stack) Env(logicalID string) []string { return slices.Clone(s.fnEnv[logicalID]) }
+
+// FunctionEnv is Env of a function changed by changes ("KEY=value" sets a
+// variable, "-KEY" removes it), with the credentials of the deployment the
+// result names: a changed UPLOAD_PREFIX or MEDIA_BUCKET gets a role whose
+// policy is the template's for that prefix or bucket, as a stack deployed
+// with them would have.
+func (s *Stack) FunctionEnv(ctx context.Context, logicalID string, changes ...string) ([]string, error) {
+	if _, ok := s.fnEnv[logicalID]; !ok {
+		return nil, fmt.Errorf("unknown function %q: use one of %s", logicalID, strings.Join(slices.Sorted(maps.Keys(Functions)), ", "))
+	}
+	env := s.Env(logicalID)
+	for _, c := range changes {
+		name, _, set := strings.Cut(c, "=")
+		name = strings.TrimPrefix(name, "-")
+		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, name+"=") })
+		if set {
+			env = append(env, c)
+		}
+	}
+	return s.roles.Env(ctx, logicalID, env)
+}
+
+// Roles are the functions' roles: their policies and the ledger of what
+// they did.
+func (s *Stack) Roles() *Roles { return s.roles }
 
 // S3Client is an SDK client for the local S3, path-style.
 func (s *Stack) S3Client() *s3.Client { return s.MinIO.Client() }

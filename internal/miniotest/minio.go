@@ -69,6 +69,9 @@ type Options struct {
 	// Env is added to the server's environment, e.g. MINIO_NOTIFY_WEBHOOK_*
 	// to send bucket notifications to a webhook.
 	Env []string
+	// Address is the S3 API's host:port; empty means a free loopback port.
+	// The endpoint then names 127.0.0.1 when the host is 0.0.0.0 or empty.
+	Address string
 }
 
 // Server is a running MinIO server.
@@ -97,7 +100,7 @@ func Run(ctx context.Context, opts Options) (*Server, error) {
 	var err error
 	for range 3 {
 		var s *Server
-		if s, err = run(ctx, opts); err == nil || ctx.Err() != nil {
+		if s, err = run(ctx, opts); err == nil || ctx.Err() != nil || opts.Address != "" {
 			return s, err
 		}
 	}
@@ -122,7 +125,20 @@ func run(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Endpoint: "http://" + addrs[0], AccessKey: DefaultAccessKey, SecretKey: DefaultSecretKey, dir: dir, done: make(chan struct{})}
+	endpoint := addrs[0]
+	if opts.Address != "" {
+		addrs[0] = opts.Address
+		host, port, err := net.SplitHostPort(opts.Address)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("minio address %q: %w", opts.Address, err)
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		endpoint = net.JoinHostPort(host, port)
+	}
+	s := &Server{Endpoint: "http://" + endpoint, AccessKey: DefaultAccessKey, SecretKey: DefaultSecretKey, dir: dir, done: make(chan struct{})}
 	out := &lambdarttest.Buffer{}
 	cmd := exec.Command(opts.Binary, "server", "--quiet", "--address", addrs[0], "--console-address", addrs[1], dir)
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,

@@ -4,8 +4,15 @@
 // the EMF metrics recorder, hooked to the NXCloud client (latency by action
 // and code) and to the Secrets Manager client (credential refreshes). The
 // main of a function that calls NXCloud calls Main once per container (at
-// init), then hands the parts to its handler and to lambda.Start; the upload
-// sessions, which read no secret, take only config.FromEnv and LoadAWS.
+// init), then hands the parts to its handler and its handler to Start; the
+// upload sessions, which read no secret, take only NewLogger,
+// config.FromEnv, LoadAWS and Start.
+//
+// Every line a function logs goes through NewHandler: the keys of AWS Lambda
+// Powertools (timestamp, level, message, service, cold_start, function_name,
+// and function_request_id and xray_trace_id on every line of an
+// invocation). Start runs the handler, so that the lines know their
+// invocation, and sets the Go memory limit from the function's memory.
 //
 // It deliberately links no S3 client: the get and delete functions stay small.
 package app
@@ -18,7 +25,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -54,8 +60,7 @@ func Main(required ...string) *App {
 
 // New reads and validates the environment and builds the shared dependencies;
 // NXCLOUD_SECRET_ID and the variables named in required must be set. Its
-// errors name the variable at fault; nothing here calls the network. It
-// records the cold start: New runs once per execution environment.
+// errors name the variable at fault; nothing here calls the network.
 func New(ctx context.Context, getenv func(string) string, logger *slog.Logger, required ...string) (*App, error) {
 	cfg, err := config.FromEnv(getenv, append([]string{config.EnvSecretID}, required...)...)
 	if err != nil {
@@ -65,7 +70,7 @@ func New(ctx context.Context, getenv func(string) string, logger *slog.Logger, r
 	if err != nil {
 		return nil, err
 	}
-	rec := metrics.New(logger, cfg.Namespace)
+	rec := metrics.New(logger, cfg.Namespace, Service(getenv))
 	sm := countedSecrets{secretsmanager.NewFromConfig(awsCfg), rec}
 	secrets := secret.NewProvider(sm, cfg.SecretID, secret.WithTTL(cfg.SecretTTL), secret.WithLogger(logger))
 	client, err := nxcloud.NewClient(
@@ -79,7 +84,6 @@ func New(ctx context.Context, getenv func(string) string, logger *slog.Logger, r
 	if err != nil {
 		return nil, fmt.Errorf("nxcloud client: %w", err)
 	}
-	rec.ColdStart(ctx, getenv("AWS_LAMBDA_FUNCTION_NAME"))
 	return &App{Config: cfg, AWS: awsCfg, NXCloud: client, Metrics: rec, Logger: logger}, nil
 }
 
@@ -118,30 +122,6 @@ func LoadAWS(ctx context.Context, getenv func(string) string) (aws.Config, error
 // AWS_ENDPOINT_URL for every service.
 func LocalEndpoint(getenv func(string) string, serviceVar string) bool {
 	return getenv(serviceVar) != "" || getenv("AWS_ENDPOINT_URL") != ""
-}
-
-// NewLogger returns the JSON logger the functions write to stdout, at the level
-// Lambda's ApplicationLogLevel sets in AWS_LAMBDA_LOG_LEVEL (default INFO).
-func NewLogger(getenv func(string) string) *slog.Logger {
-	level := slog.LevelInfo
-	switch strings.ToUpper(getenv("AWS_LAMBDA_LOG_LEVEL")) {
-	case "TRACE", "DEBUG":
-		level = slog.LevelDebug
-	case "WARN":
-		level = slog.LevelWarn
-	case "ERROR", "FATAL":
-		level = slog.LevelError
-	}
-	attrs := []slog.Attr{}
-	if fn := getenv("AWS_LAMBDA_FUNCTION_NAME"); fn != "" {
-		attrs = append(attrs, slog.String("function", fn))
-	}
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}).WithAttrs(attrs))
-	// What the log package prints (aws-lambda-go logs a failed invocation's
-	// error document with it) goes through the same handler: every line of
-	// the function is JSON.
-	slog.SetDefault(logger)
-	return logger
 }
 
 // InitFailed reports an init failure the way Lambda expects: it logs the error,

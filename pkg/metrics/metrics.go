@@ -36,6 +36,10 @@ const (
 	// FunctionName.
 	ColdStarts = "ColdStarts"
 
+	// DimService is on every metric, in every dimension set: the stack's
+	// name (POWERTOOLS_SERVICE_NAME), so that two stacks in one namespace
+	// keep their metrics apart. It is also the log lines' "service" key.
+	DimService      = "service"
 	DimOutcome      = "Outcome"
 	DimAction       = "Action"
 	DimCode         = "Code"
@@ -58,13 +62,15 @@ const (
 type Recorder struct {
 	log       *slog.Logger
 	namespace string
+	service   string
 	now       func() time.Time
 }
 
-// New returns a Recorder writing to logger (a slog.JSONHandler, as the
-// functions log) under the CloudWatch namespace.
-func New(logger *slog.Logger, namespace string) *Recorder {
-	return &Recorder{log: logger, namespace: namespace, now: time.Now}
+// New returns a Recorder writing to logger (a JSON slog handler, as the
+// functions log) under the CloudWatch namespace, every metric with the
+// dimension service (DimService).
+func New(logger *slog.Logger, namespace, service string) *Recorder {
+	return &Recorder{log: logger, namespace: namespace, service: service, now: time.Now}
 }
 
 // WithClock returns a copy of r whose lines carry the time of now, for tests.
@@ -144,18 +150,24 @@ type (
 
 // emit writes one EMF line: the metrics ms under the dimension set made of
 // every dimension of dims, plus the extra dimension sets of rollups (each
-// naming some of dims). Every dimension and metric is a member of the line.
+// naming some of dims), each set with the service. Every dimension and
+// metric is a member of the line.
 func (r *Recorder) emit(ctx context.Context, dims []dimension, rollups [][]string, ms ...metric) {
 	if r == nil {
 		return
 	}
+	dims = append(dims, dimension{DimService, r.service})
 	all := make([]string, len(dims))
 	attrs := make([]slog.Attr, 0, 1+len(dims)+len(ms))
 	for i, d := range dims {
 		all[i] = d.name
 		attrs = append(attrs, slog.String(d.name, d.value))
 	}
-	dir := directive{Namespace: r.namespace, Dimensions: append([][]string{all}, rollups...)}
+	sets := [][]string{all}
+	for _, set := range rollups {
+		sets = append(sets, append(set[:len(set):len(set)], DimService))
+	}
+	dir := directive{Namespace: r.namespace, Dimensions: sets}
 	for _, m := range ms {
 		dir.Metrics = append(dir.Metrics, definition{Name: m.name, Unit: m.unit})
 		attrs = append(attrs, slog.Float64(m.name, m.value))

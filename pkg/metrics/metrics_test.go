@@ -21,13 +21,14 @@ var at = time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 func record(t *testing.T, f func(r *metrics.Recorder)) []string {
 	t.Helper()
 	var buf bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(&buf, nil)).With("function", "fn")
-	f(metrics.New(logger, "NXCloudMedia").WithClock(func() time.Time { return at }))
+	logger := slog.New(slog.NewJSONHandler(&buf, nil)).With("function_name", "fn")
+	f(metrics.New(logger, "NXCloudMedia", "media-stack").WithClock(func() time.Time { return at }))
 	return strings.Split(strings.TrimSpace(buf.String()), "\n")
 }
 
 // Every metric the bundle records is one EMF line that parses as EMF, with
-// its unit, value and every dimension set declared and present.
+// its unit, value and every dimension set declared and present, each set
+// with the service.
 func TestRecorderLines(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -90,6 +91,7 @@ func TestRecorderLines(t *testing.T) {
 			var flat []want
 			for _, w := range tc.want {
 				for _, d := range w.dims {
+					d["service"] = "media-stack" // in every dimension set
 					flat = append(flat, want{w.name, w.unit, w.value, []map[string]string{d}})
 				}
 			}

@@ -162,8 +162,12 @@ func nothingArchived(t *testing.T, key string) {
 func archiveRuntime(t *testing.T, timeout time.Duration, changes ...string) *lambdart.Runtime {
 	t.Helper()
 	w := st.Output("extra " + localstack.ArchiveMediaFunction)
+	env, err := st.FunctionEnv(testContext(t, 30*time.Second), localstack.ArchiveMediaFunction, changes...)
+	if err != nil {
+		t.Fatalf("the environment of the archive with %v: %v", changes, err)
+	}
 	rt, err := lambdart.Start(testContext(t, 30*time.Second), lambdart.Function{Name: localstack.ArchiveMediaFunction,
-		Path: st.Binary(localstack.ArchiveMediaFunction), Env: envWith(changes...), Timeout: timeout, Stdout: w, Stderr: w})
+		Path: st.Binary(localstack.ArchiveMediaFunction), Env: env, Timeout: timeout, Stdout: w, Stderr: w})
 	if err != nil {
 		t.Fatalf("starting the archive with %v: %v", changes, err)
 	}

@@ -162,7 +162,7 @@ func TestBusinessPhoneSources(t *testing.T) {
 			t.Fatalf("%s: %d request log lines, want 2:\n%s", fn, len(lines), logs)
 		}
 		for i, l := range lines {
-			if l["cold_start"] != (i == 0) || l["function"] != fn || l["request_id"] == "" {
+			if l["cold_start"] != (i == 0) || l["function_name"] != fn || l["request_id"] == "" {
 				t.Errorf("%s: log line %d: %v, want cold_start %v, function and request_id", fn, i, l, i == 0)
 			}
 		}
@@ -597,8 +597,8 @@ func TestRotatedSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range st.Failed() {
-		if strings.Contains(string(f.Event), "rotation-") {
-			t.Errorf("an upload around the rotation reached the failure queue: %s", f.Error)
+		if strings.Contains(string(f.RequestPayload), "rotation-") {
+			t.Errorf("an upload around the rotation reached the failure queue: %s", f.ResponsePayload.ErrorMessage)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/iampolicy"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart/lambdarttest"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
@@ -160,11 +161,8 @@ func uploadLogLine(mediaID string) map[string]any {
 
 func findUploadLogLine(mediaID string) map[string]any {
 	for _, line := range strings.Split(output.String(), "\n") {
-		_, js, ok := strings.Cut(line, localstack.UploadTemplateFileFunction+" | ")
-		if !ok {
-			_, js, ok = strings.Cut(line, localstack.UploadMediaFunction+" | ")
-		}
-		if !ok || !strings.Contains(js, mediaID) {
+		fn, js, ok := strings.Cut(line, " | ")
+		if !ok || (fn != localstack.UploadTemplateFileFunction && fn != localstack.UploadMediaFunction) || !strings.Contains(js, mediaID) {
 			continue
 		}
 		var m map[string]any
@@ -369,8 +367,8 @@ func TestUploadSkipped(t *testing.T) {
 		}
 	}
 	for _, f := range st.Failed() {
-		if strings.Contains(string(f.Event), r) && !strings.Contains(string(f.Event), "sentinel") {
-			t.Errorf("a skipped object reached the failure queue: %s", f.Error)
+		if strings.Contains(string(f.RequestPayload), r) && !strings.Contains(string(f.RequestPayload), "sentinel") {
+			t.Errorf("a skipped object reached the failure queue: %s", f.ResponsePayload.ErrorMessage)
 		}
 	}
 }
@@ -431,9 +429,11 @@ func TestUploadEventFile(t *testing.T) {
 		}
 		body := sized(rec.Object.Size)
 		put := putObjectIn(t, ctx, rec.Bucket.Name, key, body, func(in *s3.PutObjectInput) { in.ContentType = aws.String(f.contentType) })
+		// The function of a stack whose bucket is the fixture's: its policy names it.
+		fn := mustRuntime(t, f.fn, "MEDIA_BUCKET="+rec.Bucket.Name).Invoke
 
 		// As is: its version id names another version, so nothing is sent.
-		if ferr := invokeUpload(t, ctx, stackFunction(f.fn), raw); ferr != nil {
+		if ferr := invokeUpload(t, ctx, fn, raw); ferr != nil {
 			t.Fatalf("events/%s as is: the function failed: %s", f.file, ferr.Message)
 		}
 		if n := len(uploadsOf(body)); n != 0 {
@@ -448,7 +448,7 @@ func TestUploadEventFile(t *testing.T) {
 		if patched == string(raw) {
 			t.Fatalf("events/%s changed: update this test's ETag and version id", f.file)
 		}
-		if ferr := invokeUpload(t, ctx, stackFunction(f.fn), []byte(patched)); ferr != nil {
+		if ferr := invokeUpload(t, ctx, fn, []byte(patched)); ferr != nil {
 			t.Fatalf("events/%s with the real ETag: the function failed: %s", f.file, ferr.Message)
 		}
 		tags := objectTags(t, ctx, rec.Bucket.Name, key, "")
@@ -653,8 +653,8 @@ func TestUploadObjectGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range st.Failed() {
-		if strings.Contains(string(f.Event), path.Base(ghost)) {
-			t.Errorf("an event for a missing object reached the failure queue: %s", f.Error)
+		if strings.Contains(string(f.RequestPayload), path.Base(ghost)) {
+			t.Errorf("an event for a missing object reached the failure queue: %s", f.ResponsePayload.ErrorMessage)
 		}
 	}
 }
@@ -729,7 +729,7 @@ func TestUploadNXCloudFaults(t *testing.T) {
 				t.Errorf("after a duplicate delivery the tags are %v, want the rejection kept", again)
 			}
 			for _, f := range st.Failed() {
-				if strings.Contains(string(f.Event), fmt.Sprintf("code-%d-", code)) {
+				if strings.Contains(string(f.RequestPayload), fmt.Sprintf("code-%d-", code)) {
 					t.Errorf("a permanent rejection reached the failure queue")
 				}
 			}
@@ -813,15 +813,15 @@ func TestUploadNXCloudFaults(t *testing.T) {
 		}
 		var entry *localstack.FailedEvent
 		for _, f := range st.Failed()[failed:] {
-			if strings.Contains(string(f.Event), "retry-never-") {
+			if strings.Contains(string(f.RequestPayload), "retry-never-") {
 				entry = &f
 			}
 		}
 		if entry == nil {
 			t.Fatalf("the event is not in the failure queue after every attempt failed")
 		}
-		if entry.Attempts != retryAttempts+1 {
-			t.Errorf("attempts = %d, want %d", entry.Attempts, retryAttempts+1)
+		if entry.RequestContext.ApproximateInvokeCount != retryAttempts+1 {
+			t.Errorf("attempts = %d, want %d", entry.RequestContext.ApproximateInvokeCount, retryAttempts+1)
 		}
 		if got := len(callsSince(action, n)); got != retryAttempts+1 {
 			t.Errorf("NXCloud got %d calls, want one per attempt (%d)", got, retryAttempts+1)
@@ -834,7 +834,7 @@ func TestUploadNXCloudFaults(t *testing.T) {
 		}
 		// Once NXCloud is back, a redelivery uploads it.
 		drainFaults(t, action)
-		st.Enqueue(entry.Event)
+		st.Enqueue(entry.RequestPayload)
 		if err := st.WaitIdle(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -1001,6 +1001,8 @@ func TestUploadVersions(t *testing.T) {
 	key = prefix + phone + "/unversioned.pdf"
 	body = randomPDF()
 	put := putObjectIn(t, ctx, bucket, key, body, nil)
+	// The function deployed with that bucket: its policy names the bucket.
+	fn = mustRuntime(t, localstack.UploadTemplateFileFunction, "UPLOAD_PREFIX="+prefix, "MEDIA_BUCKET="+bucket).Invoke
 	ferr := invokeUpload(t, ctx, fn, eventFor(bucket, key, len(body), put))
 	if ferr == nil || !strings.Contains(ferr.Message, "put-bucket-versioning") || !strings.Contains(ferr.Message, bucket) {
 		t.Fatalf("an object in a bucket without versioning: %+v; want an error naming the bucket and the fix", ferr)
@@ -1032,8 +1034,8 @@ func TestUploadUntaggableID(t *testing.T) {
 		t.Errorf("record = %+v, want the whole id %q", rec, id)
 	}
 	for _, f := range st.Failed() {
-		if strings.Contains(string(f.Event), path.Base(key)) {
-			t.Errorf("the event went to the failure queue: %s", f.Error)
+		if strings.Contains(string(f.RequestPayload), path.Base(key)) {
+			t.Errorf("the event went to the failure queue: %s", f.ResponsePayload.ErrorMessage)
 		}
 	}
 }
@@ -1137,6 +1139,8 @@ func emfValues(t *testing.T, out string) []metrics.Value {
 // hasValue reports a value of metric name with exactly dims, and value when
 // value is not negative.
 func hasValue(vals []metrics.Value, name string, dims map[string]string, value float64) bool {
+	dims = maps.Clone(dims)
+	dims[metrics.DimService] = iampolicy.LocalStackName // every metric's, the stack's name
 	for _, v := range vals {
 		if v.Namespace == "NXCloudMedia" && v.Name == name && maps.Equal(v.Dimensions, dims) && (value < 0 || v.Value == value) {
 			return true
@@ -1252,7 +1256,7 @@ func TestReconcileFailureQueue(t *testing.T) {
 
 	queued := func() bool {
 		for _, f := range st.Failed() {
-			if strings.Contains(string(f.Event), id) { // the key is URL-encoded there
+			if strings.Contains(string(f.RequestPayload), id) { // the key is URL-encoded there
 				return true
 			}
 		}

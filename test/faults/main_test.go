@@ -55,6 +55,9 @@ type world struct {
 	nx  *nxcloudtest.Server
 	sm  *localsm.Server
 	out *lambdarttest.Buffer
+	// roles give each function the credentials of its policy in
+	// template.yaml (Secrets Manager; S3 too in a bucketWorld).
+	roles *localstack.Roles
 	// secrets must never appear in out.
 	secrets lambdarttest.Secrets
 }
@@ -70,9 +73,25 @@ func newWorld(t *testing.T, nxOpts ...nxcloudtest.Option) *world {
 	w.nx = nxcloudtest.NewTestServer(t, append([]nxcloudtest.Option{nxcloudtest.WithCredentials(key, sec)}, nxOpts...)...)
 	w.sm = localsm.NewTestServer(t)
 	w.putSecret(key, sec)
+	w.grant(nil, "")
 	// Registered before any function starts, so it runs after they stopped.
 	t.Cleanup(w.checkOutput)
 	return w
+}
+
+// grant makes the functions' credentials those of their policies in
+// template.yaml for bucket on m (no S3 rights without m), the local Secrets
+// Manager refusing what a policy does not grant.
+func (w *world) grant(m *miniotest.Server, bucket string) {
+	w.t.Helper()
+	root, err := localstack.FindRepoRoot()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if w.roles, err = localstack.NewRoles(root, m, bucket, w.sm, secretName); err != nil {
+		w.t.Fatal(err)
+	}
+	w.sm.SetAuthorizer(w.roles.Authorize)
 }
 
 // putSecret stores the credentials in Secrets Manager (a rotation when a
@@ -144,12 +163,24 @@ func (w *world) start(pkg string, o fnOpts) *lambdart.Runtime {
 		"NXCLOUD_BASE_URL=" + o.nxURL,
 		"NXCLOUD_TIMEOUT=2s",
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + w.sm.URL(),
-		"AWS_ACCESS_KEY_ID=AKIDFAULTS",
-		"AWS_SECRET_ACCESS_KEY=faults-aws-secret-key",
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_LAMBDA_LOG_LEVEL=DEBUG", // the most output there is to leak from
 	}
-	w.forbid("faults-aws-secret-key")
+	// The function's own credentials, for the deployment its variables
+	// name; a test's own variables (credentials included) win.
+	withRole, err := w.roles.Env(w.t.Context(), o.name, append(env, o.env...))
+	if err != nil {
+		w.t.Fatalf("credentials of %s: %v", o.name, err)
+	}
+	for _, kv := range withRole {
+		if strings.HasPrefix(kv, "AWS_ACCESS_KEY_ID=") {
+			env = append(env, kv)
+		}
+		if sk, ok := strings.CutPrefix(kv, "AWS_SECRET_ACCESS_KEY="); ok {
+			env = append(env, kv)
+			w.forbid(sk)
+		}
+	}
 	return lambdarttest.Start(w.t, lambdart.Function{
 		Name:    o.name,
 		Path:    lambdarttest.Bootstrap(w.t, pkg),

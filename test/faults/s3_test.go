@@ -93,8 +93,11 @@ func TestS3Faults(t *testing.T) {
 			return uploadOpts{}, nil
 		}, wantAttempts: 1, wantStatus: ledger.Superseded, wantLog: "overwritten since the event"},
 		{name: "event names a bucket that does not exist", setup: func(t *testing.T, b *bucketWorld, o *object) (uploadOpts, func(int)) {
-			o.event = []byte(strings.ReplaceAll(string(o.event), b.bucket, "no-such-bucket-"+randomHex(4)))
-			return uploadOpts{}, nil
+			gone := "no-such-bucket-" + randomHex(4)
+			o.event = []byte(strings.ReplaceAll(string(o.event), b.bucket, gone))
+			// A stack whose bucket was deleted: its policy names that bucket
+			// (S3 answers NoSuchBucket; MinIO only when the policy allows it).
+			return uploadOpts{env: []string{"MEDIA_BUCKET=" + gone}}, nil
 		}, wantAttempts: 1, wantLog: "object no longer exists"},
 		{name: "access denied: role without s3:GetObject", setup: func(t *testing.T, b *bucketWorld, o *object) (uploadOpts, func(int)) {
 			return uploadOpts{env: restrictedCredentials(t, b)}, nil

@@ -48,7 +48,9 @@ func newBucketWorld(t *testing.T) *bucketWorld {
 	t.Helper()
 	w := newWorld(t)
 	m := miniotest.Shared(t)
-	return &bucketWorld{world: w, minio: m, s3: m.Client(), bucket: m.NewBucket(t, true)}
+	b := &bucketWorld{world: w, minio: m, s3: m.Client(), bucket: m.NewBucket(t, true)}
+	w.grant(m, b.bucket)
+	return b
 }
 
 // uploadOpts are the settings of one upload function run.
@@ -80,8 +82,6 @@ func (b *bucketWorld) startUpload(o uploadOpts) *lambdart.Runtime {
 		"MEDIA_PREFIX=" + mediaPrefix,
 		"MEDIA_BUCKET=" + b.bucket,
 		"AWS_ENDPOINT_URL_S3=" + o.s3URL,
-		"AWS_ACCESS_KEY_ID=" + b.minio.AccessKey,
-		"AWS_SECRET_ACCESS_KEY=" + b.minio.SecretKey,
 	}
 	return b.start(functionPackages[o.fn], fnOpts{name: o.fn, nxURL: o.nxURL, timeout: o.timeout, env: append(env, o.env...)})
 }

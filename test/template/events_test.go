@@ -3,6 +3,7 @@ package template_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/url"
 	"os"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/iampolicy"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/config"
 )
 
@@ -186,7 +189,29 @@ func TestEnvJSON(t *testing.T) {
 			if _, err := config.FromEnv(func(k string) string { return vars[k] }); err != nil {
 				t.Errorf("the functions would fail init with these values: %v", err)
 			}
+			// The stand-ins of make local-docker, where host.docker.internal
+			// leads, and what that run creates.
+			for k, want := range map[string]string{
+				"NXCLOUD_BASE_URL":                 fmt.Sprintf("http://host.docker.internal:%d", localstack.DockerNXCloudPort),
+				"AWS_ENDPOINT_URL_SECRETS_MANAGER": fmt.Sprintf("http://host.docker.internal:%d", localstack.DockerSecretsPort),
+				"AWS_ENDPOINT_URL_S3":              fmt.Sprintf("http://host.docker.internal:%d", localstack.DockerS3Port),
+				"NXCLOUD_SECRET_ID":                localstack.DefaultSecretID,
+				"POWERTOOLS_SERVICE_NAME":          iampolicy.LocalStackName,
+			} {
+				if vars[k] != want {
+					t.Errorf("%s = %q, want %q (make local-docker)", k, vars[k], want)
+				}
+			}
+			if b, ok := vars["MEDIA_BUCKET"]; ok && b != localstack.DockerBucket {
+				t.Errorf("MEDIA_BUCKET = %q, want make local-docker's bucket %s", b, localstack.DockerBucket)
+			}
 		})
+	}
+	// The S3 event names the bucket of make local-docker, which stores its object.
+	var ev events.S3Event
+	if b, err := os.ReadFile(filepath.Join(eventsDir, "s3-put.json")); err != nil || json.Unmarshal(b, &ev) != nil || len(ev.Records) != 1 ||
+		ev.Records[0].S3.Bucket.Name != localstack.DockerBucket {
+		t.Errorf("events/s3-put.json: %v, want one record in the bucket %s", err, localstack.DockerBucket)
 	}
 }
 
@@ -233,9 +258,10 @@ func TestSamconfig(t *testing.T) {
 			t.Errorf("[%s] %s = %q, want %q", w.section, w.key, got, w.value)
 		}
 	}
+	// Every sam command gets the stack and its region, not only deploy.
 	for _, w := range []struct{ section, key string }{
 		{"default.global.parameters", "stack_name"},
-		{"default.deploy.parameters", "region"},
+		{"default.global.parameters", "region"},
 	} {
 		if cfg[w.section][w.key] == "" {
 			t.Errorf("[%s] %s is not set", w.section, w.key)

@@ -34,6 +34,16 @@ var specVariables = []string{
 	config.EnvNamespace,
 }
 
+// opsVariables are the variables Globals sets beside SPEC's, and their
+// values: the log lines' service (the stack's name, the variable AWS Lambda
+// Powertools reads), and the endpoints `sam local invoke --env-vars` may
+// set, empty in AWS.
+var opsVariables = map[string]any{
+	"POWERTOOLS_SERVICE_NAME":          "Media-Stack-With-Capitals",
+	"AWS_ENDPOINT_URL_S3":              "",
+	"AWS_ENDPOINT_URL_SECRETS_MANAGER": "",
+}
+
 func TestFunctions(t *testing.T) {
 	t.Parallel()
 	tpl := deploy(t, nil)
@@ -197,11 +207,34 @@ func TestLogging(t *testing.T) {
 	}
 }
 
+// TestTracing: EnableTracing (default true) turns on X-Ray active tracing
+// for every function; false leaves them in PassThrough.
+func TestTracing(t *testing.T) {
+	t.Parallel()
+	if d := at(source(t), "Parameters", "EnableTracing", "Default"); d != "true" {
+		t.Errorf("EnableTracing defaults to %v, want true", d)
+	}
+	for params, want := range map[string]string{"true": "Active", "false": "PassThrough"} {
+		tpl := deploy(t, map[string]string{"EnableTracing": params})
+		for _, id := range functions(tpl) {
+			if got := props(tpl, id)["Tracing"]; got != want {
+				t.Errorf("EnableTracing=%s: %s has Tracing %v, want %s", params, id, got, want)
+			}
+		}
+	}
+}
+
 func TestEnvironment(t *testing.T) {
 	t.Parallel()
 	tpl := deploy(t, nil)
-	if got := slices.Sorted(maps.Keys(at(tpl, "Globals", "Function", "Environment", "Variables").(doc))); !slices.Equal(got, slices.Sorted(slices.Values(specVariables))) {
-		t.Errorf("Globals environment = %v, want SPEC's %v", got, specVariables)
+	globals := at(tpl, "Globals", "Function", "Environment", "Variables").(doc)
+	if got, want := slices.Sorted(maps.Keys(globals)), slices.Sorted(slices.Values(append(specVariables, slices.Collect(maps.Keys(opsVariables))...))); !slices.Equal(got, want) {
+		t.Errorf("Globals environment = %v, want SPEC's and the operations' %v", got, want)
+	}
+	for k, want := range opsVariables {
+		if v := globals[k]; !reflect.DeepEqual(v, want) {
+			t.Errorf("Globals environment: %s = %v, want %v", k, v, want)
+		}
 	}
 	const secretARN = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:nxcloud-AbCdEf"
 	const bucketName = "nxcloud-media-123456789012-ap-southeast-2-0a1b2c3d4e5f"
@@ -217,6 +250,8 @@ func TestEnvironment(t *testing.T) {
 				s, ok = secretARN, true
 			case k == config.EnvMediaBucket && reflect.DeepEqual(v, doc{"Ref": "MediaBucket"}):
 				s, ok = bucketName, true
+			case opsVariables[k] != nil:
+				continue
 			}
 			if !ok {
 				t.Errorf("%s: %s = %v: want a parameter, the stack's secret or its bucket", id, k, v)

@@ -120,8 +120,9 @@ func (s *Buffer) String() string {
 	return s.b.String()
 }
 
-// Lines decodes the JSON log lines written so far whose msg is msg (all of
-// them when msg is empty); a line that is not JSON fails the test.
+// Lines decodes the JSON log lines written so far whose message (the
+// functions' key, app.NewHandler) or msg (slog's, as Logger writes) is msg
+// (all of them when msg is empty); a line that is not JSON fails the test.
 func (s *Buffer) Lines(tb testing.TB, msg string) []map[string]any {
 	tb.Helper()
 	var out []map[string]any
@@ -133,7 +134,7 @@ func (s *Buffer) Lines(tb testing.TB, msg string) []map[string]any {
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			tb.Fatalf("log line is not JSON: %q", l)
 		}
-		if msg == "" || m["msg"] == msg {
+		if msg == "" || m["message"] == msg || m["msg"] == msg { // the functions' lines, Logger's
 			out = append(out, m)
 		}
 	}

@@ -32,6 +32,8 @@ type event struct {
 type reply struct {
 	Message    string `json:"message"`
 	RequestID  string `json:"requestId"`
+	TraceID    string `json:"traceId"`
+	ARN        string `json:"arn"`
 	DeadlineMS int64  `json:"deadlineMs"`
 	PID        int    `json:"pid"`
 	Child      int    `json:"child"`
@@ -50,7 +52,8 @@ func handle(ctx context.Context, ev event) (any, error) {
 		lc, _ := lambdacontext.FromContext(ctx)
 		dl, _ := ctx.Deadline()
 		fmt.Println("hello: echo", ev.Message)
-		return reply{Message: ev.Message, RequestID: lc.AwsRequestID, DeadlineMS: dl.UnixMilli(), PID: os.Getpid(), Child: child}, nil
+		trace, _ := ctx.Value("x-amzn-trace-id").(string) // where aws-lambda-go puts Lambda-Runtime-Trace-Id
+		return reply{Message: ev.Message, RequestID: lc.AwsRequestID, TraceID: trace, ARN: lc.InvokedFunctionArn, DeadlineMS: dl.UnixMilli(), PID: os.Getpid(), Child: child}, nil
 	case "error":
 		return nil, &helloError{msg: ev.Message}
 	case "sleep":
