@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -46,15 +45,6 @@ var (
 	// secrets collects every secret value the suite used.
 	secrets = &lambdarttest.Secrets{}
 )
-
-// pendingGrants are grants of template.yaml that no code of this tree uses
-// yet, with the reason. The least-privilege check reports them instead of
-// failing, and fails when one is needed after all: take it off the list then.
-var pendingGrants = map[string]string{
-	"UploadSessionsFunction statement WriteUploadSessions: s3:PutObject on arn:aws:s3:::" + localstack.DefaultBucket + "/" + localstack.DefaultMediaPrefix + "uploads/*":                "upload sessions take no purpose yet: no session stores a message media file",
-	"UploadSessionsFunction statement ReadUploadSessions: s3:GetObject on arn:aws:s3:::" + localstack.DefaultBucket + "/" + localstack.DefaultMediaPrefix + "uploads/*":                 "upload sessions take no purpose yet: no session stores a message media file",
-	"UploadSessionsFunction statement ReadUploadSessions: s3:GetObject on arn:aws:s3:::" + localstack.DefaultBucket + "/nxcloud-records/" + localstack.DefaultMediaPrefix + "uploads/*": "upload sessions take no purpose yet: no session stores a message media file",
-}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -101,16 +91,6 @@ func run(m *testing.M) int {
 	partial := flag.Lookup("test.run").Value.String() != ""
 	if partial {
 		lp.Unneeded = nil
-	}
-	for grant, why := range pendingGrants {
-		i := slices.IndexFunc(lp.Unneeded, func(u string) bool { return strings.HasPrefix(u, grant+": ") })
-		switch {
-		case i >= 0:
-			lp.Unneeded = slices.Delete(lp.Unneeded, i, i+1)
-			fmt.Fprintf(os.Stderr, "e2e: least privilege: not needed yet: %s (%s)\n", grant, why)
-		case !partial:
-			lp.Unneeded = append(lp.Unneeded, grant+": listed in pendingGrants but needed now (or gone): take it off the list")
-		}
 	}
 	if lp.Failed() {
 		fmt.Fprintf(os.Stderr, "FAIL: least privilege (template.yaml against what the functions did in this suite):\n%s", lp)
