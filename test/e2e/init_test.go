@@ -15,7 +15,8 @@ import (
 // function's init with an error whose message names the variable.
 func TestInitFailsOnBadVariable(t *testing.T) {
 	t.Parallel()
-	nxcloudFns := []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction, localstack.UploadTemplateFileFunction}
+	nxcloudFns := []string{localstack.GetMediaFunction, localstack.DeleteMediaFunction, localstack.UploadTemplateFileFunction, localstack.UploadMediaFunction}
+	uploads := []string{localstack.UploadTemplateFileFunction, localstack.UploadMediaFunction, localstack.ReconcileFunction, localstack.ArchiveMediaFunction}
 	sessions := []string{localstack.UploadSessionsFunction}
 	for _, tc := range []struct {
 		variable, change string
@@ -32,6 +33,10 @@ func TestInitFailsOnBadVariable(t *testing.T) {
 		{"NXCLOUD_BASE_URL", "NXCLOUD_BASE_URL=ftp://example.com", nxcloudFns},
 		{"NXCLOUD_BUSINESS_PHONE", "NXCLOUD_BUSINESS_PHONE=+86 158", nxcloudFns},
 		{"UPLOAD_PREFIX", "UPLOAD_PREFIX=/templates/", nxcloudFns},
+		{"MEDIA_PREFIX", "MEDIA_PREFIX=media", uploads},
+		{"MEDIA_PREFIX", "MEDIA_PREFIX=nxcloud-media/", uploads},
+		{"MEDIA_PREFIX", "MEDIA_PREFIX=templates/media/", uploads}, // inside UPLOAD_PREFIX
+		{"ARCHIVE_PREFIX", "ARCHIVE_PREFIX=media/", uploads},       // the same as MEDIA_PREFIX
 		{"MEDIA_BUCKET", "-MEDIA_BUCKET", sessions},
 		{"MEDIA_BUCKET", "MEDIA_BUCKET=Not_A_Bucket", sessions},
 		{"UPLOAD_URL_TTL", "UPLOAD_URL_TTL=soon", sessions},
