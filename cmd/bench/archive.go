@@ -71,7 +71,7 @@ func (r *runner) archiveOnce(ctx context.Context, rt *lambdart.Runtime, host str
 // copyOnce has the floor copy size bytes from host into the bucket.
 func (r *runner) copyOnce(ctx context.Context, rt *lambdart.Runtime, host string, size int64, n int) (float64, error) {
 	ev, _ := json.Marshal(map[string]string{"url": host + "/" + strconv.FormatInt(size, 10), "bucket": r.st.Bucket,
-		"key": fmt.Sprintf("bench-archive/%d-%d", size, n)})
+		"key": fmt.Sprintf("%sbench-floor/%d-%d", r.st.ArchivePrefix, size, n)})
 	res, err := rt.Invoke(ctx, ev)
 	if err != nil {
 		return 0, err
@@ -85,7 +85,7 @@ func (r *runner) copyOnce(ctx context.Context, rt *lambdart.Runtime, host string
 // removeArchives deletes every version the section stored.
 func (r *runner) removeArchives(ctx context.Context) {
 	cli := r.st.S3Client()
-	for _, prefix := range []string{r.st.ArchivePrefix, "bench-archive/"} {
+	for _, prefix := range []string{r.st.ArchivePrefix} {
 		out, err := cli.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(r.st.Bucket), Prefix: aws.String(prefix)})
 		if err != nil {
 			progress("could not list %s in MinIO: %v", prefix, err)

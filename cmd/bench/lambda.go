@@ -56,7 +56,10 @@ func (r *runner) sizes(ctx context.Context) error {
 // reads what that reads.
 func (r *runner) start(ctx context.Context, id string, env ...string) (*lambdart.Runtime, error) {
 	role := id
-	if _, ok := localstack.Functions[id]; !ok {
+	switch _, fn := localstack.Functions[id]; {
+	case id == archivePeerID: // the archive's floor writes where the archive does
+		role = localstack.ArchiveMediaFunction
+	case !fn: // the upload's floor, and hello, read what the upload function reads
 		role, env = localstack.UploadTemplateFileFunction, append(slices.Clone(uploadEnv), env...)
 	}
 	env, err := r.st.FunctionEnv(ctx, role, env...)
