@@ -5,14 +5,14 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/awslabs/goformation/v7/intrinsics"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/iampolicy"
 )
 
 // root is the repository root, seen from this package's directory.
@@ -76,119 +76,35 @@ func stackID(name string) string {
 }
 
 // deploy is template.yaml as CloudFormation sees it for one deployment,
-// evaluated by goformation's intrinsic processor: every parameter has its
-// default unless params gives it ("AWS::StackName" names the stack), the
-// conditions are evaluated, a resource whose Condition is false is gone, and
-// Ref to a parameter or pseudo parameter, Fn::If, Fn::Equals, Fn::Not,
-// Fn::Select, Fn::Split and Fn::Sub are resolved. What exists only once
-// deployed stays symbolic: {"Ref": "<resource>"}, {"Fn::GetAtt": [resource,
-// attribute]}, and ${Resource} or ${Resource.Attribute} in a Fn::Sub string.
-// AWS::NoValue becomes null.
+// evaluated by iampolicy.Evaluate (goformation's intrinsic processor): every
+// parameter has its default unless params gives it ("AWS::StackName" names
+// the stack), the conditions are evaluated, a resource whose Condition is
+// false is gone, and the intrinsic functions are resolved. What exists only
+// once deployed stays symbolic: {"Ref": "<resource>"}, {"Fn::GetAtt":
+// [resource, attribute]}, and ${Resource} or ${Resource.Attribute} in a
+// Fn::Sub string. AWS::NoValue becomes null.
 func deploy(t testing.TB, params map[string]string) doc {
 	t.Helper()
-	tpl := source(t)
 	pseudo := map[string]string{
 		"AWS::AccountId": "123456789012", "AWS::Region": "ap-southeast-2", "AWS::Partition": "aws",
 		"AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "Media-Stack-With-Capitals",
 	}
-	overrides := map[string]any{}
+	overrides := map[string]string{}
 	for k, v := range params {
-		switch {
-		case k == "AWS::StackName":
+		if k == "AWS::StackName" {
 			pseudo[k] = v
-		case at(tpl, "Parameters", k) != nil:
+		} else {
 			overrides[k] = v
-		default:
-			t.Fatalf("deploy: template.yaml has no parameter %s", k)
 		}
 	}
 	pseudo["AWS::StackId"] = stackID(pseudo["AWS::StackName"])
-	// goformation's processor replaces any mapping with a "Condition" key by
-	// that condition's value: take the resources' conditions out first.
-	resources := tpl["Resources"].(doc)
-	conditions := map[string]string{}
-	for id, r := range resources {
-		if c, ok := r.(doc)["Condition"].(string); ok {
-			conditions[id] = c
-			delete(r.(doc), "Condition")
-		}
-	}
-	ref := func(name string, tpl any) any {
-		if v, ok := pseudo[name]; ok {
-			return v
-		}
-		if _, ok := resources[name]; ok {
-			return doc{"Ref": name}
-		}
-		return intrinsics.Ref("Ref", name, tpl) // a parameter; nil for AWS::NoValue
-	}
-	subVar := regexp.MustCompile(`\$\{([A-Za-z0-9_:.]+)\}`)
-	handlers := map[string]intrinsics.IntrinsicHandler{
-		"Ref": func(_ string, in, tpl any) any { name, _ := in.(string); return ref(name, tpl) },
-		"Fn::GetAtt": func(_ string, in, _ any) any {
-			if s, ok := in.(string); ok {
-				r, a, _ := strings.Cut(s, ".")
-				in = []any{r, a}
-			}
-			return doc{"Fn::GetAtt": in}
-		},
-		// goformation's Fn::Split returns a []string, which its Fn::Select
-		// cannot index.
-		"Fn::Split": func(_ string, in, _ any) any {
-			args, _ := in.([]any)
-			if len(args) != 2 {
-				return nil
-			}
-			sep, _ := args[0].(string)
-			s, _ := args[1].(string)
-			var out []any
-			for _, p := range strings.Split(s, sep) {
-				out = append(out, p)
-			}
-			return out
-		},
-		// goformation's Fn::Sub resolves no pseudo parameter in the
-		// two-argument form and deletes ${Resource}.
-		"Fn::Sub": func(_ string, in, tpl any) any {
-			vars := doc{}
-			if args, ok := in.([]any); ok && len(args) == 2 {
-				in, _ = args[0].(string)
-				vars, _ = args[1].(doc)
-			}
-			s, _ := in.(string)
-			return subVar.ReplaceAllStringFunc(s, func(m string) string {
-				name := m[2 : len(m)-1]
-				v, ok := vars[name]
-				if !ok {
-					v = ref(name, tpl)
-				}
-				if str, isStr := v.(string); isStr {
-					return str
-				}
-				return m
-			})
-		},
-	}
-	b, err := json.Marshal(tpl)
+	src, err := os.ReadFile(templatePath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := intrinsics.ProcessJSON(b, &intrinsics.ProcessorOptions{
-		ParameterOverrides: overrides, EvaluateConditions: true, IntrinsicHandlerOverrides: handlers,
-	})
+	d, err := iampolicy.Evaluate(src, iampolicy.Deployment{Pseudo: pseudo, Parameters: overrides})
 	if err != nil {
-		t.Fatal(err)
-	}
-	var d doc
-	if err := json.Unmarshal(out, &d); err != nil {
-		t.Fatal(err)
-	}
-	for id, c := range conditions {
-		if v, ok := at(d, "Conditions", c).(bool); !ok {
-			t.Fatalf("deploy: condition %s of %s does not evaluate to a boolean", c, id)
-		} else if !v {
-			delete(d["Resources"].(doc), id)
-		}
+		t.Fatalf("deploy: %v", err)
 	}
 	return d
 }
