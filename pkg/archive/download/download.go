@@ -203,6 +203,9 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
 		return &RedirectError{fmt.Sprintf("a redirect to a %s: URL (only http and https are followed)", req.URL.Scheme)}
 	}
+	// net/http names the previous URL in a Referer: a signed link's query
+	// must not reach the host it redirects to.
+	req.Header.Del("Referer")
 	return nil
 }
 

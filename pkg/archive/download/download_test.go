@@ -238,6 +238,27 @@ func TestClientRedirects(t *testing.T) {
 	}
 }
 
+// TestRedirectSendsNoReferer: the host a signed link redirects to is not
+// told the link (net/http would name it in a Referer).
+func TestRedirectSendsNoReferer(t *testing.T) {
+	t.Parallel()
+	var referer atomic.Value
+	srv, _ := fileServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/signed" {
+			http.Redirect(w, r, "/file", http.StatusFound)
+			return
+		}
+		referer.Store(r.Header.Get("Referer"))
+		_, _ = io.WriteString(w, "file")
+	})
+	if body, err := get(t, download.Config{Policy: download.Policy{Loopback: true}}, srv.URL+"/signed?Signature=sig"); err != nil || body != "file" {
+		t.Fatalf("download: %q, %v", body, err)
+	}
+	if ref := referer.Load(); ref != "" {
+		t.Errorf("the redirect's target was sent Referer %q", ref)
+	}
+}
+
 // TestGetKeepsSignaturesOutOfErrors: the error of a failed download names
 // the URL without its query, where a signed link keeps its signature.
 func TestGetKeepsSignaturesOutOfErrors(t *testing.T) {

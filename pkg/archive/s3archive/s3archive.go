@@ -117,11 +117,23 @@ func New(cfg Config, media MediaGetter, api S3API, download *http.Client) *Archi
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	up := manager.NewUploader(api, func(u *manager.Uploader) { //nolint:staticcheck // SA1019: see uploader
+	up := manager.NewUploader(abortClient{api}, func(u *manager.Uploader) { //nolint:staticcheck // SA1019: see uploader
 		u.PartSize = PartSize
 		u.Concurrency = 1
 	})
 	return &Archiver{cfg: cfg, media: media, s3: api, uploader: up, http: download}
+}
+
+// abortClient is the upload manager's S3 client. The manager aborts a
+// failed multipart upload on the context of the upload, which has ended
+// when the upload ran out of time: the abort gets abortReserve of its own
+// (the upload's context ends abortReserve before the invocation's).
+type abortClient struct{ S3API }
+
+func (c abortClient) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortReserve)
+	defer cancel()
+	return c.S3API.AbortMultipartUpload(ctx, in, optFns...)
 }
 
 // S3Options returns the S3 client options of the archive. plainHTTP is for a
@@ -196,7 +208,9 @@ func (a *Archiver) Archive(ctx context.Context, phone, mediaID string) (obj *arc
 		}
 	} else {
 		var out *manager.UploadOutput
-		if out, err = a.uploader.Upload(ctx, in); err == nil {
+		// dlCtx: a multipart upload cut by the time budget leaves its abort
+		// abortReserve before the invocation's end (abortClient).
+		if out, err = a.uploader.Upload(dlCtx, in); err == nil {
 			obj.VersionID = aws.ToString(out.VersionID)
 		}
 	}
@@ -268,6 +282,7 @@ type source struct {
 var (
 	errTooLarge = errors.New("the download passed the size limit")
 	errShort    = errors.New("the download ended before its Content-Length")
+	errEmpty    = errors.New("the download was empty")
 )
 
 func (s *source) Read(p []byte) (int, error) {
@@ -284,6 +299,9 @@ func (s *source) Read(p []byte) (int, error) {
 		return n, s.err
 	case errors.Is(err, io.EOF) && s.want >= 0 && s.n < s.want, errors.Is(err, io.ErrUnexpectedEOF):
 		s.err = errShort
+		return n, s.err
+	case errors.Is(err, io.EOF) && s.n == 0: // without a Content-Length; an empty archive would answer 200 for ever
+		s.err = errEmpty
 		return n, s.err
 	case err != nil && !errors.Is(err, io.EOF):
 		s.err = err
@@ -315,6 +333,8 @@ func downloadError(ctx context.Context, err error, n, want, limit int64) error {
 		msg = fmt.Sprintf("the media URL NXCloud answered ended the file after %d of its %d bytes (Content-Length)", n, want)
 	case errors.Is(err, errShort):
 		msg = fmt.Sprintf("the media URL NXCloud answered broke off the file after %d bytes", n)
+	case errors.Is(err, errEmpty):
+		msg = "the media URL NXCloud answered gave an empty file"
 	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.As(err, &timeout) && timeout.Timeout():
 		kind, msg = archive.Timeout, fmt.Sprintf("the media file did not download within the function's time budget (%d bytes came)", n)
 	case errors.As(err, &refused):
@@ -357,11 +377,13 @@ func (a *Archiver) existing(ctx context.Context, phone, mediaID, key string) (*a
 	}
 	meta := out.Metadata
 	obj := &archive.Object{
-		MediaID: decodeMeta(meta[MetaMediaID], mediaID), BusinessPhone: decodeMeta(meta[MetaBusinessPhone], phone),
+		// The key is the phone's and the id's alone: the request's values,
+		// not the metadata's (S3 trims the spaces around a header value).
+		MediaID: mediaID, BusinessPhone: phone,
 		Bucket: a.cfg.Bucket, Key: key, VersionID: aws.ToString(out.VersionId), Size: aws.ToInt64(out.ContentLength),
 		Type: aws.ToString(out.ContentType), ArchivedAt: aws.ToTime(out.LastModified).UTC(),
 	}
-	obj.FileName = decodeMeta(meta[MetaFileName], "")
+	obj.FileName = decodeMeta(meta[MetaFileName])
 	if _, params, err := mime.ParseMediaType(aws.ToString(out.ContentDisposition)); err == nil && params["filename"] != "" {
 		obj.FileName = params["filename"] // whole: the metadata copy may be cut to fit S3's 2 KB
 	}
@@ -482,7 +504,8 @@ func metadata(obj *archive.Object) map[string]string {
 // encodeMeta returns s as RFC 2047 encoded-words (UTF-8, base64) unless it
 // is printable ASCII that does not look like one.
 func encodeMeta(s string) string {
-	plain := !strings.Contains(s, "=?")
+	// S3 trims the spaces around a header value: those are encoded too.
+	plain := !strings.Contains(s, "=?") && strings.TrimSpace(s) == s
 	for i := 0; plain && i < len(s); i++ {
 		plain = s[i] >= 0x20 && s[i] <= 0x7e
 	}
@@ -501,11 +524,8 @@ func encodeMeta(s string) string {
 }
 
 // decodeMeta decodes a metadata value written by encodeMeta (or by S3 for a
-// value that was not ASCII); an absent value is def.
-func decodeMeta(v, def string) string {
-	if v == "" {
-		return def
-	}
+// value that was not ASCII).
+func decodeMeta(v string) string {
 	if d, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
 		return d
 	}

@@ -172,6 +172,8 @@ func TestArchiveThenAgain(t *testing.T) {
 		{name: "id with a slash, unicode name", id: "4:ab/cd é", mime: "application/PDF; charset=binary", fileName: "menú «1».pdf", size: 3000,
 			wantKey: prefix + phone + "/4:ab%2Fcd%20%C3%A9", wantType: "application/pdf; charset=binary",
 			wantCD: `attachment; filename="men_ _1_.pdf"; filename*=UTF-8''men%C3%BA%20%C2%AB1%C2%BB.pdf`},
+		{name: "spaces around the id", id: " sp ", mime: "image/png", fileName: "a.png", size: 10,
+			wantKey: prefix + phone + "/%20sp%20", wantType: "image/png", wantCD: "attachment; filename=a.png"},
 		{name: "not a media type", id: "m-2", mime: "jpeg", fileName: "", size: 10,
 			wantKey: prefix + phone + "/m-2", wantType: "application/octet-stream", wantCD: "attachment"},
 		{name: "chunked, one part", id: "m-3", mime: "audio/ogg; codecs=opus", fileName: "voice.ogg", size: 100 << 10, chunked: true,
@@ -253,6 +255,8 @@ func TestArchiveStoresNothingPartial(t *testing.T) {
 		},
 			kind: archive.Download, wantMsg: "HTTP 206"},
 		{name: "empty", serve: func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("Content-Length", "0") },
+			kind: archive.Download, wantMsg: "an empty file"},
+		{name: "empty, chunked", serve: func(w http.ResponseWriter, _ *http.Request) { w.(http.Flusher).Flush() },
 			kind: archive.Download, wantMsg: "an empty file"},
 		{name: "short body", serve: func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Length", strconv.Itoa(len(content)))
@@ -383,6 +387,38 @@ func TestArchiveRefusals(t *testing.T) {
 	if f.gets.Load() != 0 {
 		t.Errorf("%d downloads for refused archives", f.gets.Load())
 	}
+}
+
+// stallingS3 holds the second UploadPart until its context ends.
+type stallingS3 struct {
+	s3archive.S3API
+	parts atomic.Int32
+}
+
+func (s *stallingS3) UploadPart(ctx context.Context, in *s3.UploadPartInput, optFns ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	if s.parts.Add(1) == 2 {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.S3API.UploadPart(ctx, in, optFns...)
+}
+
+// TestArchiveSlowS3AbortsItsUpload: a multipart upload that S3 holds until
+// the time budget ends is aborted all the same (the upload ends before the
+// invocation, and the abort has time of its own), and the answer says S3
+// was slow.
+func TestArchiveSlowS3AbortsItsUpload(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.serveFile(randomBytes(int(s3archive.PartSize)*2+1), true)
+	a := s3archive.New(s3archive.Config{Bucket: f.bucket, Prefix: prefix, MaxBytes: limit}, f.media, &stallingS3{S3API: f.cli},
+		download.NewClient(download.Config{Policy: download.PolicyFor(f.files.URL)}))
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	if obj, _, err := a.Archive(ctx, phone, "m-slow"); !isKind(err, archive.Timeout) {
+		t.Fatalf("Archive = %+v, %v; want a Timeout error", obj, err)
+	}
+	f.nothingStored(t)
 }
 
 // TestArchiveStorageFailure: a bucket S3 refuses is a Storage error, and
