@@ -145,6 +145,5 @@ func InitFailed(logger *slog.Logger, getenv func(string) string, err error) {
 			}
 		}
 	}
-	fmt.Fprintln(os.Stderr, "init failed:", err)
 	os.Exit(1)
 }

@@ -94,8 +94,9 @@ func TestHandlerKeys(t *testing.T) {
 
 // The invoker makes the lines know their invocation: cold_start is true for
 // the init phase and the first invocation only, a line logged without the
-// invocation's context still has its request id and trace, and the cold
-// start metric is recorded once, in the first invocation.
+// invocation's context still has its request id and trace, also after the
+// handler returned (where aws-lambda-go logs a failed invocation's error),
+// and the cold start metric is recorded once, in the first invocation.
 func TestInvokerColdStartAndCurrentInvocation(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(NewHandler(&buf, env(map[string]string{EnvService: "media-stack", "AWS_LAMBDA_FUNCTION_NAME": "fn"})))
@@ -111,7 +112,7 @@ func TestInvokerColdStartAndCurrentInvocation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	log.Info("after")
+	log.Info("after the handler returned")
 
 	lines := logLines(t, &buf)
 	type want struct {
@@ -120,7 +121,7 @@ func TestInvokerColdStartAndCurrentInvocation(t *testing.T) {
 		requestID any
 	}
 	wants := []want{{"init", true, nil}, {"metrics", true, "first"}, {"logged without the context", true, "first"},
-		{"logged without the context", false, "second"}, {"after", false, nil}}
+		{"logged without the context", false, "second"}, {"after the handler returned", false, "second"}}
 	if len(lines) != len(wants) {
 		t.Fatalf("%d lines, want %d: %v", len(lines), len(wants), lines)
 	}

@@ -20,8 +20,10 @@ import (
 // process: the first is the cold start.
 var invocations atomic.Int64
 
-// current is the invocation Start's handler is running, for the log lines
-// logged without its context.
+// current is the invocation Start's handler is running or last ran, for
+// the log lines logged without its context: aws-lambda-go logs a failed
+// invocation's error after the handler returned, and Lambda runs one
+// invocation at a time in a process, so it stays until the next one.
 var current atomic.Pointer[invocation]
 
 type invocation struct{ requestID, traceRoot string }
@@ -58,7 +60,6 @@ func (i *invoker) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	id, trace := invocationOf(ctx)
 	inv := &invocation{requestID: id, traceRoot: trace}
 	current.Store(inv)
-	defer current.CompareAndSwap(inv, nil)
 	if n == 1 {
 		i.rec.ColdStart(ctx, i.function)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/lambdart"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/localstack"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud/nxcloudtest"
@@ -91,8 +92,17 @@ func TestReconcileMeetsTheEventsClaim(t *testing.T) {
 			key, body, put := d.put(t, prefix, nil)
 			direct := mustRuntime(t, d.fn, d.prefixVar+"="+prefix)
 
-			done := make(chan summary, 1)
-			go func() { done <- sweep(t, ctx, fn, `{}`) }()
+			// The sweep's answer is checked here, not in its goroutine
+			// (t.Fatal there would leave this test waiting).
+			type answer struct {
+				res *lambdart.Result
+				err error
+			}
+			done := make(chan answer, 1)
+			go func() {
+				res, err := fn(ctx, []byte(`{}`))
+				done <- answer{res, err}
+			}()
 			select {
 			case <-arrived:
 			case <-ctx.Done():
@@ -104,7 +114,11 @@ func TestReconcileMeetsTheEventsClaim(t *testing.T) {
 				t.Fatalf("the event's delivery failed: %s", ferr.Message)
 			}
 			close(release)
-			if got, want := <-done, (summary{Examined: 1, Pending: 1}); got != want {
+			a := <-done
+			if a.err != nil || a.res.Error != nil {
+				t.Fatalf("the sweep: %v, %+v", a.err, a.res.Error)
+			}
+			if got, want := sweepSummary(t, a.res), (summary{Examined: 1, Pending: 1}); got != want {
 				t.Errorf("sweep = %+v, want %+v: the version was decided by its event meanwhile", got, want)
 			}
 			if n := len(uploadsOf(body)); n != 1 {
