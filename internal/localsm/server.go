@@ -48,7 +48,6 @@ type secretValue struct {
 	str          *string
 	bin          []byte
 	created      time.Time
-	previous     string // the version before, AWSPREVIOUS
 }
 
 // New returns a Server with no secrets.
@@ -125,7 +124,7 @@ func (s *Server) putLocked(name, version string, str *string, bin []byte) *secre
 	v := &secretValue{arn: "arn:aws:secretsmanager:us-east-1:000000000000:secret:" + name + "-" + randomID(3),
 		version: version, str: str, bin: bin, created: time.Now()}
 	if old := s.secrets[name]; old != nil {
-		v.arn, v.previous = old.arn, old.version
+		v.arn = old.arn
 	}
 	s.secrets[name] = v
 	return v
@@ -290,8 +289,13 @@ func (s *Server) putSecretValue(key string, body io.Reader) any {
 	if v == nil {
 		return &apiError{http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."}
 	}
-	if in.ClientRequestToken == "" || in.ClientRequestToken != v.version {
+	switch {
+	case in.ClientRequestToken == "" || in.ClientRequestToken != v.version:
 		v = s.putLocked(name, cmp.Or(in.ClientRequestToken, randomID(16)), in.SecretString, in.SecretBinary)
+	case (in.SecretString == nil) != (v.str == nil) || (v.str != nil && *in.SecretString != *v.str) || !bytes.Equal(in.SecretBinary, v.bin):
+		// A retry of the call that made the current version is idempotent;
+		// the same token with another value is refused, as AWS does.
+		return &apiError{http.StatusBadRequest, "ResourceExistsException", "You can't modify an existing version, you can only create a new version."}
 	}
 	return map[string]any{"ARN": v.arn, "Name": name, "VersionId": v.version, "VersionStages": []string{"AWSCURRENT"}}
 }

@@ -123,6 +123,8 @@ func TestPutSecretValue(t *testing.T) {
 		{"missing secret", &secretsmanager.PutSecretValueInput{SecretId: aws.String("nope"), SecretString: aws.String("x")}, "ResourceNotFoundException"},
 		{"no value", &secretsmanager.PutSecretValueInput{SecretId: aws.String("nxcloud/local")}, "InvalidParameterException"},
 		{"both values", &secretsmanager.PutSecretValueInput{SecretId: aws.String("nxcloud/local"), SecretString: aws.String("x"), SecretBinary: []byte("x")}, "InvalidParameterException"},
+		{"the current version's token with another value", &secretsmanager.PutSecretValueInput{SecretId: aws.String("nxcloud/local"),
+			SecretString: aws.String("other"), ClientRequestToken: out.VersionId}, "ResourceExistsException"},
 	} {
 		var ae smithy.APIError
 		if _, err := c.PutSecretValue(ctx, tc.in); !errors.As(err, &ae) || ae.ErrorCode() != tc.want {
