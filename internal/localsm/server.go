@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/iampolicy"
 )
 
 // The operations, as sent after "secretsmanager." in X-Amz-Target.
@@ -184,7 +186,7 @@ type apiError struct {
 // ServeHTTP answers one Secrets Manager API call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager.")
-	key := accessKeyID(r.Header.Get("Authorization"))
+	key := iampolicy.AccessKeyID(r)
 	if key == "" {
 		writeJSON(w, &apiError{http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token"})
 		return
@@ -216,22 +218,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, &apiError{http.StatusBadRequest, "UnknownOperationException",
 			fmt.Sprintf("the local Secrets Manager implements %s and %s, not %q", OpGetSecretValue, OpPutSecretValue, op)})
 	}
-}
-
-// accessKeyID is the access key id of a SigV4 Authorization header, "" for
-// another header.
-func accessKeyID(auth string) string {
-	rest, ok := strings.CutPrefix(auth, "AWS4-HMAC-SHA256 ")
-	if !ok {
-		return ""
-	}
-	for part := range strings.SplitSeq(rest, ",") {
-		if cred, ok := strings.CutPrefix(strings.TrimSpace(part), "Credential="); ok {
-			id, _, _ := strings.Cut(cred, "/")
-			return id
-		}
-	}
-	return ""
 }
 
 // find returns the secret a SecretId names, by name or full ARN, with its
