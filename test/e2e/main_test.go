@@ -85,10 +85,10 @@ func run(m *testing.M) int {
 
 	// Least privilege: every S3 and Secrets Manager request of the functions
 	// is granted by the policy template.yaml gives them, and every grant is
-	// needed by a request of the suite (a partial run, -run, checks only the
-	// first).
+	// needed by a request of the suite (a partial run, -run or -skip,
+	// checks only the first).
 	lp := st.Roles().Ledger().Check(st.Roles().Policies())
-	partial := flag.Lookup("test.run").Value.String() != ""
+	partial := flag.Lookup("test.run").Value.String() != "" || flag.Lookup("test.skip").Value.String() != ""
 	if partial {
 		lp.Unneeded = nil
 	}
