@@ -125,6 +125,32 @@ func TestLoadRefuses(t *testing.T) {
 	}
 }
 
+// TestEvaluateSub: Fn::Sub resolves what CloudFormation resolves in a
+// string: a String or Number parameter, a pseudo parameter, a resource's
+// attribute given, ${!Literal} as ${Literal}; a resource it does not know
+// stays ${Name}.
+func TestEvaluateSub(t *testing.T) {
+	t.Parallel()
+	tpl := `Parameters:
+  Prefix: {Type: String, Default: in/}
+  Days: {Type: Number, Default: 7}
+Resources:
+  Queue: {Type: AWS::SQS::Queue}
+Outputs:
+  Out:
+    Value: !Sub '${Prefix}${Days}/${AWS::Region}/${!aws:username}/${Queue.Arn}/${Other}'
+`
+	d := iampolicy.Deployment{Pseudo: map[string]string{"AWS::Region": "eu-west-1"}, Attrs: map[string]string{"Queue.Arn": "arn:q"}}
+	out, err := iampolicy.Evaluate([]byte(tpl), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out["Outputs"].(map[string]any)["Out"].(map[string]any)["Value"]
+	if want := "in/7/eu-west-1/${aws:username}/arn:q/${Other}"; got != want {
+		t.Errorf("Fn::Sub = %v, want %s", got, want)
+	}
+}
+
 func TestMatch(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

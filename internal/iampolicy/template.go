@@ -130,6 +130,9 @@ func Evaluate(template []byte, d Deployment) (map[string]any, error) {
 			s, _ := in.(string)
 			return subVar.ReplaceAllStringFunc(s, func(m string) string {
 				name := m[2 : len(m)-1]
+				if lit, ok := strings.CutPrefix(name, "!"); ok {
+					return "${" + lit + "}" // ${!Literal} is written ${Literal}
+				}
 				v, ok := vars[name]
 				if !ok {
 					if r, a, isAtt := strings.Cut(name, "."); isAtt {
@@ -138,8 +141,11 @@ func Evaluate(template []byte, d Deployment) (map[string]any, error) {
 						v = ref(name, tpl)
 					}
 				}
-				if str, isStr := v.(string); isStr {
-					return str
+				switch x := v.(type) {
+				case string:
+					return x
+				case float64, bool: // a Number parameter, a boolean
+					return fmt.Sprint(x)
 				}
 				return m
 			})
@@ -173,7 +179,7 @@ func Evaluate(template []byte, d Deployment) (map[string]any, error) {
 }
 
 // subVar is a ${Name} or ${Name.Attribute} of a Fn::Sub string.
-var subVar = regexp.MustCompile(`\$\{([A-Za-z0-9_:.]+)\}`)
+var subVar = regexp.MustCompile(`\$\{(!?[A-Za-z0-9_:.]+)\}`)
 
 // Local is a run of the stack on this machine: its resources are local ones.
 type Local struct {
