@@ -26,8 +26,11 @@ var local = iampolicy.Local{Buckets: map[string]string{"MediaBucket": bucket}, R
 // secret grant names the local secret; a parameter changes the ARNs.
 func TestLoadTemplate(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join("..", "..", "template.yaml")
-	policies, err := iampolicy.LoadFile(path, local)
+	template, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies, err := iampolicy.Load(template, local)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +99,7 @@ func TestLoadTemplate(t *testing.T) {
 	// Another prefix moves the grants.
 	l := local
 	l.Parameters = map[string]string{"UploadPrefix": "in/"}
-	moved, err := iampolicy.LoadFile(path, l)
+	moved, err := iampolicy.Load(template, l)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -204,19 +203,6 @@ const (
 	localStackID   = "arn:aws:cloudformation:us-east-1:000000000000:stack/nxcloud-media-local/6c0ca1e0-0000-4000-8000-10ca1000c0de"
 )
 
-// LoadFile is Load of the template in a file.
-func LoadFile(path string, l Local) (map[string]Policy, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	p, err := Load(b, l)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return p, nil
-}
-
 // Load reads every AWS::Serverless::Function of a template (Evaluate) and
 // returns, by logical id, the policy its Policies grant, resolved for
 // the local run l (an AWS::Serverless::Function without Policies gets an
@@ -377,12 +363,12 @@ func at(v any, path ...string) any {
 	return v
 }
 
-// Variables returns, for every environment variable a function of the
+// variables returns, for every environment variable a function of the
 // template gets from a parameter or a resource (Globals.Function's and its
 // own, `UPLOAD_PREFIX: !Ref UploadPrefix`, `MEDIA_BUCKET: !Ref MediaBucket`),
 // the name of that parameter or resource, and which of those names are
 // parameters.
-func Variables(template []byte, function string) (vars map[string]string, parameters map[string]bool, err error) {
+func variables(template []byte, function string) (vars map[string]string, parameters map[string]bool, err error) {
 	yamlMu.Lock()
 	long, err := intrinsics.ProcessYAML(template, &intrinsics.ProcessorOptions{NoProcess: true})
 	yamlMu.Unlock()
@@ -424,7 +410,7 @@ func Variables(template []byte, function string) (vars map[string]string, parame
 // the value of its parameter (UPLOAD_PREFIX=in/ is UploadPrefix=in/) or of
 // its bucket (MEDIA_BUCKET=b is MediaBucket b).
 func Deployed(template []byte, function string, env map[string]string, l Local) (Local, error) {
-	vars, params, err := Variables(template, function)
+	vars, params, err := variables(template, function)
 	if err != nil {
 		return l, err
 	}
