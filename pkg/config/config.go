@@ -53,6 +53,8 @@ const (
 	// stale within it (plus a few seconds for clocks), before Lambda's first
 	// retry about a minute later.
 	MaxClaimLease = 60 * time.Second
+	// MinClaimLease is the shortest lease (tests use it to replay a crash).
+	MinClaimLease = time.Second
 	// ReservedPrefix starts the keys the upload function keeps for itself
 	// (claims and records); no upload prefix may start with it.
 	ReservedPrefix = "nxcloud-"
@@ -167,8 +169,11 @@ func FromEnv(getenv func(string) string, required ...string) (Config, error) {
 		bad(EnvUploadURLTTL, "%s is shorter than 1s: a presigned URL lives whole seconds", c.UploadURLTTL)
 	}
 	duration(EnvSettle, DefaultSettle, &c.Settle)
-	if c.ClaimLease > MaxClaimLease {
+	switch {
+	case c.ClaimLease > MaxClaimLease:
 		bad(EnvClaimLease, "%s is longer than %s: a dead holder's claim must go stale before Lambda's first retry", c.ClaimLease, MaxClaimLease)
+	case c.ClaimLease < MinClaimLease:
+		bad(EnvClaimLease, "%s is shorter than %s: the lease is renewed every third of it, each renewal an S3 request", c.ClaimLease, MinClaimLease)
 	}
 
 	if v := getenv(EnvSignAlgorithm); v != "" {

@@ -97,6 +97,7 @@ func TestFromEnvBadValueNamesVariable(t *testing.T) {
 		{config.EnvArchivePrefix, "media/inbound/"},    // inside MEDIA_PREFIX
 		{config.EnvUploadPrefix, "inbound/templates/"}, // inside ARCHIVE_PREFIX
 		{config.EnvClaimLease, "61s"},
+		{config.EnvClaimLease, "500ms"},
 		{config.EnvClaimLease, "soon"},
 		{config.EnvMediaBucket, ""},
 		{config.EnvMediaBucket, "Media_Bucket"},
