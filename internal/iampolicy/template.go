@@ -33,6 +33,15 @@ type Deployment struct {
 // global state.
 var yamlMu sync.Mutex
 
+// ProcessYAML is goformation's intrinsics.ProcessYAML, one call at a time
+// in the process (it registers its YAML tags in global state): every reader
+// of a template in a process goes through it.
+func ProcessYAML(template []byte, opts *intrinsics.ProcessorOptions) ([]byte, error) {
+	yamlMu.Lock()
+	defer yamlMu.Unlock()
+	return intrinsics.ProcessYAML(template, opts)
+}
+
 // Evaluate reads a CloudFormation (SAM) template, YAML with short-form tags
 // or JSON, and resolves it for d with goformation's intrinsic processor:
 // every parameter has its default unless d overrides it, the conditions are
@@ -41,9 +50,7 @@ var yamlMu sync.Mutex
 // Fn::Sub (both forms, with pseudo parameters and resources) are resolved,
 // and AWS::NoValue becomes null.
 func Evaluate(template []byte, d Deployment) (map[string]any, error) {
-	yamlMu.Lock()
-	long, err := intrinsics.ProcessYAML(template, &intrinsics.ProcessorOptions{NoProcess: true})
-	yamlMu.Unlock()
+	long, err := ProcessYAML(template, &intrinsics.ProcessorOptions{NoProcess: true})
 	if err != nil {
 		return nil, err
 	}
@@ -369,9 +376,7 @@ func at(v any, path ...string) any {
 // the name of that parameter or resource, and which of those names are
 // parameters.
 func variables(template []byte, function string) (vars map[string]string, parameters map[string]bool, err error) {
-	yamlMu.Lock()
-	long, err := intrinsics.ProcessYAML(template, &intrinsics.ProcessorOptions{NoProcess: true})
-	yamlMu.Unlock()
+	long, err := ProcessYAML(template, &intrinsics.ProcessorOptions{NoProcess: true})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -52,7 +52,7 @@ var longForm = sync.OnceValues(func() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return intrinsics.ProcessYAML(b, &intrinsics.ProcessorOptions{NoProcess: true})
+	return iampolicy.ProcessYAML(b, &intrinsics.ProcessorOptions{NoProcess: true})
 })
 
 // source is template.yaml as written: short-form tags in their long form,

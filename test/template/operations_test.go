@@ -13,6 +13,8 @@ import (
 	"github.com/awslabs/goformation/v7"
 	"github.com/awslabs/goformation/v7/cloudformation"
 	"github.com/awslabs/goformation/v7/intrinsics"
+
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/internal/iampolicy"
 )
 
 // The tests of this file do not run in parallel: goformation's YAML reader
@@ -34,7 +36,7 @@ func openOpsStack(t *testing.T, params map[string]string) opsStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rawJSON, err := intrinsics.ProcessYAML(b, &intrinsics.ProcessorOptions{NoProcess: true})
+	rawJSON, err := iampolicy.ProcessYAML(b, &intrinsics.ProcessorOptions{NoProcess: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func openOpsStack(t *testing.T, params map[string]string) opsStack {
 		},
 	}
 	opts := &intrinsics.ProcessorOptions{ParameterOverrides: overrides, IntrinsicHandlerOverrides: handlers}
-	docJSON, err := intrinsics.ProcessYAML(b, opts)
+	docJSON, err := iampolicy.ProcessYAML(b, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
