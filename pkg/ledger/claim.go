@@ -105,7 +105,7 @@ func (l *Ledger) Claim(ctx context.Context, o Object, wait time.Duration) (*Clai
 		switch {
 		case err == nil:
 			return c, nil, nil
-		case isPreconditionFailed(err):
+		case IsPreconditionFailed(err):
 			held, err := l.readClaim(ctx, o.Bucket, c.key)
 			switch {
 			case IsNotFound(err):
@@ -117,7 +117,7 @@ func (l *Ledger) Claim(ctx context.Context, o Object, wait time.Duration) (*Clai
 					c.doc.Answer = a
 				}
 				if err := c.write(ctx, held.etag); err != nil {
-					if isPreconditionFailed(err) || isConflict(err) {
+					if IsPreconditionFailed(err) || IsConflict(err) {
 						continue // another delivery replaced it first
 					}
 					return nil, nil, s3Err("take over claim "+c.key, perm, err)
@@ -135,7 +135,7 @@ func (l *Ledger) Claim(ctx context.Context, o Object, wait time.Duration) (*Clai
 					return nil, rec, err
 				}
 			}
-		case !isConflict(err):
+		case !IsConflict(err):
 			return nil, nil, s3Err("write claim "+c.key, perm, err)
 		}
 		if !waitUntil.IsZero() && l.now().Add(delay).After(waitUntil) {
@@ -187,7 +187,7 @@ func (c *Claim) renew(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, left)
 	defer cancel()
 	err := c.write(ctx, etag)
-	if isPreconditionFailed(err) {
+	if IsPreconditionFailed(err) {
 		return errTakenOver
 	}
 	return err
@@ -323,7 +323,7 @@ func (c *Claim) keep(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
 	err := c.write(ctx, etag)
-	if isPreconditionFailed(err) {
+	if IsPreconditionFailed(err) {
 		return errTakenOver
 	}
 	return err

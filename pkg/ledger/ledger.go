@@ -148,7 +148,7 @@ func (l *Ledger) decide(ctx context.Context, o Object, rec Record, optFns ...fun
 	rk := RecordKey(o.Key, o.VersionID)
 	perm := "s3:PutObject on " + RecordPrefix + "*"
 	_, err := l.put(ctx, o.Bucket, rk, rec, "", optFns...)
-	if !isPreconditionFailed(err) {
+	if !IsPreconditionFailed(err) {
 		if err != nil {
 			return Record{}, s3Err("write record "+rk, perm, err)
 		}
@@ -165,7 +165,7 @@ func (l *Ledger) decide(ctx context.Context, o Object, rec Record, optFns ...fun
 	}
 	// A superseded mark of an earlier release: the verdict replaces it.
 	if err := l.putJSON(ctx, o.Bucket, rk, rec, etag); err != nil {
-		if isPreconditionFailed(err) {
+		if IsPreconditionFailed(err) {
 			return l.Decide(ctx, o, rec)
 		}
 		return Record{}, s3Err("write record "+rk, perm, err)
@@ -188,7 +188,7 @@ func (l *Ledger) Bind(ctx context.Context, o Object) (string, error) {
 	switch {
 	case err == nil:
 		return o.VersionID, nil
-	case !isPreconditionFailed(err):
+	case !IsPreconditionFailed(err):
 		return "", s3Err("bind session file "+bk, "s3:PutObject on "+RecordPrefix+"*", err)
 	}
 	first, _, err := l.Bound(ctx, o.Bucket, o.Key)

@@ -75,13 +75,13 @@ func IsNotFound(err error) bool {
 	return s3Status(err) == http.StatusNotFound
 }
 
-// isPreconditionFailed reports a failed If-Match or If-None-Match (412).
-func isPreconditionFailed(err error) bool {
+// IsPreconditionFailed reports a failed If-Match or If-None-Match (412).
+func IsPreconditionFailed(err error) bool {
 	return s3Code(err) == "PreconditionFailed" || s3Status(err) == http.StatusPreconditionFailed
 }
 
-// isConflict reports a conditional write that raced another one (409
+// IsConflict reports a conditional write that raced another one (409
 // ConditionalRequestConflict): try again.
-func isConflict(err error) bool {
+func IsConflict(err error) bool {
 	return s3Code(err) == "ConditionalRequestConflict" || s3Status(err) == http.StatusConflict
 }

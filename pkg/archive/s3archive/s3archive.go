@@ -45,11 +45,10 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/archive"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/archive/download"
+	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/ledger"
 	"github.com/nxcloud-media-lambda/nxcloud-media-lambda/pkg/nxcloud"
 )
 
@@ -221,7 +220,7 @@ func (a *Archiver) Archive(ctx context.Context, phone, mediaID string) (obj *arc
 		return obj, true, nil
 	case readErr != nil:
 		return nil, false, downloadError(dlCtx, readErr, n, resp.ContentLength, a.cfg.MaxBytes)
-	case s3Code(err) == "PreconditionFailed" || s3Code(err) == "ConditionalRequestConflict":
+	case ledger.IsPreconditionFailed(err) || ledger.IsConflict(err):
 		// Another archive of this id stored it first, or is storing it.
 		obj, err := a.settled(ctx, phone, mediaID, key)
 		return obj, false, err
@@ -359,10 +358,7 @@ func storageError(ctx context.Context, op string, err error) error {
 		return &archive.Error{Kind: archive.Timeout, Message: "the archive did not finish within the function's time budget (S3 was slow): nothing was stored; retry", Err: fmt.Errorf("%s: %w", op, err)}
 	}
 	msg := "the archive's storage (S3) failed: nothing was stored; retry later, and if it persists the operator must check the function's logs"
-	if s3Code(err) == "AccessDenied" || s3Status(err) == http.StatusForbidden {
-		err = fmt.Errorf("access denied: the function's role needs s3:GetObject and s3:PutObject on ARCHIVE_PREFIX (and s3:AbortMultipartUpload, s3:ListBucket): %w", err)
-	}
-	return &archive.Error{Kind: archive.Storage, Message: msg, Err: fmt.Errorf("%s: %w", op, err)}
+	return &archive.Error{Kind: archive.Storage, Message: msg, Err: ledger.S3Err(op, "s3:GetObject and s3:PutObject on ARCHIVE_PREFIX (and s3:AbortMultipartUpload)", err)}
 }
 
 // existing returns the document of the object at key, nil when there is
@@ -370,7 +366,7 @@ func storageError(ctx context.Context, op string, err error) error {
 func (a *Archiver) existing(ctx context.Context, phone, mediaID, key string) (*archive.Object, error) {
 	out, err := a.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(a.cfg.Bucket), Key: aws.String(key)})
 	switch {
-	case s3Code(err) == "NotFound" || s3Code(err) == "NoSuchKey" || s3Status(err) == http.StatusNotFound:
+	case ledger.IsNotFound(err):
 		return nil, nil
 	case err != nil:
 		return nil, storageError(ctx, "read the archive "+key, err)
@@ -530,20 +526,4 @@ func decodeMeta(v string) string {
 		return d
 	}
 	return v
-}
-
-func s3Code(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
-func s3Status(err error) int {
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode()
-	}
-	return 0
 }
