@@ -264,16 +264,9 @@ func (s *Server) putSecretValue(key string, body io.Reader) any {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name, v := s.find(in.SecretID)
-	resource := in.SecretID
-	if v != nil {
-		resource = v.arn
-	}
-	if err := s.denied(key, OpPutSecretValue, resource); err != nil {
+	name, v, err := s.lookup(key, OpPutSecretValue, in.SecretID)
+	if err != nil {
 		return err
-	}
-	if v == nil {
-		return &apiError{http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."}
 	}
 	switch {
 	case in.ClientRequestToken == "" || in.ClientRequestToken != v.version:
@@ -284,6 +277,25 @@ func (s *Server) putSecretValue(key string, body io.Reader) any {
 		return &apiError{http.StatusBadRequest, "ResourceExistsException", "You can't modify an existing version, you can only create a new version."}
 	}
 	return map[string]any{"ARN": v.arn, "Name": name, "VersionId": v.version, "VersionStages": []string{"AWSCURRENT"}}
+}
+
+// lookup finds the secret id names for op by the caller key: an
+// AccessDenied when the caller may not (on the secret's ARN, or on id for a
+// secret that does not exist, as in AWS), else a ResourceNotFound for a
+// missing secret. The caller holds s.mu.
+func (s *Server) lookup(key, op, id string) (string, *secretValue, *apiError) {
+	name, v := s.find(id)
+	resource := id
+	if v != nil {
+		resource = v.arn
+	}
+	if err := s.denied(key, op, resource); err != nil {
+		return "", nil, err
+	}
+	if v == nil {
+		return "", nil, &apiError{http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."}
+	}
+	return name, v, nil
 }
 
 // getSecretValue answers the current value of the secret the body names,
@@ -297,16 +309,9 @@ func (s *Server) getSecretValue(key string, body io.Reader) any {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name, v := s.find(in.SecretID)
-	resource := in.SecretID
-	if v != nil {
-		resource = v.arn
-	}
-	if err := s.denied(key, OpGetSecretValue, resource); err != nil {
+	name, v, err := s.lookup(key, OpGetSecretValue, in.SecretID)
+	if err != nil {
 		return err
-	}
-	if v == nil {
-		return &apiError{http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."}
 	}
 	ms := v.created.UnixMilli()
 	return map[string]any{
